@@ -1,0 +1,170 @@
+use std::sync::Arc;
+
+use crate::api_keys;
+use crate::domain::{ApiKey, Environment, EnvironmentName};
+use crate::error::ServiceError;
+use crate::ids::{ApiKeyId, ClientId, EnvironmentId};
+use crate::secret::SecretString;
+use crate::store::{Store, StoreError};
+use crate::time::now_ms;
+
+/// A key that was just created: the record and the secret, shown once.
+#[derive(Debug)]
+pub struct NewKey {
+    /// What is stored.
+    pub record: ApiKey,
+    /// The key itself.
+    pub secret: SecretString,
+}
+
+/// Environments, API keys and redirect URIs: what operators manage with the CLI.
+#[derive(Clone)]
+pub struct Environments {
+    store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for Environments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Environments")
+    }
+}
+
+impl Environments {
+    /// The service over a store.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    /// Creates an environment; 409 when the name is taken.
+    pub async fn create(&self, name: &str, production: bool) -> Result<Environment, ServiceError> {
+        let name = EnvironmentName::parse(name).map_err(|m| ServiceError::invalid_field("name", "invalid", m))?;
+        let env = Environment {
+            id: EnvironmentId::new(),
+            name,
+            production,
+            client_id: ClientId::new(),
+            created_at: now_ms(),
+        };
+        match self.store.insert_environment(&env).await {
+            Ok(()) => Ok(env),
+            Err(StoreError::Conflict(_)) => Err(ServiceError::Conflict {
+                code: "environment_already_exists",
+                message: format!("An environment named '{}' already exists.", env.name),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// An environment by name; 404 when unknown.
+    pub async fn by_name(&self, name: &str) -> Result<Environment, ServiceError> {
+        let parsed = EnvironmentName::parse(name).map_err(|m| ServiceError::invalid_field("name", "invalid", m))?;
+        self.store
+            .environment_by_name(&parsed)
+            .await?
+            .ok_or_else(|| ServiceError::not_found(format!("No environment named '{name}'.")))
+    }
+
+    /// An environment by name, created when missing (used by `pipes dev`).
+    pub async fn ensure(&self, name: &str, production: bool) -> Result<(Environment, bool), ServiceError> {
+        match self.by_name(name).await {
+            Ok(env) => Ok((env, false)),
+            Err(ServiceError::NotFound { .. }) => Ok((self.create(name, production).await?, true)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every environment.
+    pub async fn list(&self) -> Result<Vec<Environment>, ServiceError> {
+        Ok(self.store.list_environments().await?)
+    }
+
+    /// Mints a key for an environment. The secret is returned once and never stored.
+    pub async fn create_key(&self, env: &Environment) -> Result<NewKey, ServiceError> {
+        let minted = api_keys::mint(env.production);
+        let record = ApiKey {
+            id: ApiKeyId::new(),
+            environment_id: env.id,
+            prefix: minted.prefix,
+            hash: minted.hash,
+            created_at: now_ms(),
+            revoked_at: None,
+        };
+        self.store.insert_api_key(&record).await?;
+        Ok(NewKey { record, secret: minted.secret })
+    }
+
+    /// The environment a presented key opens, if any: the authentication of every API call.
+    pub async fn authenticate(&self, presented: &str) -> Result<Option<Environment>, ServiceError> {
+        if !(presented.starts_with("sk_test_") || presented.starts_with("sk_live_")) || presented.len() > 200 {
+            return Ok(None);
+        }
+        Ok(self.store.environment_for_key_hash(&api_keys::hash(presented)).await?)
+    }
+
+    /// An environment's keys.
+    pub async fn list_keys(&self, env: &Environment) -> Result<Vec<ApiKey>, ServiceError> {
+        Ok(self.store.list_api_keys(env.id).await?)
+    }
+
+    /// Revokes a key by id; 404 when there is no such active key.
+    pub async fn revoke_key(&self, id: &str) -> Result<(), ServiceError> {
+        let id = ApiKeyId::parse(id).map_err(|e| ServiceError::invalid_field("key_id", "invalid", e.to_string()))?;
+        if self.store.revoke_api_key(id, now_ms()).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::not_found(format!("No active API key with id {id}.")))
+        }
+    }
+
+    /// Registers a redirect URI (an allowed `return_to`). Returns whether it was new.
+    pub async fn add_redirect_uri(&self, env: &Environment, uri: &str) -> Result<bool, ServiceError> {
+        let parsed = validate_redirect_uri(uri)?;
+        Ok(self.store.add_redirect_uri(env.id, parsed.as_str(), now_ms()).await?)
+    }
+
+    /// The registered redirect URIs.
+    pub async fn redirect_uris(&self, env: &Environment) -> Result<Vec<String>, ServiceError> {
+        Ok(self.store.list_redirect_uris(env.id).await?)
+    }
+
+    /// Removes a redirect URI; 404 when it was not registered.
+    pub async fn remove_redirect_uri(&self, env: &Environment, uri: &str) -> Result<(), ServiceError> {
+        let normalized = url::Url::parse(uri).map(|u| u.to_string()).unwrap_or_else(|_| uri.to_owned());
+        if self.store.remove_redirect_uri(env.id, &normalized).await?
+            || self.store.remove_redirect_uri(env.id, uri).await?
+        {
+            Ok(())
+        } else {
+            Err(ServiceError::not_found(format!("'{uri}' is not a registered redirect URI.")))
+        }
+    }
+}
+
+/// A redirect URI must be an absolute http(s) URL without a fragment; plain http only on loopback.
+pub fn validate_redirect_uri(uri: &str) -> Result<url::Url, ServiceError> {
+    let bad = |m: &str| ServiceError::invalid_field("uri", "invalid", format!("'{uri}' {m}"));
+    let parsed = url::Url::parse(uri).map_err(|_| bad("is not an absolute URL"))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if is_loopback(&parsed) => {}
+        "http" => return Err(bad("must use https (plain http is only allowed for localhost, 127.0.0.1 and [::1])")),
+        _ => return Err(bad("must be an http or https URL")),
+    }
+    if parsed.fragment().is_some() {
+        return Err(bad("must not contain a fragment"));
+    }
+    if parsed.host_str().is_none_or(|h| h.contains('*')) {
+        return Err(bad("must name a host without wildcards"));
+    }
+    Ok(parsed)
+}
+
+/// Whether a URL points at this machine (`localhost`, `127.0.0.0/8`, `[::1]`).
+pub fn is_loopback(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}

@@ -1,0 +1,129 @@
+//! The storage boundary: one narrow trait, implemented for SQLite and PostgreSQL in
+//! `pipes-store` and checked by one contract suite on both.
+
+use async_trait::async_trait;
+
+use crate::domain::{ApiKey, CustomProvider, DataIntegration, Environment, EnvironmentName, Ownership};
+use crate::ids::{ApiKeyId, DataIntegrationId, EnvironmentId};
+use crate::pagination::Scan;
+use crate::slug::Slug;
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness constraint refused the write.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Anything else: connection loss, corrupt rows, I/O.
+    #[error("storage error: {0}")]
+    Backend(String),
+}
+
+/// Shorthand.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A column that holds vault-sealed values, for key rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedColumn {
+    /// `data_integrations.client_secret`
+    IntegrationClientSecret,
+}
+
+impl SealedColumn {
+    /// Every sealed column, for `pipes vault rotate`.
+    pub const ALL: &'static [SealedColumn] = &[SealedColumn::IntegrationClientSecret];
+
+    /// The vault purpose (associated data) of values in this column.
+    pub fn purpose(self) -> &'static str {
+        match self {
+            Self::IntegrationClientSecret => "data_integrations.client_secret",
+        }
+    }
+}
+
+/// One sealed value and the id of its row.
+#[derive(Debug, Clone)]
+pub struct SealedRow {
+    /// Row id (the vault's associated data).
+    pub id: String,
+    /// The ciphertext.
+    pub sealed: Vec<u8>,
+}
+
+/// Everything Pipes persists. Implementations must be safe to share between tasks.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Cheap liveness check for `/readyz`.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // --- environments and keys ---
+
+    /// Inserts an environment; `Conflict` when the name is taken.
+    async fn insert_environment(&self, env: &Environment) -> StoreResult<()>;
+    /// An environment by name.
+    async fn environment_by_name(&self, name: &EnvironmentName) -> StoreResult<Option<Environment>>;
+    /// Every environment, oldest first.
+    async fn list_environments(&self) -> StoreResult<Vec<Environment>>;
+    /// Inserts an API key record.
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    /// The environment a non-revoked key hash opens: the authentication read.
+    async fn environment_for_key_hash(&self, hash: &str) -> StoreResult<Option<Environment>>;
+    /// An environment's keys, revoked ones included, oldest first.
+    async fn list_api_keys(&self, env: EnvironmentId) -> StoreResult<Vec<ApiKey>>;
+    /// Revokes a key; `false` when no such unrevoked key exists.
+    async fn revoke_api_key(&self, id: ApiKeyId, at: i64) -> StoreResult<bool>;
+
+    // --- redirect URIs ---
+
+    /// Registers a redirect URI; `false` when it was already registered.
+    async fn add_redirect_uri(&self, env: EnvironmentId, uri: &str, at: i64) -> StoreResult<bool>;
+    /// The registered redirect URIs, in registration order.
+    async fn list_redirect_uris(&self, env: EnvironmentId) -> StoreResult<Vec<String>>;
+    /// Removes a redirect URI; `false` when it was not registered.
+    async fn remove_redirect_uri(&self, env: EnvironmentId, uri: &str) -> StoreResult<bool>;
+
+    // --- custom providers and data integrations ---
+
+    /// The custom provider of a slug in an environment.
+    async fn custom_provider(&self, env: EnvironmentId, slug: &Slug) -> StoreResult<Option<CustomProvider>>;
+    /// Inserts a root, and its new custom provider when given, in one transaction.
+    /// `Conflict` when a root with this slug and ownership exists.
+    async fn insert_data_integration(
+        &self,
+        root: &DataIntegration,
+        new_custom_provider: Option<&CustomProvider>,
+    ) -> StoreResult<()>;
+    /// The root of a slug and ownership.
+    async fn data_integration(
+        &self,
+        env: EnvironmentId,
+        slug: &Slug,
+        ownership: Ownership,
+    ) -> StoreResult<Option<DataIntegration>>;
+    /// Whether a root with this id exists in the environment (cursor validation).
+    async fn data_integration_exists(&self, env: EnvironmentId, id: DataIntegrationId) -> StoreResult<bool>;
+    /// A page of roots per [`Scan`], optionally of one ownership.
+    async fn scan_data_integrations(
+        &self,
+        env: EnvironmentId,
+        ownership: Option<Ownership>,
+        scan: &Scan,
+    ) -> StoreResult<Vec<DataIntegration>>;
+    /// Writes a changed root, and its changed custom provider definition, in one transaction.
+    async fn update_data_integration(&self, root: &DataIntegration) -> StoreResult<()>;
+    /// Deletes a root (and its custom provider once no root references it) in one transaction;
+    /// `false` when it did not exist.
+    async fn delete_data_integration(&self, env: EnvironmentId, id: DataIntegrationId) -> StoreResult<bool>;
+
+    // --- vault rotation ---
+
+    /// Up to `limit` sealed values of a column with row id greater than `after`, by id.
+    async fn sealed_values(&self, column: SealedColumn, after: Option<&str>, limit: u32) -> StoreResult<Vec<SealedRow>>;
+    /// How many sealed values a column holds.
+    async fn count_sealed(&self, column: SealedColumn) -> StoreResult<u64>;
+    /// Replaces a sealed value only if it still equals `old` (a concurrent write wins).
+    async fn replace_sealed(&self, column: SealedColumn, id: &str, old: &[u8], new: &[u8]) -> StoreResult<bool>;
+}
