@@ -1,1 +1,151 @@
+//! The Pipes [`Store`] on SQLite (the embedded default) and PostgreSQL.
+//!
+//! Both backends run the same SQL through `sqlx::Any` (`$N` placeholders work on both); each has
+//! its own migration tree. The backend is chosen by the URL scheme: `sqlite://…` or
+//! `postgres://…`.
 #![forbid(unsafe_code)]
+
+mod migrate;
+mod rows;
+mod sql;
+pub mod testing;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pipes_core::store::{Store, StoreError};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use migrate::latest as latest_migration;
+pub use sql::SqlStore;
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One file, WAL, one server process.
+    Sqlite,
+    /// Shared by any number of server processes.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend of a database URL.
+    pub fn of(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::Backend(
+                "PIPES_DATABASE_URL must start with sqlite:// or postgres://".into(),
+            ))
+        }
+    }
+}
+
+/// Redacts the password of a database URL for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("****"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn backend_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_owned()),
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+/// Opens the database a URL names, creating a SQLite file (and its directory) when missing.
+/// Does not migrate; call [`SqlStore::migrate`].
+pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
+    sqlx::any::install_default_drivers();
+    let backend = Backend::of(url)?;
+    let url = match backend {
+        Backend::Sqlite => sqlite_url(url)?,
+        Backend::Postgres => url.to_owned(),
+    };
+    let options = AnyConnectOptions::from_str(&url).map_err(|e| {
+        StoreError::Backend(format!("invalid database URL {}: {e}", redact_url(&url)))
+    })?;
+    let pool_options = AnyPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(10))
+        .max_connections(match backend {
+            Backend::Sqlite => 8,
+            Backend::Postgres => 16,
+        });
+    let pool: AnyPool = match backend {
+        Backend::Sqlite => pool_options
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await,
+        Backend::Postgres => pool_options.connect_with(options).await,
+    }
+    .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", redact_url(&url))))?;
+    if backend == Backend::Sqlite {
+        // WAL is a property of the file: set once, it stays.
+        sqlx::raw_sql("PRAGMA journal_mode = WAL").execute(&pool).await.map_err(backend_err)?;
+    }
+    Ok(SqlStore::new(pool, backend))
+}
+
+/// Opens and migrates; the usual way to get a store.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    let store = connect(url).await?;
+    store.migrate().await?;
+    Ok(Arc::new(store))
+}
+
+/// Normalises a `sqlite://` URL: creates the parent directory and asks for create-if-missing.
+fn sqlite_url(url: &str) -> Result<String, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or_default();
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" {
+        return Err(StoreError::Backend(
+            "PIPES_DATABASE_URL must name a SQLite file, e.g. sqlite://./pipes-data/pipes.db".into(),
+        ));
+    }
+    if let Some(parent) = std::path::Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", parent.display())))?;
+        }
+    }
+    let query = if query.contains("mode=") {
+        query.to_owned()
+    } else if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_backend_by_scheme_and_redacts_passwords() {
+        assert_eq!(Backend::of("sqlite://x.db").unwrap(), Backend::Sqlite);
+        assert_eq!(Backend::of("postgres://u:p@h/db").unwrap(), Backend::Postgres);
+        assert!(Backend::of("mysql://h/db").is_err());
+        assert_eq!(redact_url("postgres://u:hunter2@h/db"), "postgres://u:****@h/db");
+    }
+}

@@ -1,0 +1,132 @@
+//! Row → domain conversions. A row that does not convert is a storage fault, reported as such.
+
+use std::collections::BTreeMap;
+
+use pipes_core::domain::{
+    ApiKey, AuthMethod, CredentialsType, CustomProvider, DataIntegration, Environment,
+    EnvironmentName, IntegrationCredentials, IntegrationState, Ownership,
+};
+use pipes_core::ids::{ApiKeyId, ClientId, CustomProviderId, DataIntegrationId, DikId, EnvironmentId};
+use pipes_core::slug::Slug;
+use pipes_core::store::{StoreError, StoreResult};
+use pipes_core::vault::Sealed;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("unreadable {what}: {detail}"))
+}
+
+pub(crate) fn get<'r, T>(row: &'r AnyRow, col: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(col).map_err(|e| corrupt(col, e))
+}
+
+fn parse<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> StoreResult<T> {
+    r.map_err(|e| corrupt(what, e))
+}
+
+pub(crate) fn environment(row: &AnyRow, prefix: &str) -> StoreResult<Environment> {
+    let col = |c: &str| format!("{prefix}{c}");
+    Ok(Environment {
+        id: parse("environment id", EnvironmentId::parse(&get::<String>(row, &col("id"))?))?,
+        name: parse("environment name", EnvironmentName::parse(&get::<String>(row, &col("name"))?))?,
+        production: get::<i64>(row, &col("production"))? != 0,
+        client_id: parse("client id", ClientId::parse(&get::<String>(row, &col("client_id"))?))?,
+        created_at: get(row, &col("created_at"))?,
+    })
+}
+
+pub(crate) fn api_key(row: &AnyRow) -> StoreResult<ApiKey> {
+    Ok(ApiKey {
+        id: parse("api key id", ApiKeyId::parse(&get::<String>(row, "id")?))?,
+        environment_id: parse("environment id", EnvironmentId::parse(&get::<String>(row, "environment_id")?))?,
+        prefix: get(row, "prefix")?,
+        hash: get(row, "key_hash")?,
+        created_at: get(row, "created_at")?,
+        revoked_at: get(row, "revoked_at")?,
+    })
+}
+
+fn json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, e))
+}
+
+/// Columns selected for a root, with its custom provider (if any) as `cp_*`.
+pub(crate) const ROOT_COLUMNS: &str = "di.id, di.environment_id, di.slug, di.ownership, di.description, di.enabled, \
+    di.state, di.scopes, di.auth_method, di.credentials_type, di.client_id, di.client_secret, di.client_secret_last4, \
+    di.config, di.dik, di.created_at, di.updated_at, cp.id AS cp_id, cp.auth_method AS cp_auth_method, \
+    cp.definition AS cp_definition, cp.created_at AS cp_created_at, cp.updated_at AS cp_updated_at";
+
+/// `FROM` clause matching [`ROOT_COLUMNS`].
+pub(crate) const ROOT_FROM: &str =
+    "data_integrations di LEFT JOIN custom_providers cp ON cp.id = di.custom_provider_id";
+
+pub(crate) fn data_integration(row: &AnyRow) -> StoreResult<DataIntegration> {
+    let environment_id = parse("environment id", EnvironmentId::parse(&get::<String>(row, "environment_id")?))?;
+    let slug = parse("slug", Slug::parse(&get::<String>(row, "slug")?))?;
+    let auth_method = AuthMethod::parse(&get::<String>(row, "auth_method")?)
+        .ok_or_else(|| corrupt("auth method", "unknown value"))?;
+    let credentials = match get::<Option<String>>(row, "credentials_type")? {
+        None => None,
+        Some(kind) => Some(IntegrationCredentials {
+            kind: CredentialsType::parse(&kind).ok_or_else(|| corrupt("credentials type", &kind))?,
+            client_id: get(row, "client_id")?,
+            client_secret: get::<Option<Vec<u8>>>(row, "client_secret")?.map(Sealed),
+            client_secret_last4: get(row, "client_secret_last4")?,
+        }),
+    };
+    let custom_provider = match get::<Option<String>>(row, "cp_id")? {
+        None => None,
+        Some(id) => Some(CustomProvider {
+            id: parse("custom provider id", CustomProviderId::parse(&id))?,
+            environment_id,
+            slug: slug.clone(),
+            auth_method: AuthMethod::parse(&get::<String>(row, "cp_auth_method")?)
+                .ok_or_else(|| corrupt("custom provider auth method", "unknown value"))?,
+            definition: json("custom provider definition", &get::<String>(row, "cp_definition")?)?,
+            created_at: get(row, "cp_created_at")?,
+            updated_at: get(row, "cp_updated_at")?,
+        }),
+    };
+    let scopes: Option<String> = get(row, "scopes")?;
+    let config: String = get(row, "config")?;
+    Ok(DataIntegration {
+        id: parse("data integration id", DataIntegrationId::parse(&get::<String>(row, "id")?))?,
+        environment_id,
+        slug,
+        ownership: Ownership::parse(&get::<String>(row, "ownership")?)
+            .ok_or_else(|| corrupt("ownership", "unknown value"))?,
+        description: get(row, "description")?,
+        enabled: get::<i64>(row, "enabled")? != 0,
+        state: IntegrationState::parse(&get::<String>(row, "state")?)
+            .ok_or_else(|| corrupt("integration state", "unknown value"))?,
+        scopes: scopes.map(|s| json::<Vec<String>>("scopes", &s)).transpose()?,
+        auth_method,
+        credentials,
+        config: json::<BTreeMap<String, String>>("config", &config)?,
+        dik: parse("dik", DikId::parse(&get::<String>(row, "dik")?))?,
+        custom_provider,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+pub(crate) fn custom_provider(row: &AnyRow) -> StoreResult<CustomProvider> {
+    Ok(CustomProvider {
+        id: parse("custom provider id", CustomProviderId::parse(&get::<String>(row, "id")?))?,
+        environment_id: parse("environment id", EnvironmentId::parse(&get::<String>(row, "environment_id")?))?,
+        slug: parse("slug", Slug::parse(&get::<String>(row, "slug")?))?,
+        auth_method: AuthMethod::parse(&get::<String>(row, "auth_method")?)
+            .ok_or_else(|| corrupt("custom provider auth method", "unknown value"))?,
+        definition: json("custom provider definition", &get::<String>(row, "definition")?)?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
+}

@@ -1,0 +1,383 @@
+//! The SQL behind [`Store`], shared by both backends.
+
+use async_trait::async_trait;
+use pipes_core::domain::{ApiKey, CustomProvider, DataIntegration, Environment, EnvironmentName, Ownership};
+use pipes_core::ids::{ApiKeyId, DataIntegrationId, EnvironmentId};
+use pipes_core::pagination::Scan;
+use pipes_core::slug::Slug;
+use pipes_core::store::{SealedColumn, SealedRow, Store, StoreResult};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AnyPool};
+
+use crate::rows::{self, get, ROOT_COLUMNS, ROOT_FROM};
+use crate::{backend_err, migrate, Backend};
+
+/// A store over a SQLite or PostgreSQL pool.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+type Q<'q> = Query<'q, Any, AnyArguments<'q>>;
+
+fn sealed_table(column: SealedColumn) -> (&'static str, &'static str) {
+    match column {
+        SealedColumn::IntegrationClientSecret => ("data_integrations", "client_secret"),
+    }
+}
+
+fn bind_root<'q>(q: Q<'q>, r: &'q DataIntegration) -> Q<'q> {
+    let creds = r.credentials.as_ref();
+    q.bind(r.description.as_deref())
+        .bind(i64::from(r.enabled))
+        .bind(r.state.as_str())
+        .bind(r.scopes.as_ref().map(rows::to_json))
+        .bind(creds.map(|c| c.kind.as_str()))
+        .bind(creds.and_then(|c| c.client_id.as_deref()))
+        .bind(creds.and_then(|c| c.client_secret.as_ref()).map(|s| s.0.clone()))
+        .bind(creds.and_then(|c| c.client_secret_last4.as_deref()))
+        .bind(rows::to_json(&r.config))
+        .bind(r.updated_at)
+}
+
+impl SqlStore {
+    pub(crate) fn new(pool: AnyPool, backend: Backend) -> Self {
+        Self { pool, backend }
+    }
+
+    /// Applies pending migrations; returns their names.
+    pub async fn migrate(&self) -> StoreResult<Vec<String>> {
+        migrate::run(&self.pool, self.backend).await.map_err(backend_err)
+    }
+
+    /// The pool, for backend-specific tests.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn insert_environment(&self, env: &Environment) -> StoreResult<()> {
+        sqlx::query("INSERT INTO environments (id, name, production, client_id, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(env.id.to_string())
+            .bind(env.name.as_str())
+            .bind(i64::from(env.production))
+            .bind(env.client_id.to_string())
+            .bind(env.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn environment_by_name(&self, name: &EnvironmentName) -> StoreResult<Option<Environment>> {
+        let row = sqlx::query("SELECT * FROM environments WHERE name = $1")
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        row.map(|r| rows::environment(&r, "")).transpose()
+    }
+
+    async fn list_environments(&self) -> StoreResult<Vec<Environment>> {
+        let rows = sqlx::query("SELECT * FROM environments ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        rows.iter().map(|r| rows::environment(r, "")).collect()
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, environment_id, prefix, key_hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(key.id.to_string())
+        .bind(key.environment_id.to_string())
+        .bind(key.prefix.as_str())
+        .bind(key.hash.as_str())
+        .bind(key.created_at)
+        .bind(key.revoked_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn environment_for_key_hash(&self, hash: &str) -> StoreResult<Option<Environment>> {
+        let row = sqlx::query(
+            "SELECT e.id AS e_id, e.name AS e_name, e.production AS e_production, e.client_id AS e_client_id, \
+             e.created_at AS e_created_at FROM api_keys k JOIN environments e ON e.id = k.environment_id \
+             WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+        )
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        row.map(|r| rows::environment(&r, "e_")).transpose()
+    }
+
+    async fn list_api_keys(&self, env: EnvironmentId) -> StoreResult<Vec<ApiKey>> {
+        let rows = sqlx::query("SELECT * FROM api_keys WHERE environment_id = $1 ORDER BY id")
+            .bind(env.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        rows.iter().map(rows::api_key).collect()
+    }
+
+    async fn revoke_api_key(&self, id: ApiKeyId, at: i64) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(at)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn add_redirect_uri(&self, env: EnvironmentId, uri: &str, at: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO redirect_uris (environment_id, uri, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(env.to_string())
+        .bind(uri)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_redirect_uris(&self, env: EnvironmentId) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query("SELECT uri FROM redirect_uris WHERE environment_id = $1 ORDER BY created_at, uri")
+            .bind(env.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        rows.iter().map(|r| get::<String>(r, "uri")).collect()
+    }
+
+    async fn remove_redirect_uri(&self, env: EnvironmentId, uri: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM redirect_uris WHERE environment_id = $1 AND uri = $2")
+            .bind(env.to_string())
+            .bind(uri)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn custom_provider(&self, env: EnvironmentId, slug: &Slug) -> StoreResult<Option<CustomProvider>> {
+        let row = sqlx::query("SELECT * FROM custom_providers WHERE environment_id = $1 AND slug = $2")
+            .bind(env.to_string())
+            .bind(slug.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        row.map(|r| rows::custom_provider(&r)).transpose()
+    }
+
+    async fn insert_data_integration(
+        &self,
+        root: &DataIntegration,
+        new_custom_provider: Option<&CustomProvider>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        if let Some(cp) = new_custom_provider {
+            sqlx::query(
+                "INSERT INTO custom_providers (id, environment_id, slug, auth_method, definition, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(cp.id.to_string())
+            .bind(cp.environment_id.to_string())
+            .bind(cp.slug.as_str())
+            .bind(cp.auth_method.as_str())
+            .bind(rows::to_json(&cp.definition))
+            .bind(cp.created_at)
+            .bind(cp.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        }
+        let q = sqlx::query(
+            "INSERT INTO data_integrations (description, enabled, state, scopes, credentials_type, client_id, \
+             client_secret, client_secret_last4, config, updated_at, id, environment_id, slug, ownership, auth_method, \
+             dik, custom_provider_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+        );
+        bind_root(q, root)
+            .bind(root.id.to_string())
+            .bind(root.environment_id.to_string())
+            .bind(root.slug.as_str())
+            .bind(root.ownership.as_str())
+            .bind(root.auth_method.as_str())
+            .bind(root.dik.to_string())
+            .bind(root.custom_provider.as_ref().map(|cp| cp.id.to_string()))
+            .bind(root.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await.map_err(backend_err)
+    }
+
+    async fn data_integration(
+        &self,
+        env: EnvironmentId,
+        slug: &Slug,
+        ownership: Ownership,
+    ) -> StoreResult<Option<DataIntegration>> {
+        let sql = format!(
+            "SELECT {ROOT_COLUMNS} FROM {ROOT_FROM} WHERE di.environment_id = $1 AND di.slug = $2 AND di.ownership = $3"
+        );
+        let row = sqlx::query(&sql)
+            .bind(env.to_string())
+            .bind(slug.as_str())
+            .bind(ownership.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        row.map(|r| rows::data_integration(&r)).transpose()
+    }
+
+    async fn data_integration_exists(&self, env: EnvironmentId, id: DataIntegrationId) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 FROM data_integrations WHERE environment_id = $1 AND id = $2")
+            .bind(env.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        Ok(row.is_some())
+    }
+
+    async fn scan_data_integrations(
+        &self,
+        env: EnvironmentId,
+        ownership: Option<Ownership>,
+        scan: &Scan,
+    ) -> StoreResult<Vec<DataIntegration>> {
+        let (cmp, dir) = if scan.newer { (">", "ASC") } else { ("<", "DESC") };
+        let sql = format!(
+            "SELECT {ROOT_COLUMNS} FROM {ROOT_FROM} WHERE di.environment_id = $1 \
+             AND ($2 IS NULL OR di.ownership = $2) AND ($3 IS NULL OR di.id {cmp} $3) \
+             ORDER BY di.id {dir} LIMIT $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(env.to_string())
+            .bind(ownership.map(Ownership::as_str))
+            .bind(scan.cursor.as_deref())
+            .bind(i64::from(scan.limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        rows.iter().map(rows::data_integration).collect()
+    }
+
+    async fn update_data_integration(&self, root: &DataIntegration) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        if let Some(cp) = &root.custom_provider {
+            sqlx::query("UPDATE custom_providers SET definition = $1, updated_at = $2 WHERE id = $3")
+                .bind(rows::to_json(&cp.definition))
+                .bind(cp.updated_at)
+                .bind(cp.id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+        }
+        let q = sqlx::query(
+            "UPDATE data_integrations SET description = $1, enabled = $2, state = $3, scopes = $4, \
+             credentials_type = $5, client_id = $6, client_secret = $7, client_secret_last4 = $8, config = $9, \
+             updated_at = $10 WHERE id = $11 AND environment_id = $12",
+        );
+        bind_root(q, root)
+            .bind(root.id.to_string())
+            .bind(root.environment_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await.map_err(backend_err)
+    }
+
+    async fn delete_data_integration(&self, env: EnvironmentId, id: DataIntegrationId) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let gone = sqlx::query(
+            "DELETE FROM data_integrations WHERE environment_id = $1 AND id = $2 RETURNING custom_provider_id",
+        )
+        .bind(env.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend_err)?;
+        let Some(row) = gone else {
+            return Ok(false);
+        };
+        if let Some(cp) = get::<Option<String>>(&row, "custom_provider_id")? {
+            sqlx::query(
+                "DELETE FROM custom_providers WHERE id = $1 \
+                 AND NOT EXISTS (SELECT 1 FROM data_integrations WHERE custom_provider_id = $1)",
+            )
+            .bind(cp)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        }
+        tx.commit().await.map_err(backend_err)?;
+        Ok(true)
+    }
+
+    async fn sealed_values(&self, column: SealedColumn, after: Option<&str>, limit: u32) -> StoreResult<Vec<SealedRow>> {
+        let (table, col) = sealed_table(column);
+        let sql = format!(
+            "SELECT id, {col} AS sealed FROM {table} WHERE {col} IS NOT NULL AND ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        rows.iter()
+            .map(|r| Ok(SealedRow { id: get(r, "id")?, sealed: get(r, "sealed")? }))
+            .collect()
+    }
+
+    async fn count_sealed(&self, column: SealedColumn) -> StoreResult<u64> {
+        let (table, col) = sealed_table(column);
+        let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table} WHERE {col} IS NOT NULL"))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        Ok(u64::try_from(get::<i64>(&row, "n")?).unwrap_or(0))
+    }
+
+    async fn replace_sealed(&self, column: SealedColumn, id: &str, old: &[u8], new: &[u8]) -> StoreResult<bool> {
+        let (table, col) = sealed_table(column);
+        let done = sqlx::query(&format!("UPDATE {table} SET {col} = $1 WHERE id = $2 AND {col} = $3"))
+            .bind(new.to_vec())
+            .bind(id)
+            .bind(old.to_vec())
+            .execute(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+}

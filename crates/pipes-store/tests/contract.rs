@@ -1,0 +1,301 @@
+//! The store contract: the same assertions on SQLite (always) and PostgreSQL (when the test
+//! command provides a server through `PIPES_TEST_POSTGRES_URL`).
+
+use std::collections::BTreeMap;
+
+use pipes_core::domain::{
+    ApiKey, AuthMethod, AuthenticateVia, CredentialsType, CustomProvider, CustomProviderDefinition,
+    DataIntegration, Environment, EnvironmentName, IntegrationCredentials, IntegrationState, Ownership,
+    TokenBodyContentType,
+};
+use pipes_core::ids::{ApiKeyId, ClientId, CustomProviderId, DataIntegrationId, DikId, EnvironmentId};
+use pipes_core::pagination::{Order, PageRequest};
+use pipes_core::slug::Slug;
+use pipes_core::store::{SealedColumn, Store, StoreError};
+use pipes_core::vault::Sealed;
+use pipes_store::testing::TestDatabase;
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = pipes_store::testing::TestDatabase::sqlite();
+                    super::$name(&db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(db) = pipes_store::testing::TestDatabase::postgres().await {
+                        super::$name(&db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    environments_are_unique_by_name,
+    api_keys_authenticate_until_revoked,
+    redirect_uris_are_a_set_per_environment,
+    integrations_round_trip_and_conflict_per_slug_and_ownership,
+    integrations_page_by_id_in_both_directions,
+    updates_change_the_root_and_its_custom_provider,
+    deleting_the_last_root_deletes_its_custom_provider,
+    sealed_values_are_replaced_only_when_unchanged,
+    migrations_are_idempotent,
+);
+
+async fn open(db: &TestDatabase) -> pipes_store::SqlStore {
+    let store = pipes_store::connect(&db.url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+fn env(name: &str) -> Environment {
+    Environment {
+        id: EnvironmentId::new(),
+        name: EnvironmentName::parse(name).unwrap(),
+        production: false,
+        client_id: ClientId::new(),
+        created_at: 1_700_000_000_000,
+    }
+}
+
+fn root(env: &Environment, slug: &str, ownership: Ownership) -> DataIntegration {
+    DataIntegration {
+        id: DataIntegrationId::new(),
+        environment_id: env.id,
+        slug: Slug::parse(slug).unwrap(),
+        ownership,
+        description: Some("desc".into()),
+        enabled: true,
+        state: IntegrationState::Valid,
+        scopes: Some(vec!["repo".into(), "read:org".into()]),
+        auth_method: AuthMethod::Oauth,
+        credentials: Some(IntegrationCredentials {
+            kind: CredentialsType::Custom,
+            client_id: Some("client-123".into()),
+            client_secret: Some(Sealed(vec![1, 2, 3, 4])),
+            client_secret_last4: Some("wxyz".into()),
+        }),
+        config: BTreeMap::from([("host".to_owned(), "gitlab.example.com".to_owned())]),
+        dik: DikId::new(),
+        custom_provider: None,
+        created_at: 1_700_000_000_000,
+        updated_at: 1_700_000_000_000,
+    }
+}
+
+fn custom(env: &Environment, slug: &str) -> CustomProvider {
+    CustomProvider {
+        id: CustomProviderId::new(),
+        environment_id: env.id,
+        slug: Slug::parse(slug).unwrap(),
+        auth_method: AuthMethod::Oauth,
+        definition: CustomProviderDefinition {
+            name: "Acme".into(),
+            authorization_url: Some("https://acme.test/authorize".into()),
+            token_url: Some("https://acme.test/token".into()),
+            refresh_token_url: None,
+            pkce_enabled: true,
+            request_scope_separator: " ".into(),
+            scopes_required: false,
+            client_secret_required: true,
+            additional_authorization_parameters: BTreeMap::new(),
+            token_body_content_type: TokenBodyContentType::Form,
+            authenticate_via: AuthenticateVia::RequestBody,
+        },
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+async fn environments_are_unique_by_name(db: &TestDatabase) {
+    let s = open(db).await;
+    let a = env("sandbox");
+    s.insert_environment(&a).await.unwrap();
+    assert!(matches!(s.insert_environment(&env("sandbox")).await, Err(StoreError::Conflict(_))));
+    s.insert_environment(&env("production")).await.unwrap();
+    assert_eq!(s.environment_by_name(&a.name).await.unwrap(), Some(a.clone()));
+    assert_eq!(s.list_environments().await.unwrap().len(), 2);
+    assert_eq!(s.environment_by_name(&EnvironmentName::parse("nope").unwrap()).await.unwrap(), None);
+}
+
+async fn api_keys_authenticate_until_revoked(db: &TestDatabase) {
+    let s = open(db).await;
+    let e = env("sandbox");
+    s.insert_environment(&e).await.unwrap();
+    let key = ApiKey {
+        id: ApiKeyId::new(),
+        environment_id: e.id,
+        prefix: "sk_test_abcdef".into(),
+        hash: "h1".into(),
+        created_at: 5,
+        revoked_at: None,
+    };
+    s.insert_api_key(&key).await.unwrap();
+    assert_eq!(s.environment_for_key_hash("h1").await.unwrap(), Some(e.clone()));
+    assert_eq!(s.environment_for_key_hash("h2").await.unwrap(), None);
+    assert!(s.revoke_api_key(key.id, 9).await.unwrap());
+    assert!(!s.revoke_api_key(key.id, 10).await.unwrap(), "revoking twice reports nothing to do");
+    assert_eq!(s.environment_for_key_hash("h1").await.unwrap(), None);
+    let listed = s.list_api_keys(e.id).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].revoked_at, Some(9));
+}
+
+async fn redirect_uris_are_a_set_per_environment(db: &TestDatabase) {
+    let s = open(db).await;
+    let (a, b) = (env("a"), env("b"));
+    s.insert_environment(&a).await.unwrap();
+    s.insert_environment(&b).await.unwrap();
+    assert!(s.add_redirect_uri(a.id, "https://app.test/cb", 1).await.unwrap());
+    assert!(!s.add_redirect_uri(a.id, "https://app.test/cb", 2).await.unwrap());
+    assert!(s.add_redirect_uri(a.id, "http://localhost/cb", 3).await.unwrap());
+    assert_eq!(s.list_redirect_uris(a.id).await.unwrap(), vec!["https://app.test/cb", "http://localhost/cb"]);
+    assert!(s.list_redirect_uris(b.id).await.unwrap().is_empty());
+    assert!(s.remove_redirect_uri(a.id, "https://app.test/cb").await.unwrap());
+    assert!(!s.remove_redirect_uri(a.id, "https://app.test/cb").await.unwrap());
+}
+
+async fn integrations_round_trip_and_conflict_per_slug_and_ownership(db: &TestDatabase) {
+    let s = open(db).await;
+    let (a, b) = (env("a"), env("b"));
+    s.insert_environment(&a).await.unwrap();
+    s.insert_environment(&b).await.unwrap();
+    let r = root(&a, "gitlab", Ownership::User);
+    s.insert_data_integration(&r, None).await.unwrap();
+    let got = s.data_integration(a.id, &r.slug, Ownership::User).await.unwrap();
+    assert_eq!(got, Some(r.clone()));
+    assert!(matches!(
+        s.insert_data_integration(&root(&a, "gitlab", Ownership::User), None).await,
+        Err(StoreError::Conflict(_))
+    ));
+    s.insert_data_integration(&root(&a, "gitlab", Ownership::Organization), None).await.unwrap();
+    s.insert_data_integration(&root(&b, "gitlab", Ownership::User), None).await.unwrap();
+    assert_eq!(s.data_integration(b.id, &r.slug, Ownership::User).await.unwrap().unwrap().environment_id, b.id);
+    assert!(s.data_integration_exists(a.id, r.id).await.unwrap());
+    assert!(!s.data_integration_exists(b.id, r.id).await.unwrap(), "another environment's root is invisible");
+
+    let cp = custom(&a, "acme");
+    let mut c = root(&a, "acme", Ownership::User);
+    c.custom_provider = Some(cp.clone());
+    c.config = BTreeMap::new();
+    c.scopes = None;
+    c.description = None;
+    s.insert_data_integration(&c, Some(&cp)).await.unwrap();
+    assert_eq!(s.custom_provider(a.id, &cp.slug).await.unwrap(), Some(cp.clone()));
+    assert_eq!(s.data_integration(a.id, &c.slug, Ownership::User).await.unwrap(), Some(c));
+}
+
+async fn integrations_page_by_id_in_both_directions(db: &TestDatabase) {
+    let s = open(db).await;
+    let e = env("a");
+    s.insert_environment(&e).await.unwrap();
+    let mut ids = vec![];
+    for i in 0..7 {
+        let ownership = if i % 2 == 0 { Ownership::User } else { Ownership::Organization };
+        let r = root(&e, &format!("p{i}"), ownership);
+        ids.push(r.id.to_string());
+        s.insert_data_integration(&r, None).await.unwrap();
+    }
+    let req = PageRequest::parse(Some("3"), None, None, None, Order::Desc).unwrap();
+    let page = req.page(s.scan_data_integrations(e.id, None, &req.scan()).await.unwrap(), |r| r.id.to_string());
+    let got: Vec<String> = page.data.iter().map(|r| r.id.to_string()).collect();
+    assert_eq!(got, vec![ids[6].clone(), ids[5].clone(), ids[4].clone()]);
+    assert_eq!(page.after.as_deref(), Some(ids[4].as_str()));
+    let req = PageRequest::parse(Some("3"), Some(&ids[4]), None, Some("asc"), Order::Desc).unwrap();
+    let page = req.page(s.scan_data_integrations(e.id, None, &req.scan()).await.unwrap(), |r| r.id.to_string());
+    let got: Vec<String> = page.data.iter().map(|r| r.id.to_string()).collect();
+    assert_eq!(got, vec![ids[1].clone(), ids[2].clone(), ids[3].clone()]);
+    let req = PageRequest::parse(Some("10"), None, None, Some("asc"), Order::Desc).unwrap();
+    let users = s.scan_data_integrations(e.id, Some(Ownership::User), &req.scan()).await.unwrap();
+    assert_eq!(users.len(), 4);
+    assert!(users.iter().all(|r| r.ownership == Ownership::User));
+}
+
+async fn updates_change_the_root_and_its_custom_provider(db: &TestDatabase) {
+    let s = open(db).await;
+    let e = env("a");
+    s.insert_environment(&e).await.unwrap();
+    let cp = custom(&e, "acme");
+    let mut r = root(&e, "acme", Ownership::User);
+    r.custom_provider = Some(cp.clone());
+    s.insert_data_integration(&r, Some(&cp)).await.unwrap();
+    r.enabled = false;
+    r.description = None;
+    r.scopes = None;
+    r.credentials = Some(IntegrationCredentials {
+        kind: CredentialsType::Organization,
+        client_id: None,
+        client_secret: None,
+        client_secret_last4: None,
+    });
+    r.updated_at = 99;
+    if let Some(cp) = r.custom_provider.as_mut() {
+        cp.definition.name = "Acme 2".into();
+        cp.definition.refresh_token_url = Some("https://acme.test/refresh".into());
+        cp.updated_at = 99;
+    }
+    s.update_data_integration(&r).await.unwrap();
+    assert_eq!(s.data_integration(e.id, &r.slug, Ownership::User).await.unwrap(), Some(r.clone()));
+    let mut other = root(&e, "acme", Ownership::Organization);
+    other.custom_provider = r.custom_provider.clone();
+    s.insert_data_integration(&other, None).await.unwrap();
+    let got = s.data_integration(e.id, &other.slug, Ownership::Organization).await.unwrap().unwrap();
+    assert_eq!(got.custom_provider.unwrap().definition.name, "Acme 2", "both roots share one definition");
+}
+
+async fn deleting_the_last_root_deletes_its_custom_provider(db: &TestDatabase) {
+    let s = open(db).await;
+    let e = env("a");
+    s.insert_environment(&e).await.unwrap();
+    let cp = custom(&e, "acme");
+    let mut user = root(&e, "acme", Ownership::User);
+    user.custom_provider = Some(cp.clone());
+    let mut org = root(&e, "acme", Ownership::Organization);
+    org.custom_provider = Some(cp.clone());
+    s.insert_data_integration(&user, Some(&cp)).await.unwrap();
+    s.insert_data_integration(&org, None).await.unwrap();
+    assert!(s.delete_data_integration(e.id, user.id).await.unwrap());
+    assert!(!s.delete_data_integration(e.id, user.id).await.unwrap());
+    assert!(s.custom_provider(e.id, &cp.slug).await.unwrap().is_some(), "still used by the organization root");
+    assert!(s.delete_data_integration(e.id, org.id).await.unwrap());
+    assert!(s.custom_provider(e.id, &cp.slug).await.unwrap().is_none());
+}
+
+async fn sealed_values_are_replaced_only_when_unchanged(db: &TestDatabase) {
+    let s = open(db).await;
+    let e = env("a");
+    s.insert_environment(&e).await.unwrap();
+    let mut ids = vec![];
+    for i in 0..3 {
+        let r = root(&e, &format!("p{i}"), Ownership::User);
+        ids.push(r.id.to_string());
+        s.insert_data_integration(&r, None).await.unwrap();
+    }
+    let col = SealedColumn::IntegrationClientSecret;
+    assert_eq!(s.count_sealed(col).await.unwrap(), 3);
+    let first = s.sealed_values(col, None, 2).await.unwrap();
+    assert_eq!(first.len(), 2);
+    let rest = s.sealed_values(col, Some(&first[1].id), 2).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert!(s.replace_sealed(col, &ids[0], &[1, 2, 3, 4], &[9, 9]).await.unwrap());
+    assert!(!s.replace_sealed(col, &ids[0], &[1, 2, 3, 4], &[8, 8]).await.unwrap(), "stale value loses");
+    let now = s.sealed_values(col, None, 1).await.unwrap();
+    assert_eq!(now[0].sealed, vec![9, 9]);
+}
+
+async fn migrations_are_idempotent(db: &TestDatabase) {
+    let s = pipes_store::connect(&db.url).await.unwrap();
+    let first = s.migrate().await.unwrap();
+    assert!(!first.is_empty());
+    assert!(s.migrate().await.unwrap().is_empty());
+    s.ping().await.unwrap();
+}
