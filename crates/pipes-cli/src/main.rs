@@ -1,1 +1,86 @@
-fn main() {}
+//! `pipes`: the Pipes server and its operator commands.
+#![forbid(unsafe_code)]
+
+mod config;
+mod dev;
+mod ops;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Pipes: connect your users' third-party accounts, keep their tokens fresh and encrypted, and
+/// hand your backend a valid credential in one call. Wire-compatible with WorkOS Pipes.
+///
+/// Configuration comes from defaults, then pipes.toml, then PIPES_* environment variables
+/// (PIPES_LISTEN, PIPES_DATABASE_URL, PIPES_PUBLIC_URL, PIPES_VAULT_KEYS, PIPES_LOG,
+/// PIPES_LOG_FORMAT). Operator commands work directly on the configured database; no running
+/// server is needed.
+#[derive(Debug, Parser)]
+#[command(name = "pipes", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    /// Configuration file (default: $PIPES_CONFIG, else ./pipes.toml when it exists).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server. Requires PIPES_VAULT_KEYS; migrates the database first.
+    Serve,
+    /// Run everything locally for development: SQLite under ./pipes-data, a generated
+    /// development vault key, a `sandbox` environment and a ready API key, then serve.
+    Dev(dev::DevArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage environments (tenants such as sandbox and production).
+    #[command(subcommand)]
+    Env(ops::EnvCommand),
+    /// Manage API keys. Keys are shown once, at creation, and stored only as a hash.
+    #[command(subcommand)]
+    Keys(ops::KeysCommand),
+    /// Manage an environment's registered redirect URIs (the allowed `return_to` values).
+    #[command(subcommand, name = "redirect-uris")]
+    RedirectUris(ops::RedirectUrisCommand),
+    /// Manage the vault that seals every secret at rest.
+    #[command(subcommand)]
+    Vault(ops::VaultCommand),
+    /// List the built-in provider catalog.
+    Providers,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = config::Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => ops::serve(config).await,
+        Command::Dev(args) => dev::run(config, args).await,
+        Command::Migrate => ops::migrate(&config).await,
+        Command::Env(cmd) => ops::env(&config, cmd).await,
+        Command::Keys(cmd) => ops::keys(&config, cmd).await,
+        Command::RedirectUris(cmd) => ops::redirect_uris(&config, cmd).await,
+        Command::Vault(cmd) => ops::vault(&config, cmd).await,
+        Command::Providers => ops::providers(),
+    }
+}

@@ -1,1 +1,51 @@
+//! The Pipes HTTP server: the WorkOS-compatible API at the host root.
 #![forbid(unsafe_code)]
+
+pub mod api;
+mod auth;
+mod error;
+mod extract;
+mod middleware;
+mod state;
+
+use std::future::Future;
+
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+
+pub use auth::EnvAuth;
+pub use error::ApiError;
+pub use state::App;
+
+/// The full router: API, health checks, and JSON answers for everything else.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .merge(api::routes())
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(middleware::no_route)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(axum::middleware::from_fn(middleware::json_errors))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn(middleware::request_id_and_log))
+        .with_state(app)
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await
+}
+
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(axum::extract::State(app): axum::extract::State<App>) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    app.store.ping().await.map_err(|e| ApiError::unavailable(e.to_string()))?;
+    Ok(axum::Json(serde_json::json!({ "status": "ready", "database": app.store.backend() })))
+}

@@ -1,0 +1,129 @@
+//! Configuration: defaults, then `pipes.toml`, then `PIPES_*` environment variables.
+//! Validated at start-up; every setting is in the README's configuration table.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// Every setting: (environment variable, `pipes.toml` key, meaning). The README lists the same.
+pub const SETTINGS: &[(&str, &str, &str)] = &[
+    ("PIPES_LISTEN", "listen", "address:port the server listens on (default 127.0.0.1:8080)"),
+    ("PIPES_DATABASE_URL", "database_url", "sqlite://FILE or postgres://… (default sqlite://./pipes-data/pipes.db)"),
+    ("PIPES_PUBLIC_URL", "public_url", "origin browsers and providers reach (default http://<listen>)"),
+    ("PIPES_VAULT_KEYS", "vault_keys", "kid:base64key[,kid:base64key…]; the first seals, all open"),
+    ("PIPES_LOG", "log", "log filter, e.g. info or pipes_server=debug (default info)"),
+    ("PIPES_LOG_FORMAT", "log_format", "text or json (default text)"),
+    ("PIPES_CONFIG", "", "path of the configuration file (default ./pipes.toml when it exists)"),
+];
+
+/// `PIPES_*` variables used by the test tooling, not by the server.
+const TOOLING_PREFIXES: &[&str] = &["PIPES_TEST_", "PIPES_REQUIRE_", "PIPES_BENCH_"];
+
+/// The default SQLite location.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./pipes-data/pipes.db";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+    vault_keys: Option<String>,
+    log: Option<String>,
+    log_format: Option<String>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The validated configuration.
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Database URL.
+    pub database_url: String,
+    /// Public origin, no trailing slash.
+    pub public_url: String,
+    /// Vault keys, when configured.
+    pub vault_keys: Option<String>,
+    /// Log filter.
+    pub log: String,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database_url", &pipes_store::redact_url(&self.database_url))
+            .field("public_url", &self.public_url)
+            .field("vault_keys", &self.vault_keys.as_ref().map(|_| "[REDACTED]"))
+            .finish()
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Config {
+    /// Loads the configuration; `file` overrides `PIPES_CONFIG` and `./pipes.toml`.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let path: Option<PathBuf> = file
+            .map(Path::to_path_buf)
+            .or_else(|| env("PIPES_CONFIG").map(PathBuf::from))
+            .or_else(|| Path::new("pipes.toml").exists().then(|| PathBuf::from("pipes.toml")));
+        let from_file = match &path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+                toml::from_str::<FileConfig>(&text).with_context(|| format!("invalid {}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let listen_raw = env("PIPES_LISTEN").or(from_file.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_raw
+            .parse()
+            .with_context(|| format!("PIPES_LISTEN '{listen_raw}' is not an address:port such as 127.0.0.1:8080"))?;
+        let database_url = env("PIPES_DATABASE_URL").or(from_file.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        pipes_store::Backend::of(&database_url).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let explicit_public = env("PIPES_PUBLIC_URL").or(from_file.public_url);
+        let public_url = explicit_public.unwrap_or_else(|| format!("http://{listen}"));
+        let parsed = url::Url::parse(&public_url)
+            .with_context(|| format!("PIPES_PUBLIC_URL '{public_url}' is not an absolute URL"))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.path() != "/" || parsed.query().is_some() {
+            bail!("PIPES_PUBLIC_URL must be an origin such as https://pipes.example.com (no path, no query)");
+        }
+        let log_format = match env("PIPES_LOG_FORMAT").or(from_file.log_format).as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => bail!("PIPES_LOG_FORMAT must be text or json, not '{other}'"),
+        };
+        Ok(Self {
+            listen,
+            database_url,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            vault_keys: env("PIPES_VAULT_KEYS").or(from_file.vault_keys),
+            log: env("PIPES_LOG").or(from_file.log).unwrap_or_else(|| "info".into()),
+            log_format,
+        })
+    }
+
+    /// `PIPES_*` variables that are set but mean nothing to Pipes (typos, old names).
+    pub fn unknown_env_vars() -> Vec<String> {
+        std::env::vars()
+            .map(|(k, _)| k)
+            .filter(|k| k.starts_with("PIPES_"))
+            .filter(|k| !SETTINGS.iter().any(|(name, _, _)| name == k))
+            .filter(|k| !TOOLING_PREFIXES.iter().any(|p| k.starts_with(p)))
+            .collect()
+    }
+}

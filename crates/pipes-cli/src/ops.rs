@@ -1,0 +1,352 @@
+//! The operator commands and `serve`.
+
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context};
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use pipes_core::catalog::Catalog;
+use pipes_core::services::Environments;
+use pipes_core::store::{SealedColumn, Store};
+use pipes_core::time::format_ms;
+use pipes_core::vault::{Aad, Sealed, Vault};
+use pipes_server::App;
+
+use crate::config::{Config, LogFormat};
+
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// Create an environment and print it with its client id.
+    Create {
+        /// Name: 1-63 characters of a-z, 0-9, '-' and '_'.
+        name: String,
+        /// A production environment: its API keys start with sk_live_ instead of sk_test_.
+        #[arg(long)]
+        production: bool,
+    },
+    /// List environments.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key. The key is printed once, alone on the last line of stdout.
+    Create {
+        /// The environment the key opens.
+        #[arg(long = "env", value_name = "NAME")]
+        env: String,
+    },
+    /// List an environment's keys (prefix only; the keys themselves are not stored).
+    List {
+        /// The environment.
+        #[arg(long = "env", value_name = "NAME")]
+        env: String,
+    },
+    /// Revoke a key by its id (key_…); it stops working at once.
+    Revoke {
+        /// The key id, as shown by `pipes keys list`.
+        key_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RedirectUrisCommand {
+    /// Register a redirect URI. https, or http on localhost/127.0.0.1/[::1]; a loopback URI
+    /// matches any port.
+    Add {
+        /// The environment.
+        #[arg(long = "env", value_name = "NAME")]
+        env: String,
+        /// The URI, e.g. https://app.example.com/pipes/callback.
+        uri: String,
+    },
+    /// List the registered redirect URIs.
+    List {
+        /// The environment.
+        #[arg(long = "env", value_name = "NAME")]
+        env: String,
+    },
+    /// Remove a redirect URI.
+    Remove {
+        /// The environment.
+        #[arg(long = "env", value_name = "NAME")]
+        env: String,
+        /// The URI to remove, exactly as listed.
+        uri: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Re-seal every secret under the first key of PIPES_VAULT_KEYS. Safe while servers run:
+    /// each value is replaced only if it did not change meanwhile. Afterwards old keys can be
+    /// removed from PIPES_VAULT_KEYS.
+    Rotate,
+    /// Print a new random vault key entry (kid:base64key) to add to PIPES_VAULT_KEYS.
+    GenerateKey {
+        /// The key id (default: k + today's date, e.g. k20261122).
+        #[arg(long)]
+        kid: Option<String>,
+    },
+}
+
+/// Sets up logging once per process.
+pub fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{},sqlx=warn", config.log))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+    for var in Config::unknown_env_vars() {
+        tracing::warn!(variable = %var, "unknown PIPES_* environment variable; is it misspelt?");
+    }
+}
+
+/// Opens and migrates the configured database.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    pipes_store::open(&config.database_url).await.map_err(|e| anyhow!("{e}"))
+}
+
+fn configured_vault(config: &Config) -> anyhow::Result<Vault> {
+    let spec = config.vault_keys.as_deref().ok_or_else(|| {
+        anyhow!(
+            "PIPES_VAULT_KEYS is not set. Pipes seals every secret with it and will not start without one.\n\
+             Generate a key with `pipes vault generate-key` and set PIPES_VAULT_KEYS=<that line>.\n\
+             For local development, `pipes dev` generates one for you."
+        )
+    })?;
+    Vault::from_spec(spec).map_err(|e| anyhow!("PIPES_VAULT_KEYS: {e}"))
+}
+
+fn catalog() -> anyhow::Result<&'static Catalog> {
+    Catalog::builtin().map_err(|e| anyhow!("the built-in provider catalog is invalid: {e}"))
+}
+
+/// `pipes serve`.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    init_logging(&config);
+    let vault = configured_vault(&config)?;
+    run_server(&config, vault).await
+}
+
+/// Opens everything and serves until SIGINT/SIGTERM.
+pub async fn run_server(config: &Config, vault: Vault) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let app = App::new(store.clone(), vault, catalog()?, &config.public_url);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local = listener.local_addr()?;
+    tracing::info!(
+        listen = %local,
+        public_url = %config.public_url,
+        database = store.backend(),
+        version = env!("CARGO_PKG_VERSION"),
+        "pipes is serving"
+    );
+    pipes_server::serve(app, listener, shutdown_signal()).await?;
+    tracing::info!("pipes stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// `pipes migrate`.
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let store = pipes_store::connect(&config.database_url).await.map_err(|e| anyhow!("{e}"))?;
+    let applied = store.migrate().await.map_err(|e| anyhow!("{e}"))?;
+    if applied.is_empty() {
+        println!("database is up to date ({})", pipes_store::redact_url(&config.database_url));
+    } else {
+        for name in applied {
+            println!("applied {name}");
+        }
+    }
+    Ok(())
+}
+
+async fn environments(config: &Config) -> anyhow::Result<Environments> {
+    Ok(Environments::new(open_store(config).await?))
+}
+
+/// `pipes env …`.
+pub async fn env(config: &Config, cmd: EnvCommand) -> anyhow::Result<()> {
+    let envs = environments(config).await?;
+    match cmd {
+        EnvCommand::Create { name, production } => {
+            let env = envs.create(&name, production).await?;
+            println!("created environment {} ({})", env.name, if env.production { "production" } else { "non-production" });
+            println!("id         {}", env.id);
+            println!("client id  {}", env.client_id);
+            println!("next: pipes keys create --env {}", env.name);
+        }
+        EnvCommand::List => {
+            println!("{:<24} {:<12} {:<34} {:<32} created", "NAME", "KIND", "CLIENT ID", "ID");
+            for env in envs.list().await? {
+                println!(
+                    "{:<24} {:<12} {:<34} {:<32} {}",
+                    env.name.as_str(),
+                    if env.production { "production" } else { "sandbox" },
+                    env.client_id.to_string(),
+                    env.id.to_string(),
+                    format_ms(env.created_at)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `pipes keys …`.
+pub async fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
+    let envs = environments(config).await?;
+    match cmd {
+        KeysCommand::Create { env } => {
+            let env = envs.by_name(&env).await?;
+            let key = envs.create_key(&env).await?;
+            eprintln!("created API key {} for environment {}.", key.record.id, env.name);
+            eprintln!("It is shown once and stored only as a hash: keep it now.");
+            println!("{}", key.secret.expose());
+        }
+        KeysCommand::List { env } => {
+            let env = envs.by_name(&env).await?;
+            println!("{:<32} {:<18} {:<26} status", "ID", "PREFIX", "CREATED");
+            for k in envs.list_keys(&env).await? {
+                let status = k.revoked_at.map_or("active".to_owned(), |t| format!("revoked {}", format_ms(t)));
+                println!("{:<32} {:<18} {:<26} {status}", k.id.to_string(), format!("{}…", k.prefix), format_ms(k.created_at));
+            }
+        }
+        KeysCommand::Revoke { key_id } => {
+            envs.revoke_key(&key_id).await?;
+            println!("revoked {key_id}");
+        }
+    }
+    Ok(())
+}
+
+/// `pipes redirect-uris …`.
+pub async fn redirect_uris(config: &Config, cmd: RedirectUrisCommand) -> anyhow::Result<()> {
+    let envs = environments(config).await?;
+    match cmd {
+        RedirectUrisCommand::Add { env, uri } => {
+            let env = envs.by_name(&env).await?;
+            if envs.add_redirect_uri(&env, &uri).await? {
+                println!("registered {uri} for {}", env.name);
+            } else {
+                println!("{uri} was already registered for {}", env.name);
+            }
+        }
+        RedirectUrisCommand::List { env } => {
+            let env = envs.by_name(&env).await?;
+            for uri in envs.redirect_uris(&env).await? {
+                println!("{uri}");
+            }
+        }
+        RedirectUrisCommand::Remove { env, uri } => {
+            let env = envs.by_name(&env).await?;
+            envs.remove_redirect_uri(&env, &uri).await?;
+            println!("removed {uri} from {}", env.name);
+        }
+    }
+    Ok(())
+}
+
+/// `pipes vault …`.
+pub async fn vault(config: &Config, cmd: VaultCommand) -> anyhow::Result<()> {
+    match cmd {
+        VaultCommand::GenerateKey { kid } => {
+            let kid = kid.unwrap_or_else(|| format!("k{}", chrono_date()));
+            println!("{}", Vault::generate_key_spec(&kid));
+            Ok(())
+        }
+        VaultCommand::Rotate => rotate(config).await,
+    }
+}
+
+fn chrono_date() -> String {
+    format_ms(pipes_core::time::now_ms())[..10].replace('-', "")
+}
+
+async fn rotate(config: &Config) -> anyhow::Result<()> {
+    let vault = configured_vault(config)?;
+    let store = open_store(config).await?;
+    let (mut resealed, mut current, mut raced) = (0u64, 0u64, 0u64);
+    let mut failures = vec![];
+    for &column in SealedColumn::ALL {
+        let total = store.count_sealed(column).await?;
+        let bar = ProgressBar::new(total).with_message(column.purpose());
+        bar.set_style(
+            ProgressStyle::with_template("{msg:32} [{bar:40}] {pos}/{len} ({eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        let mut after: Option<String> = None;
+        loop {
+            let batch = store.sealed_values(column, after.as_deref(), 200).await?;
+            let Some(last) = batch.last() else { break };
+            after = Some(last.id.clone());
+            for row in batch {
+                let aad = Aad { purpose: column.purpose(), row_id: &row.id };
+                match vault.reseal(&Sealed(row.sealed.clone()), aad) {
+                    Ok(None) => current += 1,
+                    Ok(Some(new)) => {
+                        if store.replace_sealed(column, &row.id, &row.sealed, &new.0).await? {
+                            resealed += 1;
+                        } else {
+                            // Rewritten meanwhile by a running server, under the current key.
+                            raced += 1;
+                        }
+                    }
+                    Err(e) => failures.push(format!("{} {}: {e}", column.purpose(), row.id)),
+                }
+                bar.inc(1);
+            }
+        }
+        bar.finish();
+    }
+    println!(
+        "re-sealed {resealed} value(s) under key '{}'; {current} already used it; {raced} changed during the run",
+        vault.primary_kid()
+    );
+    if !failures.is_empty() {
+        for f in &failures {
+            eprintln!("cannot open {f}");
+        }
+        bail!("{} value(s) could not be opened with the configured keys; keep the old keys until they are fixed", failures.len());
+    }
+    println!("every sealed value now uses '{}': older keys can be removed from PIPES_VAULT_KEYS", vault.primary_kid());
+    Ok(())
+}
+
+/// `pipes providers`.
+pub fn providers() -> anyhow::Result<()> {
+    println!("{:<18} {:<20} {:<20} config fields", "SLUG", "NAME", "AUTH");
+    for p in catalog()?.iter() {
+        let fields: Vec<&str> = p.config.iter().map(|f| f.key.as_str()).collect();
+        println!("{:<18} {:<20} {:<20} {}", p.slug, p.name, p.auth_method.as_str(), fields.join(", "));
+    }
+    Ok(())
+}

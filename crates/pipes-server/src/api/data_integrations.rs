@@ -1,0 +1,108 @@
+//! `/data-integrations` and `/data-integrations/{slug}[/organization]`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use pipes_core::domain::Ownership;
+use pipes_core::pagination::{Order, PageRequest};
+use pipes_core::services::{CreateIntegration, UpdateIntegration};
+
+use super::views::{DataIntegrationView, ListView};
+use crate::auth::EnvAuth;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, QueryMap};
+use crate::state::App;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/data-integrations", get(list_data_integrations).post(create_data_integration))
+        .route(
+            "/data-integrations/{slug}",
+            get(get_user_root).put(update_user_root).delete(delete_user_root),
+        )
+        .route(
+            "/data-integrations/{slug}/organization",
+            get(get_organization_root).put(update_organization_root).delete(delete_organization_root),
+        )
+}
+
+type ViewResult = Result<Json<DataIntegrationView>, ApiError>;
+
+async fn list_data_integrations(
+    State(app): State<App>,
+    EnvAuth(env): EnvAuth,
+    query: QueryMap,
+) -> Result<Json<ListView<DataIntegrationView>>, ApiError> {
+    let page = PageRequest::parse(
+        query.one("limit")?,
+        query.one("before")?,
+        query.one("after")?,
+        query.one("order")?,
+        Order::Desc,
+    )?;
+    let page = app.integrations.list(&env, query.one("ownership")?, page).await?;
+    Ok(Json(ListView::from_page(page, |r| DataIntegrationView::new(r, &app.public_url))))
+}
+
+async fn create_data_integration(
+    State(app): State<App>,
+    EnvAuth(env): EnvAuth,
+    ApiJson(req): ApiJson<CreateIntegration>,
+) -> Result<(StatusCode, Json<DataIntegrationView>), ApiError> {
+    let root = app.integrations.create(&env, req).await?;
+    Ok((StatusCode::CREATED, Json(DataIntegrationView::new(&root, &app.public_url))))
+}
+
+async fn get_root(app: &App, env: &EnvAuth, slug: &str, ownership: Ownership) -> ViewResult {
+    let root = app.integrations.get(&env.0, slug, ownership).await?;
+    Ok(Json(DataIntegrationView::new(&root, &app.public_url)))
+}
+
+async fn update_root(app: &App, env: &EnvAuth, slug: &str, ownership: Ownership, req: UpdateIntegration) -> ViewResult {
+    let root = app.integrations.update(&env.0, slug, ownership, req).await?;
+    Ok(Json(DataIntegrationView::new(&root, &app.public_url)))
+}
+
+async fn delete_root(app: &App, env: &EnvAuth, slug: &str, ownership: Ownership) -> Result<StatusCode, ApiError> {
+    app.integrations.delete(&env.0, slug, ownership).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_user_root(State(app): State<App>, env: EnvAuth, Path(slug): Path<String>) -> ViewResult {
+    get_root(&app, &env, &slug, Ownership::User).await
+}
+
+async fn update_user_root(
+    State(app): State<App>,
+    env: EnvAuth,
+    Path(slug): Path<String>,
+    ApiJson(req): ApiJson<UpdateIntegration>,
+) -> ViewResult {
+    update_root(&app, &env, &slug, Ownership::User, req).await
+}
+
+async fn delete_user_root(State(app): State<App>, env: EnvAuth, Path(slug): Path<String>) -> Result<StatusCode, ApiError> {
+    delete_root(&app, &env, &slug, Ownership::User).await
+}
+
+async fn get_organization_root(State(app): State<App>, env: EnvAuth, Path(slug): Path<String>) -> ViewResult {
+    get_root(&app, &env, &slug, Ownership::Organization).await
+}
+
+async fn update_organization_root(
+    State(app): State<App>,
+    env: EnvAuth,
+    Path(slug): Path<String>,
+    ApiJson(req): ApiJson<UpdateIntegration>,
+) -> ViewResult {
+    update_root(&app, &env, &slug, Ownership::Organization, req).await
+}
+
+async fn delete_organization_root(
+    State(app): State<App>,
+    env: EnvAuth,
+    Path(slug): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    delete_root(&app, &env, &slug, Ownership::Organization).await
+}

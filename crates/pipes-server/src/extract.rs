@@ -1,0 +1,87 @@
+//! Request extractors that answer bad input in the contract's error shape.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use pipes_core::{FieldError, ServiceError};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// A JSON body. Malformed JSON and wrong types answer 400 `bad_request`; a missing required
+/// field answers 422 `invalid_request_parameters`; bodies over 1 MiB answer 413.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        let bytes: Bytes = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is larger than 1 MiB.")
+        })?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
+        de.end()
+            .map_err(|_| ApiError::bad_request("The request body is not valid JSON: trailing characters after the value."))?;
+        Ok(ApiJson(value))
+    }
+}
+
+fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let msg = inner.to_string();
+    if inner.is_data() {
+        if let Some(rest) = msg.strip_prefix("missing field `") {
+            let field = rest.split('`').next().unwrap_or_default();
+            let field = if path == "." || path.is_empty() { field.to_owned() } else { format!("{path}.{field}") };
+            let message = format!("{field} is required.");
+            return ServiceError::invalid_fields(vec![FieldError::new(field, "required", message)]).into();
+        }
+        let detail = msg.split(" at line ").next().unwrap_or(&msg);
+        return ApiError::bad_request(format!("Invalid value for {path}: {detail}."));
+    }
+    let detail = msg.split(" at line ").next().unwrap_or(&msg);
+    ApiError::bad_request(format!("The request body is not valid JSON: {detail}."))
+}
+
+/// The query string as name → values (comma-joined and repeated values both split; empty
+/// values dropped, as the SDKs treat them as absent).
+#[derive(Debug, Default)]
+pub struct QueryMap(HashMap<String, Vec<String>>);
+
+impl QueryMap {
+    /// The single value of a parameter; several values are a 400.
+    pub fn one(&self, name: &str) -> Result<Option<&str>, ApiError> {
+        match self.0.get(name).map(Vec::as_slice) {
+            None | Some([]) => Ok(None),
+            Some([v]) => Ok(Some(v.as_str())),
+            Some(_) => Err(ApiError::bad_request(format!("Query parameter {name} was given more than once."))),
+        }
+    }
+
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let mut map: HashMap<String, Vec<String>> = HashMap::new();
+        if let Some(q) = parts.uri.query() {
+            for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+                if !v.is_empty() {
+                    map.entry(k.into_owned()).or_default().push(v.into_owned());
+                }
+            }
+        }
+        Ok(QueryMap(map))
+    }
+}

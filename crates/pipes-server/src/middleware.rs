@@ -1,0 +1,88 @@
+//! Cross-cutting HTTP behaviour: request ids, the access log, and JSON bodies on every error.
+
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use pipes_core::ids::RequestId;
+
+use crate::error::{ApiError, InternalCause};
+
+/// Gives every response an `X-Request-ID` and writes one log line per request. Only the path is
+/// logged, never the query string (provider callbacks carry codes there) or any header.
+pub async fn request_id_and_log(mut req: Request, next: Next) -> Response {
+    let id = RequestId::new().to_string();
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    req.extensions_mut().insert(id.clone());
+    let mut response = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match response.extensions().get::<InternalCause>() {
+        Some(InternalCause(cause)) => {
+            tracing::error!(request_id = %id, %method, %path, status, latency_ms, cause = %cause, "request failed")
+        }
+        None => tracing::info!(request_id = %id, %method, %path, status, latency_ms, "request"),
+    }
+    response
+}
+
+/// Replaces any error response without a JSON body (framework rejections) with one in the
+/// contract's shape, so SDKs always get `{code, message}`.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "Not found."),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "This method is not allowed on this path."),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body is too large."),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "Send JSON with Content-Type: application/json."),
+        s if s.is_server_error() => ("internal_error", "An internal error occurred."),
+        _ => ("bad_request", "The request could not be processed."),
+    };
+    let mut fixed = ApiError::new(status, code, message).into_response();
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            fixed.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    fixed
+}
+
+/// Unknown paths.
+pub async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("No route for {method} {}.", uri.path()))
+}
+
+/// Known paths, wrong method.
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}.", uri.path()),
+    )
+}
+
+/// A handler panicked: answer 500 in the contract's shape; the panic itself is logged.
+pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = err
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "panic".to_owned());
+    ApiError::internal(format!("handler panicked: {detail}")).into_response()
+}
