@@ -27,11 +27,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is larger than 1 MiB.")
         })?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        // Syntax first, so a broken document is a 400 even when fields are missing too.
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| {
+            let msg = e.to_string();
+            let detail = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+            ApiError::bad_request(format!("The request body is not valid JSON: {detail}."))
+        })?;
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        let value = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
-        de.end()
-            .map_err(|_| ApiError::bad_request("The request body is not valid JSON: trailing characters after the value."))?;
-        Ok(ApiJson(value))
+        serde_path_to_error::deserialize(&mut de).map(ApiJson).map_err(json_error)
     }
 }
 
@@ -46,11 +49,9 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
             let message = format!("{field} is required.");
             return ServiceError::invalid_fields(vec![FieldError::new(field, "required", message)]).into();
         }
-        let detail = msg.split(" at line ").next().unwrap_or(&msg);
-        return ApiError::bad_request(format!("Invalid value for {path}: {detail}."));
     }
     let detail = msg.split(" at line ").next().unwrap_or(&msg);
-    ApiError::bad_request(format!("The request body is not valid JSON: {detail}."))
+    ApiError::bad_request(format!("Invalid value for {path}: {detail}."))
 }
 
 /// The query string as name → values (comma-joined and repeated values both split; empty
