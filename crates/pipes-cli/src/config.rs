@@ -50,8 +50,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Database URL.
     pub database_url: String,
-    /// Public origin, no trailing slash.
-    pub public_url: String,
+    /// Public origin, no trailing slash; `None` = `http://<bound address>`.
+    pub public_url: Option<String>,
     /// Vault keys, when configured.
     pub vault_keys: Option<String>,
     /// Log filter.
@@ -95,12 +95,13 @@ impl Config {
             .with_context(|| format!("PIPES_LISTEN '{listen_raw}' is not an address:port such as 127.0.0.1:8080"))?;
         let database_url = env("PIPES_DATABASE_URL").or(from_file.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         pipes_store::Backend::of(&database_url).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let explicit_public = env("PIPES_PUBLIC_URL").or(from_file.public_url);
-        let public_url = explicit_public.unwrap_or_else(|| format!("http://{listen}"));
-        let parsed = url::Url::parse(&public_url)
-            .with_context(|| format!("PIPES_PUBLIC_URL '{public_url}' is not an absolute URL"))?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.path() != "/" || parsed.query().is_some() {
-            bail!("PIPES_PUBLIC_URL must be an origin such as https://pipes.example.com (no path, no query)");
+        let public_url = env("PIPES_PUBLIC_URL").or(from_file.public_url);
+        if let Some(public_url) = &public_url {
+            let parsed = url::Url::parse(public_url)
+                .with_context(|| format!("PIPES_PUBLIC_URL '{public_url}' is not an absolute URL"))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.path() != "/" || parsed.query().is_some() {
+                bail!("PIPES_PUBLIC_URL must be an origin such as https://pipes.example.com (no path, no query)");
+            }
         }
         let log_format = match env("PIPES_LOG_FORMAT").or(from_file.log_format).as_deref() {
             None | Some("text") => LogFormat::Text,
@@ -110,11 +111,21 @@ impl Config {
         Ok(Self {
             listen,
             database_url,
-            public_url: public_url.trim_end_matches('/').to_owned(),
+            public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             vault_keys: env("PIPES_VAULT_KEYS").or(from_file.vault_keys),
             log: env("PIPES_LOG").or(from_file.log).unwrap_or_else(|| "info".into()),
             log_format,
         })
+    }
+
+    /// The public origin for a server bound to `bound`: the configured one, else
+    /// `http://<bound address>` (with `localhost` for a wildcard address).
+    pub fn public_url_for(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(u) => u.clone(),
+            None if bound.ip().is_unspecified() => format!("http://localhost:{}", bound.port()),
+            None => format!("http://{bound}"),
+        }
     }
 
     /// `PIPES_*` variables that are set but mean nothing to Pipes (typos, old names).

@@ -81,7 +81,8 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
         }
     };
 
-    let url = &config.public_url;
+    let (listener, url) = ops::bind(&config).await?;
+    let bound = listener.local_addr()?;
     println!();
     println!("  Pipes is running for development");
     println!();
@@ -93,8 +94,8 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
     println!("  try it:");
     println!("    curl -s {url}/data-integrations -H 'Authorization: Bearer {key}'");
     println!();
-    println!("  Node:   new WorkOS('{key}', {{ apiHostname: '{}', port: {}, https: false }})", config.listen.ip(), config.listen.port());
+    println!("  Node:   new WorkOS('{key}', {{ apiHostname: '{}', port: {}, https: false }})", bound.ip(), bound.port());
     println!("  Python: WorkOSClient(api_key='{key}', client_id='{}', base_url='{url}')", env.client_id);
     println!();
-    ops::run_server(&config, vault).await
+    ops::run_server(&config, vault, listener, &url).await
 }

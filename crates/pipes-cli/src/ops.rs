@@ -129,20 +129,32 @@ fn catalog() -> anyhow::Result<&'static Catalog> {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     init_logging(&config);
     let vault = configured_vault(&config)?;
-    run_server(&config, vault).await
+    let (listener, public_url) = bind(&config).await?;
+    run_server(&config, vault, listener, &public_url).await
 }
 
-/// Opens everything and serves until SIGINT/SIGTERM.
-pub async fn run_server(config: &Config, vault: Vault) -> anyhow::Result<()> {
-    let store = open_store(config).await?;
-    let app = App::new(store.clone(), vault, catalog()?, &config.public_url);
+/// Binds the configured address; returns the listener and the public URL it serves.
+pub async fn bind(config: &Config) -> anyhow::Result<(tokio::net::TcpListener, String)> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let public_url = config.public_url_for(listener.local_addr()?);
+    Ok((listener, public_url))
+}
+
+/// Serves on a bound listener until SIGINT/SIGTERM.
+pub async fn run_server(
+    config: &Config,
+    vault: Vault,
+    listener: tokio::net::TcpListener,
+    public_url: &str,
+) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let app = App::new(store.clone(), vault, catalog()?, public_url);
     let local = listener.local_addr()?;
     tracing::info!(
         listen = %local,
-        public_url = %config.public_url,
+        public_url = %public_url,
         database = store.backend(),
         version = env!("CARGO_PKG_VERSION"),
         "pipes is serving"

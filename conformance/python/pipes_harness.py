@@ -1,0 +1,87 @@
+"""Starts a real `pipes serve` for the conformance suite: temp SQLite database, a vault key,
+an environment and an API key made with the CLI, exactly as an operator would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pipes_bin() -> str:
+    return os.environ.get("PIPES_BIN", str(ROOT / "target" / "debug" / "pipes"))
+
+
+@dataclass
+class PipesServer:
+    base_url: str
+    api_key: str
+    client_id: str
+    log_path: Path
+    env: dict
+    process: subprocess.Popen
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run([pipes_bin(), *args], env=self.env, check=True, capture_output=True, text=True)
+        return out.stdout
+
+    def logs(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start(tmp: Path | None = None) -> PipesServer:
+    tmp = Path(tmp or tempfile.mkdtemp(prefix="pipes-conformance-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPES_")}
+    env["PIPES_DATABASE_URL"] = f"sqlite://{tmp / 'pipes.db'}"
+    env["PIPES_LISTEN"] = "127.0.0.1:0"
+    env["PIPES_LOG_FORMAT"] = "json"
+    env["PIPES_LOG"] = "debug"
+
+    def cli(*args: str) -> str:
+        return subprocess.run([pipes_bin(), *args], env=env, check=True, capture_output=True, text=True).stdout
+
+    env["PIPES_VAULT_KEYS"] = cli("vault", "generate-key", "--kid", "conformance").strip()
+    created = cli("env", "create", "sandbox")
+    client_id = next(line.split()[-1] for line in created.splitlines() if line.startswith("client id"))
+    api_key = cli("keys", "create", "--env", "sandbox").strip().splitlines()[-1]
+
+    log_path = tmp / "server.log"
+    process = subprocess.Popen([pipes_bin(), "serve"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    ready = threading.Event()
+    address: list[str] = []
+
+    def pump() -> None:
+        with log_path.open("w") as log:
+            for line in process.stderr:  # type: ignore[union-attr]
+                log.write(line)
+                log.flush()
+                if not ready.is_set():
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        continue
+                    if record.get("message") == "pipes is serving":
+                        address.append(record["listen"])
+                        ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.time() + 30
+    while not ready.wait(0.1):
+        if process.poll() is not None or time.time() > deadline:
+            raise RuntimeError(f"pipes serve did not start:\n{log_path.read_text() if log_path.exists() else ''}")
+    base_url = f"http://{address[0]}"
+    return PipesServer(base_url=base_url, api_key=api_key, client_id=client_id, log_path=log_path, env=env, process=process)
