@@ -9,13 +9,41 @@ use serde::Deserialize;
 
 /// Every setting: (environment variable, `pipes.toml` key, meaning). The README lists the same.
 pub const SETTINGS: &[(&str, &str, &str)] = &[
-    ("PIPES_LISTEN", "listen", "address:port the server listens on (default 127.0.0.1:8080)"),
-    ("PIPES_DATABASE_URL", "database_url", "sqlite://FILE or postgres://… (default sqlite://./pipes-data/pipes.db)"),
-    ("PIPES_PUBLIC_URL", "public_url", "origin browsers and providers reach (default http://<listen>)"),
-    ("PIPES_VAULT_KEYS", "vault_keys", "kid:base64key[,kid:base64key…]; the first seals, all open"),
-    ("PIPES_LOG", "log", "log filter, e.g. info or pipes_server=debug (default info)"),
-    ("PIPES_LOG_FORMAT", "log_format", "text or json (default text)"),
-    ("PIPES_CONFIG", "", "path of the configuration file (default ./pipes.toml when it exists)"),
+    (
+        "PIPES_LISTEN",
+        "listen",
+        "address:port the server listens on (default 127.0.0.1:8080)",
+    ),
+    (
+        "PIPES_DATABASE_URL",
+        "database_url",
+        "sqlite://FILE or postgres://… (default sqlite://./pipes-data/pipes.db)",
+    ),
+    (
+        "PIPES_PUBLIC_URL",
+        "public_url",
+        "origin browsers and providers reach (default http://<listen>)",
+    ),
+    (
+        "PIPES_VAULT_KEYS",
+        "vault_keys",
+        "kid:base64key[,kid:base64key…]; the first seals, all open",
+    ),
+    (
+        "PIPES_LOG",
+        "log",
+        "log filter, e.g. info or pipes_server=debug (default info)",
+    ),
+    (
+        "PIPES_LOG_FORMAT",
+        "log_format",
+        "text or json (default text)",
+    ),
+    (
+        "PIPES_CONFIG",
+        "",
+        "path of the configuration file (default ./pipes.toml when it exists)",
+    ),
 ];
 
 /// `PIPES_*` variables used by the test tooling, not by the server.
@@ -66,7 +94,10 @@ impl std::fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("database_url", &pipes_store::redact_url(&self.database_url))
             .field("public_url", &self.public_url)
-            .field("vault_keys", &self.vault_keys.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "vault_keys",
+                &self.vault_keys.as_ref().map(|_| "[REDACTED]"),
+            )
             .finish()
     }
 }
@@ -81,25 +112,39 @@ impl Config {
         let path: Option<PathBuf> = file
             .map(Path::to_path_buf)
             .or_else(|| env("PIPES_CONFIG").map(PathBuf::from))
-            .or_else(|| Path::new("pipes.toml").exists().then(|| PathBuf::from("pipes.toml")));
+            .or_else(|| {
+                Path::new("pipes.toml")
+                    .exists()
+                    .then(|| PathBuf::from("pipes.toml"))
+            });
         let from_file = match &path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
-                toml::from_str::<FileConfig>(&text).with_context(|| format!("invalid {}", p.display()))?
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read {}", p.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("invalid {}", p.display()))?
             }
             None => FileConfig::default(),
         };
-        let listen_raw = env("PIPES_LISTEN").or(from_file.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen: SocketAddr = listen_raw
-            .parse()
-            .with_context(|| format!("PIPES_LISTEN '{listen_raw}' is not an address:port such as 127.0.0.1:8080"))?;
-        let database_url = env("PIPES_DATABASE_URL").or(from_file.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        let listen_raw = env("PIPES_LISTEN")
+            .or(from_file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_raw.parse().with_context(|| {
+            format!("PIPES_LISTEN '{listen_raw}' is not an address:port such as 127.0.0.1:8080")
+        })?;
+        let database_url = env("PIPES_DATABASE_URL")
+            .or(from_file.database_url)
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         pipes_store::Backend::of(&database_url).map_err(|e| anyhow::anyhow!("{e}"))?;
         let public_url = env("PIPES_PUBLIC_URL").or(from_file.public_url);
         if let Some(public_url) = &public_url {
-            let parsed = url::Url::parse(public_url)
-                .with_context(|| format!("PIPES_PUBLIC_URL '{public_url}' is not an absolute URL"))?;
-            if !matches!(parsed.scheme(), "http" | "https") || parsed.path() != "/" || parsed.query().is_some() {
+            let parsed = url::Url::parse(public_url).with_context(|| {
+                format!("PIPES_PUBLIC_URL '{public_url}' is not an absolute URL")
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https")
+                || parsed.path() != "/"
+                || parsed.query().is_some()
+            {
                 bail!("PIPES_PUBLIC_URL must be an origin such as https://pipes.example.com (no path, no query)");
             }
         }
@@ -113,7 +158,9 @@ impl Config {
             database_url,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             vault_keys: env("PIPES_VAULT_KEYS").or(from_file.vault_keys),
-            log: env("PIPES_LOG").or(from_file.log).unwrap_or_else(|| "info".into()),
+            log: env("PIPES_LOG")
+                .or(from_file.log)
+                .unwrap_or_else(|| "info".into()),
             log_format,
         })
     }

@@ -27,17 +27,23 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut f = options.open(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     f.write_all(contents.as_bytes())?;
     Ok(())
 }
 
 fn read_trimmed(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
 }
 
 pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     if config.database_url == DEFAULT_DATABASE_URL {
         config.database_url = format!("sqlite://{}", args.data_dir.join("pipes.db").display());
     }
@@ -56,9 +62,14 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
                 }
             };
             eprintln!();
-            eprintln!("  !! DEVELOPMENT VAULT KEY: secrets are sealed with a key stored in {}.", path.display());
+            eprintln!(
+                "  !! DEVELOPMENT VAULT KEY: secrets are sealed with a key stored in {}.",
+                path.display()
+            );
             eprintln!("  !! Anyone who can read that file can read every token. Never use `pipes dev` in production;");
-            eprintln!("  !! run `pipes serve` with PIPES_VAULT_KEYS from your secret manager instead.");
+            eprintln!(
+                "  !! run `pipes serve` with PIPES_VAULT_KEYS from your secret manager instead."
+            );
             eprintln!();
             spec
         }
@@ -73,7 +84,14 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
     }
     let key_path = args.data_dir.join("dev-api-key");
     let key = match read_trimmed(&key_path) {
-        Some(key) if envs.authenticate(&key).await?.is_some_and(|e| e.id == env.id) => key,
+        Some(key)
+            if envs
+                .authenticate(&key)
+                .await?
+                .is_some_and(|e| e.id == env.id) =>
+        {
+            key
+        }
         _ => {
             let minted = envs.create_key(&env).await?;
             write_private(&key_path, minted.secret.expose())?;
@@ -89,13 +107,23 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
     println!("  API          {url}");
     println!("  environment  {} (client id {})", env.name, env.client_id);
     println!("  API key      {key}");
-    println!("  database     {}", pipes_store::redact_url(&config.database_url));
+    println!(
+        "  database     {}",
+        pipes_store::redact_url(&config.database_url)
+    );
     println!();
     println!("  try it:");
     println!("    curl -s {url}/data-integrations -H 'Authorization: Bearer {key}'");
     println!();
-    println!("  Node:   new WorkOS('{key}', {{ apiHostname: '{}', port: {}, https: false }})", bound.ip(), bound.port());
-    println!("  Python: WorkOSClient(api_key='{key}', client_id='{}', base_url='{url}')", env.client_id);
+    println!(
+        "  Node:   new WorkOS('{key}', {{ apiHostname: '{}', port: {}, https: false }})",
+        bound.ip(),
+        bound.port()
+    );
+    println!(
+        "  Python: WorkOSClient(api_key='{key}', client_id='{}', base_url='{url}')",
+        env.client_id
+    );
     println!();
     ops::run_server(&config, vault, listener, &url).await
 }

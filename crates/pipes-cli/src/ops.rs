@@ -95,7 +95,10 @@ pub fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(format!("{},sqlx=warn", config.log))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
@@ -107,7 +110,9 @@ pub fn init_logging(config: &Config) {
 
 /// Opens and migrates the configured database.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    pipes_store::open(&config.database_url).await.map_err(|e| anyhow!("{e}"))
+    pipes_store::open(&config.database_url)
+        .await
+        .map_err(|e| anyhow!("{e}"))
 }
 
 fn configured_vault(config: &Config) -> anyhow::Result<Vault> {
@@ -188,10 +193,15 @@ async fn shutdown_signal() {
 
 /// `pipes migrate`.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let store = pipes_store::connect(&config.database_url).await.map_err(|e| anyhow!("{e}"))?;
+    let store = pipes_store::connect(&config.database_url)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
     let applied = store.migrate().await.map_err(|e| anyhow!("{e}"))?;
     if applied.is_empty() {
-        println!("database is up to date ({})", pipes_store::redact_url(&config.database_url));
+        println!(
+            "database is up to date ({})",
+            pipes_store::redact_url(&config.database_url)
+        );
     } else {
         for name in applied {
             println!("applied {name}");
@@ -210,18 +220,33 @@ pub async fn env(config: &Config, cmd: EnvCommand) -> anyhow::Result<()> {
     match cmd {
         EnvCommand::Create { name, production } => {
             let env = envs.create(&name, production).await?;
-            println!("created environment {} ({})", env.name, if env.production { "production" } else { "non-production" });
+            println!(
+                "created environment {} ({})",
+                env.name,
+                if env.production {
+                    "production"
+                } else {
+                    "non-production"
+                }
+            );
             println!("id         {}", env.id);
             println!("client id  {}", env.client_id);
             println!("next: pipes keys create --env {}", env.name);
         }
         EnvCommand::List => {
-            println!("{:<24} {:<12} {:<34} {:<32} created", "NAME", "KIND", "CLIENT ID", "ID");
+            println!(
+                "{:<24} {:<12} {:<34} {:<32} created",
+                "NAME", "KIND", "CLIENT ID", "ID"
+            );
             for env in envs.list().await? {
                 println!(
                     "{:<24} {:<12} {:<34} {:<32} {}",
                     env.name.as_str(),
-                    if env.production { "production" } else { "sandbox" },
+                    if env.production {
+                        "production"
+                    } else {
+                        "sandbox"
+                    },
                     env.client_id.to_string(),
                     env.id.to_string(),
                     format_ms(env.created_at)
@@ -239,7 +264,10 @@ pub async fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Create { env } => {
             let env = envs.by_name(&env).await?;
             let key = envs.create_key(&env).await?;
-            eprintln!("created API key {} for environment {}.", key.record.id, env.name);
+            eprintln!(
+                "created API key {} for environment {}.",
+                key.record.id, env.name
+            );
             eprintln!("It is shown once and stored only as a hash: keep it now.");
             println!("{}", key.secret.expose());
         }
@@ -247,8 +275,15 @@ pub async fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
             let env = envs.by_name(&env).await?;
             println!("{:<32} {:<18} {:<26} status", "ID", "PREFIX", "CREATED");
             for k in envs.list_keys(&env).await? {
-                let status = k.revoked_at.map_or("active".to_owned(), |t| format!("revoked {}", format_ms(t)));
-                println!("{:<32} {:<18} {:<26} {status}", k.id.to_string(), format!("{}…", k.prefix), format_ms(k.created_at));
+                let status = k
+                    .revoked_at
+                    .map_or("active".to_owned(), |t| format!("revoked {}", format_ms(t)));
+                println!(
+                    "{:<32} {:<18} {:<26} {status}",
+                    k.id.to_string(),
+                    format!("{}…", k.prefix),
+                    format_ms(k.created_at)
+                );
             }
         }
         KeysCommand::Revoke { key_id } => {
@@ -321,11 +356,17 @@ async fn rotate(config: &Config) -> anyhow::Result<()> {
             let Some(last) = batch.last() else { break };
             after = Some(last.id.clone());
             for row in batch {
-                let aad = Aad { purpose: column.purpose(), row_id: &row.id };
+                let aad = Aad {
+                    purpose: column.purpose(),
+                    row_id: &row.id,
+                };
                 match vault.reseal(&Sealed(row.sealed.clone()), aad) {
                     Ok(None) => current += 1,
                     Ok(Some(new)) => {
-                        if store.replace_sealed(column, &row.id, &row.sealed, &new.0).await? {
+                        if store
+                            .replace_sealed(column, &row.id, &row.sealed, &new.0)
+                            .await?
+                        {
                             resealed += 1;
                         } else {
                             // Rewritten meanwhile by a running server, under the current key.
@@ -349,7 +390,10 @@ async fn rotate(config: &Config) -> anyhow::Result<()> {
         }
         bail!("{} value(s) could not be opened with the configured keys; keep the old keys until they are fixed", failures.len());
     }
-    println!("every sealed value now uses '{}': older keys can be removed from PIPES_VAULT_KEYS", vault.primary_kid());
+    println!(
+        "every sealed value now uses '{}': older keys can be removed from PIPES_VAULT_KEYS",
+        vault.primary_kid()
+    );
     Ok(())
 }
 
@@ -358,7 +402,13 @@ pub fn providers() -> anyhow::Result<()> {
     println!("{:<18} {:<20} {:<20} config fields", "SLUG", "NAME", "AUTH");
     for p in catalog()?.iter() {
         let fields: Vec<&str> = p.config.iter().map(|f| f.key.as_str()).collect();
-        println!("{:<18} {:<20} {:<20} {}", p.slug, p.name, p.auth_method.as_str(), fields.join(", "));
+        println!(
+            "{:<18} {:<20} {:<20} {}",
+            p.slug,
+            p.name,
+            p.auth_method.as_str(),
+            fields.join(", ")
+        );
     }
     Ok(())
 }

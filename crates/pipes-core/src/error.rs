@@ -14,8 +14,16 @@ pub struct FieldError {
 
 impl FieldError {
     /// A field error with a message.
-    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), field: field.into(), message: Some(message.into()) }
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            code: code.into(),
+            field: field.into(),
+            message: Some(message.into()),
+        }
     }
 }
 
@@ -33,7 +41,11 @@ pub enum ServiceError {
     Conflict { code: &'static str, message: String },
     /// 422: the request is well-formed but invalid.
     #[error("{message}")]
-    Invalid { code: &'static str, message: String, errors: Vec<FieldError> },
+    Invalid {
+        code: &'static str,
+        message: String,
+        errors: Vec<FieldError>,
+    },
     /// 5xx: a real fault. The detail goes to the log, never to the caller.
     #[error("internal error: {0}")]
     Internal(String),
@@ -42,7 +54,10 @@ pub enum ServiceError {
 impl ServiceError {
     /// `404 entity_not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::NotFound { code: "entity_not_found", message: message.into() }
+        Self::NotFound {
+            code: "entity_not_found",
+            message: message.into(),
+        }
     }
 
     /// `422 invalid_request_parameters` for a single field.
@@ -59,10 +74,18 @@ impl ServiceError {
     pub fn invalid_fields(errors: Vec<FieldError>) -> Self {
         let message = errors
             .iter()
-            .map(|e| e.message.clone().unwrap_or_else(|| format!("{}: {}", e.field, e.code)))
+            .map(|e| {
+                e.message
+                    .clone()
+                    .unwrap_or_else(|| format!("{}: {}", e.field, e.code))
+            })
             .collect::<Vec<_>>()
             .join("; ");
-        Self::Invalid { code: "invalid_request_parameters", message, errors }
+        Self::Invalid {
+            code: "invalid_request_parameters",
+            message,
+            errors,
+        }
     }
 }
 

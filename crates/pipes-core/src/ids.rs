@@ -13,8 +13,13 @@ use ulid::{Generator, Ulid};
 /// promise creation order, so ids come from one monotonic generator per process.
 fn next_ulid() -> Ulid {
     static GENERATOR: Mutex<Option<Generator>> = Mutex::new(None);
-    let mut guard = GENERATOR.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    guard.get_or_insert_with(Generator::new).generate().unwrap_or_else(|_| Ulid::new())
+    let mut guard = GENERATOR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    guard
+        .get_or_insert_with(Generator::new)
+        .generate()
+        .unwrap_or_else(|_| Ulid::new())
 }
 
 /// A string that is not an id of the expected kind.

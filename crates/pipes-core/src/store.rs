@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 
-use crate::domain::{ApiKey, CustomProvider, DataIntegration, Environment, EnvironmentName, Ownership};
+use crate::domain::{
+    ApiKey, CustomProvider, DataIntegration, Environment, EnvironmentName, Ownership,
+};
 use crate::ids::{ApiKeyId, DataIntegrationId, EnvironmentId};
 use crate::pagination::Scan;
 use crate::slug::Slug;
@@ -64,7 +66,8 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts an environment; `Conflict` when the name is taken.
     async fn insert_environment(&self, env: &Environment) -> StoreResult<()>;
     /// An environment by name.
-    async fn environment_by_name(&self, name: &EnvironmentName) -> StoreResult<Option<Environment>>;
+    async fn environment_by_name(&self, name: &EnvironmentName)
+        -> StoreResult<Option<Environment>>;
     /// Every environment, oldest first.
     async fn list_environments(&self) -> StoreResult<Vec<Environment>>;
     /// Inserts an API key record.
@@ -88,7 +91,11 @@ pub trait Store: Send + Sync + 'static {
     // --- custom providers and data integrations ---
 
     /// The custom provider of a slug in an environment.
-    async fn custom_provider(&self, env: EnvironmentId, slug: &Slug) -> StoreResult<Option<CustomProvider>>;
+    async fn custom_provider(
+        &self,
+        env: EnvironmentId,
+        slug: &Slug,
+    ) -> StoreResult<Option<CustomProvider>>;
     /// Inserts a root, and its new custom provider when given, in one transaction.
     /// `Conflict` when a root with this slug and ownership exists.
     async fn insert_data_integration(
@@ -104,7 +111,11 @@ pub trait Store: Send + Sync + 'static {
         ownership: Ownership,
     ) -> StoreResult<Option<DataIntegration>>;
     /// Whether a root with this id exists in the environment (cursor validation).
-    async fn data_integration_exists(&self, env: EnvironmentId, id: DataIntegrationId) -> StoreResult<bool>;
+    async fn data_integration_exists(
+        &self,
+        env: EnvironmentId,
+        id: DataIntegrationId,
+    ) -> StoreResult<bool>;
     /// A page of roots per [`Scan`], optionally of one ownership.
     async fn scan_data_integrations(
         &self,
@@ -116,14 +127,29 @@ pub trait Store: Send + Sync + 'static {
     async fn update_data_integration(&self, root: &DataIntegration) -> StoreResult<()>;
     /// Deletes a root (and its custom provider once no root references it) in one transaction;
     /// `false` when it did not exist.
-    async fn delete_data_integration(&self, env: EnvironmentId, id: DataIntegrationId) -> StoreResult<bool>;
+    async fn delete_data_integration(
+        &self,
+        env: EnvironmentId,
+        id: DataIntegrationId,
+    ) -> StoreResult<bool>;
 
     // --- vault rotation ---
 
     /// Up to `limit` sealed values of a column with row id greater than `after`, by id.
-    async fn sealed_values(&self, column: SealedColumn, after: Option<&str>, limit: u32) -> StoreResult<Vec<SealedRow>>;
+    async fn sealed_values(
+        &self,
+        column: SealedColumn,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<SealedRow>>;
     /// How many sealed values a column holds.
     async fn count_sealed(&self, column: SealedColumn) -> StoreResult<u64>;
     /// Replaces a sealed value only if it still equals `old` (a concurrent write wins).
-    async fn replace_sealed(&self, column: SealedColumn, id: &str, old: &[u8], new: &[u8]) -> StoreResult<bool>;
+    async fn replace_sealed(
+        &self,
+        column: SealedColumn,
+        id: &str,
+        old: &[u8],
+        new: &[u8],
+    ) -> StoreResult<bool>;
 }

@@ -131,9 +131,9 @@ impl Vault {
                     "key id '{kid}' must be 1-32 characters of A-Z a-z 0-9 - _"
                 )));
             }
-            let raw = STANDARD.decode(b64.trim()).map_err(|_| {
-                VaultError::InvalidKeys(format!("key '{kid}' is not valid base64"))
-            })?;
+            let raw = STANDARD
+                .decode(b64.trim())
+                .map_err(|_| VaultError::InvalidKeys(format!("key '{kid}' is not valid base64")))?;
             if raw.len() != 32 {
                 return Err(VaultError::InvalidKeys(format!(
                     "key '{kid}' must decode to 32 bytes, not {}",
@@ -143,12 +143,17 @@ impl Vault {
             let cipher = Aes256Gcm::new_from_slice(&raw)
                 .map_err(|_| VaultError::InvalidKeys(format!("key '{kid}' is unusable")))?;
             if keys.insert(kid.to_owned(), VaultKey { cipher }).is_some() {
-                return Err(VaultError::InvalidKeys(format!("key id '{kid}' appears twice")));
+                return Err(VaultError::InvalidKeys(format!(
+                    "key id '{kid}' appears twice"
+                )));
             }
             primary.get_or_insert_with(|| kid.to_owned());
         }
         let primary = primary.ok_or_else(|| VaultError::InvalidKeys("no key given".into()))?;
-        Ok(Self { primary, keys: Arc::new(keys) })
+        Ok(Self {
+            primary,
+            keys: Arc::new(keys),
+        })
     }
 
     /// A fresh random key in the `kid:base64key` form.
@@ -171,7 +176,13 @@ impl Vault {
         let aad = aad.bytes();
         let ciphertext = key
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: &aad })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plain,
+                    aad: &aad,
+                },
+            )
             .unwrap_or_default();
         let mut out = Vec::with_capacity(2 + self.primary.len() + NONCE_LEN + ciphertext.len());
         out.push(VERSION);
@@ -197,7 +208,13 @@ impl Vault {
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
         let aad = aad.bytes();
         key.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| VaultError::Tampered)
     }
 
@@ -223,7 +240,10 @@ impl Vault {
 mod tests {
     use super::*;
 
-    const AAD: Aad<'static> = Aad { purpose: "t.secret", row_id: "row_1" };
+    const AAD: Aad<'static> = Aad {
+        purpose: "t.secret",
+        row_id: "row_1",
+    };
 
     #[test]
     fn seal_open_round_trip_and_binding_to_the_row() {
@@ -231,7 +251,10 @@ mod tests {
         let sealed = vault.seal(b"s3cr3t", AAD);
         assert!(!sealed.0.windows(6).any(|w| w == b"s3cr3t"));
         assert_eq!(vault.open(&sealed, AAD).unwrap(), b"s3cr3t");
-        let other_row = Aad { purpose: "t.secret", row_id: "row_2" };
+        let other_row = Aad {
+            purpose: "t.secret",
+            row_id: "row_2",
+        };
         assert_eq!(vault.open(&sealed, other_row), Err(VaultError::Tampered));
         let mut tampered = sealed.clone();
         let last = tampered.0.len() - 1;
@@ -252,7 +275,10 @@ mod tests {
         assert!(after.reseal(&resealed, AAD).unwrap().is_none());
         let only_new = Vault::from_spec(&new).unwrap();
         assert_eq!(only_new.open(&resealed, AAD).unwrap(), b"value");
-        assert_eq!(only_new.open(&sealed, AAD), Err(VaultError::UnknownKey("old".into())));
+        assert_eq!(
+            only_new.open(&sealed, AAD),
+            Err(VaultError::UnknownKey("old".into()))
+        );
     }
 
     #[test]
@@ -262,6 +288,8 @@ mod tests {
         }
         let k = Vault::generate_key_spec("a");
         assert!(Vault::from_spec(&format!("{k},{k}")).is_err());
-        assert!(!format!("{:?}", Vault::from_spec(&k).unwrap()).contains(k.split(':').nth(1).unwrap()));
+        assert!(
+            !format!("{:?}", Vault::from_spec(&k).unwrap()).contains(k.split(':').nth(1).unwrap())
+        );
     }
 }

@@ -36,7 +36,13 @@ pub struct InternalCause(pub String);
 impl ApiError {
     /// An error with a status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), errors: vec![], internal: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            errors: vec![],
+            internal: None,
+        }
     }
 
     /// 400 `bad_request`.
@@ -53,7 +59,11 @@ impl ApiError {
     pub fn unavailable(cause: String) -> Self {
         Self {
             internal: Some(cause),
-            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "The service is temporarily unavailable.")
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "The service is temporarily unavailable.",
+            )
         }
     }
 
@@ -61,7 +71,11 @@ impl ApiError {
     pub fn internal(cause: String) -> Self {
         Self {
             internal: Some(cause),
-            ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "An internal error occurred.")
+            ..Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "An internal error occurred.",
+            )
         }
     }
 }
@@ -69,12 +83,23 @@ impl ApiError {
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
-            ServiceError::BadRequest { code, message } => Self::new(StatusCode::BAD_REQUEST, code, message),
-            ServiceError::NotFound { code, message } => Self::new(StatusCode::NOT_FOUND, code, message),
-            ServiceError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
-            ServiceError::Invalid { code, message, errors } => {
-                Self { errors, ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message) }
+            ServiceError::BadRequest { code, message } => {
+                Self::new(StatusCode::BAD_REQUEST, code, message)
             }
+            ServiceError::NotFound { code, message } => {
+                Self::new(StatusCode::NOT_FOUND, code, message)
+            }
+            ServiceError::Conflict { code, message } => {
+                Self::new(StatusCode::CONFLICT, code, message)
+            }
+            ServiceError::Invalid {
+                code,
+                message,
+                errors,
+            } => Self {
+                errors,
+                ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+            },
             ServiceError::Internal(cause) => Self::internal(cause),
         }
     }
@@ -82,7 +107,11 @@ impl From<ServiceError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body { code: self.code, message: &self.message, errors: &self.errors };
+        let body = Body {
+            code: self.code,
+            message: &self.message,
+            errors: &self.errors,
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(cause) = self.internal {
             response.extensions_mut().insert(InternalCause(cause));

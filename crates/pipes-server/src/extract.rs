@@ -23,10 +23,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
-        let bytes: Bytes = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is larger than 1 MiB.")
-        })?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        let bytes: Bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "The request body is larger than 1 MiB.",
+                )
+            })?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
         // Syntax first, so a broken document is a 400 even when fields are missing too.
         serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| {
             let msg = e.to_string();
@@ -34,7 +44,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             ApiError::bad_request(format!("The request body is not valid JSON: {detail}."))
         })?;
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        serde_path_to_error::deserialize(&mut de).map(ApiJson).map_err(json_error)
+        serde_path_to_error::deserialize(&mut de)
+            .map(ApiJson)
+            .map_err(json_error)
     }
 }
 
@@ -45,9 +57,14 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     if inner.is_data() {
         if let Some(rest) = msg.strip_prefix("missing field `") {
             let field = rest.split('`').next().unwrap_or_default();
-            let field = if path == "." || path.is_empty() { field.to_owned() } else { format!("{path}.{field}") };
+            let field = if path == "." || path.is_empty() {
+                field.to_owned()
+            } else {
+                format!("{path}.{field}")
+            };
             let message = format!("{field} is required.");
-            return ServiceError::invalid_fields(vec![FieldError::new(field, "required", message)]).into();
+            return ServiceError::invalid_fields(vec![FieldError::new(field, "required", message)])
+                .into();
         }
     }
     let detail = msg.split(" at line ").next().unwrap_or(&msg);
@@ -65,10 +82,11 @@ impl QueryMap {
         match self.0.get(name).map(Vec::as_slice) {
             None | Some([]) => Ok(None),
             Some([v]) => Ok(Some(v.as_str())),
-            Some(_) => Err(ApiError::bad_request(format!("Query parameter {name} was given more than once."))),
+            Some(_) => Err(ApiError::bad_request(format!(
+                "Query parameter {name} was given more than once."
+            ))),
         }
     }
-
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for QueryMap {

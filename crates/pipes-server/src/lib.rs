@@ -27,7 +27,9 @@ pub fn router(app: App) -> Router {
         .fallback(middleware::no_route)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn(middleware::json_errors))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(middleware::panic_response))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            middleware::panic_response,
+        ))
         .layer(axum::middleware::from_fn(middleware::request_id_and_log))
         .with_state(app)
 }
@@ -38,14 +40,23 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
-async fn readyz(axum::extract::State(app): axum::extract::State<App>) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    app.store.ping().await.map_err(|e| ApiError::unavailable(e.to_string()))?;
-    Ok(axum::Json(serde_json::json!({ "status": "ready", "database": app.store.backend() })))
+async fn readyz(
+    axum::extract::State(app): axum::extract::State<App>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    app.store
+        .ping()
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    Ok(axum::Json(
+        serde_json::json!({ "status": "ready", "database": app.store.backend() }),
+    ))
 }

@@ -20,13 +20,21 @@ pub struct App {
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App").field("backend", &self.store.backend()).field("public_url", &self.public_url).finish()
+        f.debug_struct("App")
+            .field("backend", &self.store.backend())
+            .field("public_url", &self.public_url)
+            .finish()
     }
 }
 
 impl App {
     /// Wires the services over a store and a vault.
-    pub fn new(store: Arc<dyn Store>, vault: Vault, catalog: &'static Catalog, public_url: &str) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        vault: Vault,
+        catalog: &'static Catalog,
+        public_url: &str,
+    ) -> Self {
         Self {
             environments: Environments::new(store.clone()),
             integrations: Integrations::new(store.clone(), vault, catalog),

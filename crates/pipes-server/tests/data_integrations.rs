@@ -1,4 +1,5 @@
 //! The data-integrations API against a real server, on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used)]
 
 use pipes_testkit::{read, TestApp, TestDatabase};
 use reqwest::Method;
@@ -51,39 +52,119 @@ fn github(secret: &str) -> Value {
 
 async fn every_call_needs_a_valid_key(app: TestApp) {
     for key in ["", "sk_test_wrong", "Basic abc"] {
-        let (status, body) = read(app.request_as(key, Method::GET, "/data-integrations").send().await.unwrap()).await;
+        let (status, body) = read(
+            app.request_as(key, Method::GET, "/data-integrations")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
         assert_eq!(status, 401);
         assert_eq!(body["code"], "unauthorized");
     }
-    let resp = app.http.get(format!("{}/data-integrations", app.base_url)).send().await.unwrap();
+    let resp = app
+        .http
+        .get(format!("{}/data-integrations", app.base_url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(read(resp).await.0, 401, "no Authorization header at all");
     let (_, key) = app.other_tenant("other").await;
-    let keys = app.environments.list_keys(&app.environments.by_name("other").await.unwrap()).await.unwrap();
-    app.environments.revoke_key(&keys[0].id.to_string()).await.unwrap();
-    let (status, _) = read(app.request_as(&key, Method::GET, "/data-integrations").send().await.unwrap()).await;
+    let keys = app
+        .environments
+        .list_keys(&app.environments.by_name("other").await.unwrap())
+        .await
+        .unwrap();
+    app.environments
+        .revoke_key(&keys[0].id.to_string())
+        .await
+        .unwrap();
+    let (status, _) = read(
+        app.request_as(&key, Method::GET, "/data-integrations")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 401, "a revoked key stops working at once");
 }
 
 async fn tenants_never_see_each_other(app: TestApp) {
-    let (status, created) = app.call(Method::POST, "/data-integrations", Some(github("secret-one"))).await;
+    let (status, created) = app
+        .call(
+            Method::POST,
+            "/data-integrations",
+            Some(github("secret-one")),
+        )
+        .await;
     assert_eq!(status, 201);
     let (_, other) = app.other_tenant("production-eu").await;
     let as_other = |m: Method, p: &str| app.request_as(&other, m, p);
-    let (status, list) = read(as_other(Method::GET, "/data-integrations").send().await.unwrap()).await;
+    let (status, list) = read(
+        as_other(Method::GET, "/data-integrations")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(list["data"], json!([]));
-    assert_eq!(read(as_other(Method::GET, "/data-integrations/github").send().await.unwrap()).await.0, 404);
-    assert_eq!(read(as_other(Method::DELETE, "/data-integrations/github").send().await.unwrap()).await.0, 404);
+    assert_eq!(
+        read(
+            as_other(Method::GET, "/data-integrations/github")
+                .send()
+                .await
+                .unwrap()
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        read(
+            as_other(Method::DELETE, "/data-integrations/github")
+                .send()
+                .await
+                .unwrap()
+        )
+        .await
+        .0,
+        404
+    );
     let cursor = created["id"].as_str().unwrap();
-    let (status, _) = read(as_other(Method::GET, &format!("/data-integrations?after={cursor}")).send().await.unwrap()).await;
+    let (status, _) = read(
+        as_other(Method::GET, &format!("/data-integrations?after={cursor}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 422, "another tenant's id is not a cursor here");
-    let (status, _) = read(as_other(Method::POST, "/data-integrations").json(&github("secret-two")).send().await.unwrap()).await;
+    let (status, _) = read(
+        as_other(Method::POST, "/data-integrations")
+            .json(&github("secret-two"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 201, "the same slug is free in another environment");
-    assert_eq!(app.call(Method::GET, "/data-integrations/github", None).await.1["credentials"]["redacted_client_secret"], "-one");
+    assert_eq!(
+        app.call(Method::GET, "/data-integrations/github", None)
+            .await
+            .1["credentials"]["redacted_client_secret"],
+        "-one"
+    );
 }
 
 async fn create_get_update_delete_a_builtin_integration(app: TestApp) {
-    let (status, body) = app.call(Method::POST, "/data-integrations", Some(github("s3cr3t-1234"))).await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/data-integrations",
+            Some(github("s3cr3t-1234")),
+        )
+        .await;
     assert_eq!(status, 201);
     let id = body["id"].as_str().unwrap().to_owned();
     assert!(id.starts_with("data_integration_") && id.len() == "data_integration_".len() + 26);
@@ -96,49 +177,113 @@ async fn create_get_update_delete_a_builtin_integration(app: TestApp) {
     assert_eq!(body["state"], "valid");
     assert_eq!(body["scopes"], json!(["repo"]));
     assert_eq!(body["auth_methods"], json!(["oauth"]));
-    assert_eq!(body["credentials"], json!({"type": "custom", "client_id": "Iv1.abc", "redacted_client_secret": "1234"}));
+    assert_eq!(
+        body["credentials"],
+        json!({"type": "custom", "client_id": "Iv1.abc", "redacted_client_secret": "1234"})
+    );
     assert_eq!(body["installation"], Value::Null);
     assert_eq!(body["config"], json!({}));
     assert_eq!(body["custom_provider"], Value::Null);
     let redirect = body["redirect_uri"].as_str().unwrap();
-    assert!(redirect.starts_with(&format!("{}/data-integrations/github/dik_", app.base_url)), "{redirect}");
+    assert!(
+        redirect.starts_with(&format!("{}/data-integrations/github/dik_", app.base_url)),
+        "{redirect}"
+    );
     assert!(redirect.ends_with("/callback"));
-    assert!(body["created_at"].as_str().unwrap().ends_with('Z') && body["created_at"].as_str().unwrap().len() == 24);
-    assert!(!body.to_string().contains("s3cr3t"), "the secret never comes back");
+    assert!(
+        body["created_at"].as_str().unwrap().ends_with('Z')
+            && body["created_at"].as_str().unwrap().len() == 24
+    );
+    assert!(
+        !body.to_string().contains("s3cr3t"),
+        "the secret never comes back"
+    );
 
-    let (status, got) = app.call(Method::GET, "/data-integrations/github", None).await;
+    let (status, got) = app
+        .call(Method::GET, "/data-integrations/github", None)
+        .await;
     assert_eq!((status, &got), (200, &body));
-    let (status, conflict) = app.call(Method::POST, "/data-integrations", Some(github("x"))).await;
+    let (status, conflict) = app
+        .call(Method::POST, "/data-integrations", Some(github("x")))
+        .await;
     assert_eq!(status, 409);
-    assert_eq!(conflict["message"], "A data integration with this slug already exists in the environment.");
+    assert_eq!(
+        conflict["message"],
+        "A data integration with this slug already exists in the environment."
+    );
 
     let org = json!({"provider": "github", "ownership": "organization", "credentials": {"type": "organization"}, "enabled": true});
-    let (status, org_root) = app.call(Method::POST, "/data-integrations", Some(org)).await;
+    let (status, org_root) = app
+        .call(Method::POST, "/data-integrations", Some(org))
+        .await;
     assert_eq!(status, 201, "{org_root}");
-    assert_eq!(org_root["credentials"], json!({"type": "organization", "client_id": null, "redacted_client_secret": null}));
-    assert_eq!(app.call(Method::GET, "/data-integrations/github/organization", None).await.1["id"], org_root["id"]);
+    assert_eq!(
+        org_root["credentials"],
+        json!({"type": "organization", "client_id": null, "redacted_client_secret": null})
+    );
+    assert_eq!(
+        app.call(Method::GET, "/data-integrations/github/organization", None)
+            .await
+            .1["id"],
+        org_root["id"]
+    );
 
     let (status, updated) = app
-        .call(Method::PUT, "/data-integrations/github", Some(json!({"description": "Prod app", "enabled": true, "scopes": null})))
+        .call(
+            Method::PUT,
+            "/data-integrations/github",
+            Some(json!({"description": "Prod app", "enabled": true, "scopes": null})),
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(updated["description"], "Prod app");
     assert_eq!(updated["enabled"], true);
-    assert_eq!(updated["scopes"], Value::Null, "null resets to the provider's defaults");
-    assert_eq!(updated["credentials"]["redacted_client_secret"], "1234", "untouched fields keep their values");
+    assert_eq!(
+        updated["scopes"],
+        Value::Null,
+        "null resets to the provider's defaults"
+    );
+    assert_eq!(
+        updated["credentials"]["redacted_client_secret"], "1234",
+        "untouched fields keep their values"
+    );
     let rotated = json!({"credentials": {"type": "custom", "client_id": "Iv1.new", "client_secret": "rotated-9876"}, "description": null});
-    let (_, updated) = app.call(Method::PUT, "/data-integrations/github", Some(rotated)).await;
+    let (_, updated) = app
+        .call(Method::PUT, "/data-integrations/github", Some(rotated))
+        .await;
     assert_eq!(updated["credentials"]["redacted_client_secret"], "9876");
     assert_eq!(updated["description"], Value::Null);
-    assert_eq!(updated["redirect_uri"], body["redirect_uri"], "the redirect URI never changes");
+    assert_eq!(
+        updated["redirect_uri"], body["redirect_uri"],
+        "the redirect URI never changes"
+    );
 
-    let resp = app.request(Method::DELETE, "/data-integrations/github").send().await.unwrap();
+    let resp = app
+        .request(Method::DELETE, "/data-integrations/github")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 204);
     assert!(resp.headers().get("x-request-id").is_some());
     assert!(resp.bytes().await.unwrap().is_empty());
-    assert_eq!(app.call(Method::GET, "/data-integrations/github", None).await.0, 404);
-    assert_eq!(app.call(Method::DELETE, "/data-integrations/github", None).await.0, 404);
-    assert_eq!(app.call(Method::GET, "/data-integrations/github/organization", None).await.0, 200);
+    assert_eq!(
+        app.call(Method::GET, "/data-integrations/github", None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        app.call(Method::DELETE, "/data-integrations/github", None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        app.call(Method::GET, "/data-integrations/github/organization", None)
+            .await
+            .0,
+        200
+    );
 }
 
 async fn custom_providers_materialise_defaults_and_share_one_definition(app: TestApp) {
@@ -152,7 +297,9 @@ async fn custom_providers_materialise_defaults_and_share_one_definition(app: Tes
             "refresh_token_url": null
         }
     });
-    let (status, body) = app.call(Method::POST, "/data-integrations", Some(create)).await;
+    let (status, body) = app
+        .call(Method::POST, "/data-integrations", Some(create))
+        .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(
         body["custom_provider"],
@@ -171,36 +318,66 @@ async fn custom_providers_materialise_defaults_and_share_one_definition(app: Tes
         })
     );
     let patch = json!({"custom_provider": {"refresh_token_url": "https://auth.acme.test/oauth/refresh", "authenticate_via": "basic_auth_header", "request_scope_separator": ","}});
-    let (status, body) = app.call(Method::PUT, "/data-integrations/acme-crm", Some(patch)).await;
+    let (status, body) = app
+        .call(Method::PUT, "/data-integrations/acme-crm", Some(patch))
+        .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["custom_provider"]["refresh_token_url"], "https://auth.acme.test/oauth/refresh");
-    assert_eq!(body["custom_provider"]["authenticate_via"], "basic_auth_header");
-    assert_eq!(body["custom_provider"]["token_url"], "https://auth.acme.test/oauth/token", "partial update keeps the rest");
+    assert_eq!(
+        body["custom_provider"]["refresh_token_url"],
+        "https://auth.acme.test/oauth/refresh"
+    );
+    assert_eq!(
+        body["custom_provider"]["authenticate_via"],
+        "basic_auth_header"
+    );
+    assert_eq!(
+        body["custom_provider"]["token_url"], "https://auth.acme.test/oauth/token",
+        "partial update keeps the rest"
+    );
 
     // Adding the organization-owned root of an existing custom slug shares the definition.
     let org = json!({"provider": "acme-crm", "ownership": "organization", "credentials": {"type": "organization"}});
-    let (status, org_root) = app.call(Method::POST, "/data-integrations", Some(org)).await;
-    assert_eq!(status, 201, "{org_root}");
-    assert_eq!(org_root["custom_provider"]["authenticate_via"], "basic_auth_header");
-    let (_, _) = app
-        .call(Method::PUT, "/data-integrations/acme-crm/organization", Some(json!({"custom_provider": {"name": "Acme CRM 2", "refresh_token_url": null}})))
+    let (status, org_root) = app
+        .call(Method::POST, "/data-integrations", Some(org))
         .await;
-    let (_, user_root) = app.call(Method::GET, "/data-integrations/acme-crm", None).await;
+    assert_eq!(status, 201, "{org_root}");
+    assert_eq!(
+        org_root["custom_provider"]["authenticate_via"],
+        "basic_auth_header"
+    );
+    let (_, _) = app
+        .call(
+            Method::PUT,
+            "/data-integrations/acme-crm/organization",
+            Some(json!({"custom_provider": {"name": "Acme CRM 2", "refresh_token_url": null}})),
+        )
+        .await;
+    let (_, user_root) = app
+        .call(Method::GET, "/data-integrations/acme-crm", None)
+        .await;
     assert_eq!(user_root["custom_provider"]["name"], "Acme CRM 2");
-    assert_eq!(user_root["custom_provider"]["refresh_token_url"], Value::Null, "null clears, as Python sends it");
+    assert_eq!(
+        user_root["custom_provider"]["refresh_token_url"],
+        Value::Null,
+        "null clears, as Python sends it"
+    );
 
     // client_secret_required: false lets a public client omit the secret.
     let public = json!({
         "provider": "public-app", "credentials": {"type": "custom", "client_id": "pub"},
         "custom_provider": {"name": "Public", "authorization_url": "https://p.test/a", "token_url": "https://p.test/t", "client_secret_required": false}
     });
-    let (status, body) = app.call(Method::POST, "/data-integrations", Some(public)).await;
+    let (status, body) = app
+        .call(Method::POST, "/data-integrations", Some(public))
+        .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["credentials"]["redacted_client_secret"], Value::Null);
 
     // API-key custom providers need no endpoints and have no redirect URI.
     let api_key = json!({"provider": "acme-keys", "auth_methods": ["api_key"], "custom_provider": {"name": "Acme Keys"}});
-    let (status, body) = app.call(Method::POST, "/data-integrations", Some(api_key)).await;
+    let (status, body) = app
+        .call(Method::POST, "/data-integrations", Some(api_key))
+        .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["redirect_uri"], "");
     assert_eq!(body["credentials"], Value::Null);
@@ -212,49 +389,139 @@ async fn custom_slugs_never_shadow_builtins_and_urls_are_static(app: TestApp) {
         "provider": "github", "credentials": {"type": "custom", "client_id": "a", "client_secret": "b"},
         "custom_provider": {"name": "Fake", "authorization_url": "https://evil.test/a", "token_url": "https://evil.test/t"}
     });
-    let (status, body) = app.call(Method::POST, "/data-integrations", Some(shadow)).await;
+    let (status, body) = app
+        .call(Method::POST, "/data-integrations", Some(shadow))
+        .await;
     assert_eq!(status, 422);
     assert_eq!(body["errors"][0]["code"], "shadows_builtin_provider");
     let placeholder = json!({
         "provider": "tmpl", "credentials": {"type": "custom", "client_id": "a", "client_secret": "b"},
         "custom_provider": {"name": "T", "authorization_url": "https://${config.sub}.t.test/a", "token_url": "http://remote.test/t"}
     });
-    let (status, body) = app.call(Method::POST, "/data-integrations", Some(placeholder)).await;
+    let (status, body) = app
+        .call(Method::POST, "/data-integrations", Some(placeholder))
+        .await;
     assert_eq!(status, 422);
-    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
-    assert_eq!(fields, vec!["custom_provider.authorization_url", "custom_provider.token_url"]);
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            "custom_provider.authorization_url",
+            "custom_provider.token_url"
+        ]
+    );
     let builtin_patch = json!({"custom_provider": {"name": "x"}});
-    app.call(Method::POST, "/data-integrations", Some(github("abcdef"))).await;
-    assert_eq!(app.call(Method::PUT, "/data-integrations/github", Some(builtin_patch)).await.0, 422);
+    app.call(Method::POST, "/data-integrations", Some(github("abcdef")))
+        .await;
+    assert_eq!(
+        app.call(
+            Method::PUT,
+            "/data-integrations/github",
+            Some(builtin_patch)
+        )
+        .await
+        .0,
+        422
+    );
 }
 
 async fn validation_failures_are_422_with_field_errors(app: TestApp) {
     let cases: Vec<(Value, u16, &str)> = vec![
-        (json!({"provider": "not-a-provider", "credentials": {"type": "organization"}}), 404, ""),
-        (json!({"provider": "Bad Slug!", "credentials": {"type": "organization"}}), 422, "provider"),
+        (
+            json!({"provider": "not-a-provider", "credentials": {"type": "organization"}}),
+            404,
+            "",
+        ),
+        (
+            json!({"provider": "Bad Slug!", "credentials": {"type": "organization"}}),
+            422,
+            "provider",
+        ),
         (json!({"provider": "github"}), 422, "credentials"),
-        (json!({"provider": "github", "credentials": {"type": "custom"}}), 422, "credentials.client_id"),
-        (json!({"provider": "github", "credentials": {"type": "custom", "client_id": "a"}}), 422, "credentials.client_secret"),
-        (json!({"provider": "github", "credentials": {"type": "shared"}}), 422, "credentials.type"),
-        (json!({"provider": "github", "credentials": {"type": "organization", "client_id": "x"}}), 422, "credentials"),
-        (json!({"provider": "github", "auth_methods": ["api_key"], "credentials": {"type": "organization"}}), 422, "auth_methods"),
-        (json!({"provider": "github", "auth_methods": ["oauth", "api_key"]}), 422, "auth_methods"),
-        (json!({"provider": "github", "ownership": "team", "credentials": {"type": "organization"}}), 422, "ownership"),
-        (json!({"provider": "github", "scopes": ["has space"], "credentials": {"type": "organization"}}), 422, "scopes"),
-        (json!({"provider": "gitlab", "config": {"host": "bad host/../x"}, "credentials": {"type": "organization"}}), 422, "config.host"),
-        (json!({"provider": "gitlab", "config": {"color": "blue"}, "credentials": {"type": "organization"}}), 422, "config.color"),
-        (json!({"provider": "zendesk", "config": {"subdomain": "acme"}, "credentials": {"type": "organization"}}), 422, "config.subdomain"),
-        (json!({"provider": "freshdesk", "credentials": {"type": "organization"}}), 422, "credentials"),
-        (json!({"credentials": {"type": "organization"}}), 422, "provider"),
+        (
+            json!({"provider": "github", "credentials": {"type": "custom"}}),
+            422,
+            "credentials.client_id",
+        ),
+        (
+            json!({"provider": "github", "credentials": {"type": "custom", "client_id": "a"}}),
+            422,
+            "credentials.client_secret",
+        ),
+        (
+            json!({"provider": "github", "credentials": {"type": "shared"}}),
+            422,
+            "credentials.type",
+        ),
+        (
+            json!({"provider": "github", "credentials": {"type": "organization", "client_id": "x"}}),
+            422,
+            "credentials",
+        ),
+        (
+            json!({"provider": "github", "auth_methods": ["api_key"], "credentials": {"type": "organization"}}),
+            422,
+            "auth_methods",
+        ),
+        (
+            json!({"provider": "github", "auth_methods": ["oauth", "api_key"]}),
+            422,
+            "auth_methods",
+        ),
+        (
+            json!({"provider": "github", "ownership": "team", "credentials": {"type": "organization"}}),
+            422,
+            "ownership",
+        ),
+        (
+            json!({"provider": "github", "scopes": ["has space"], "credentials": {"type": "organization"}}),
+            422,
+            "scopes",
+        ),
+        (
+            json!({"provider": "gitlab", "config": {"host": "bad host/../x"}, "credentials": {"type": "organization"}}),
+            422,
+            "config.host",
+        ),
+        (
+            json!({"provider": "gitlab", "config": {"color": "blue"}, "credentials": {"type": "organization"}}),
+            422,
+            "config.color",
+        ),
+        (
+            json!({"provider": "zendesk", "config": {"subdomain": "acme"}, "credentials": {"type": "organization"}}),
+            422,
+            "config.subdomain",
+        ),
+        (
+            json!({"provider": "freshdesk", "credentials": {"type": "organization"}}),
+            422,
+            "credentials",
+        ),
+        (
+            json!({"credentials": {"type": "organization"}}),
+            422,
+            "provider",
+        ),
     ];
     for (body, status, field) in cases {
-        let (got, answer) = app.call(Method::POST, "/data-integrations", Some(body.clone())).await;
+        let (got, answer) = app
+            .call(Method::POST, "/data-integrations", Some(body.clone()))
+            .await;
         assert_eq!(got, status, "{body} -> {answer}");
         if status == 422 {
             assert_eq!(answer["code"], "invalid_request_parameters", "{answer}");
             let errors = answer["errors"].as_array().expect("errors[]");
             assert!(errors.iter().all(|e| e["code"].is_string()), "{answer}");
-            assert!(errors.iter().any(|e| e["field"] == field), "{body} -> {answer}");
+            assert!(
+                errors.iter().any(|e| e["field"] == field),
+                "{body} -> {answer}"
+            );
         }
     }
     let (status, body) = app
@@ -265,22 +532,58 @@ async fn validation_failures_are_422_with_field_errors(app: TestApp) {
 }
 
 async fn malformed_bodies_are_400_and_oversized_ones_413(app: TestApp) {
-    for raw in ["{", "[]", "{\"provider\": 42}", "{\"provider\":\"github\",\"enabled\":\"yes\"}", "{} trailing", "\u{0}"] {
-        let resp = app.request(Method::POST, "/data-integrations").body(raw.to_owned()).send().await.unwrap();
+    for raw in [
+        "{",
+        "[]",
+        "{\"provider\": 42}",
+        "{\"provider\":\"github\",\"enabled\":\"yes\"}",
+        "{} trailing",
+        "\u{0}",
+    ] {
+        let resp = app
+            .request(Method::POST, "/data-integrations")
+            .body(raw.to_owned())
+            .send()
+            .await
+            .unwrap();
         let (status, body) = read(resp).await;
         assert_eq!(status, 400, "{raw} -> {body}");
         assert_eq!(body["code"], "bad_request");
     }
-    let resp = app.request(Method::PUT, "/data-integrations/github").body("{\"scopes\": \"repo\"}").send().await.unwrap();
+    let resp = app
+        .request(Method::PUT, "/data-integrations/github")
+        .body("{\"scopes\": \"repo\"}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(read(resp).await.0, 400);
-    let huge = format!("{{\"provider\":\"github\",\"description\":\"{}\"}}", "x".repeat(2 * 1024 * 1024));
-    let resp = app.request(Method::POST, "/data-integrations").body(huge).send().await.unwrap();
+    let huge = format!(
+        "{{\"provider\":\"github\",\"description\":\"{}\"}}",
+        "x".repeat(2 * 1024 * 1024)
+    );
+    let resp = app
+        .request(Method::POST, "/data-integrations")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
     let (status, body) = read(resp).await;
     assert_eq!(status, 413);
     assert_eq!(body["code"], "payload_too_large");
     let unknown_fields = json!({"provider": "github", "credentials": {"type": "organization"}, "future_field": {"nested": [1, 2]}});
-    assert_eq!(app.call(Method::POST, "/data-integrations", Some(unknown_fields)).await.0, 201, "unknown fields are ignored");
-    for path in ["/data-integrations/%2E%2E", "/data-integrations/UPPER", "/data-integrations/a%2Fb", "/data-integrations/%F0%9F%92%A5"] {
+    assert_eq!(
+        app.call(Method::POST, "/data-integrations", Some(unknown_fields))
+            .await
+            .0,
+        201,
+        "unknown fields are ignored"
+    );
+    for path in [
+        "/data-integrations/%2E%2E",
+        "/data-integrations/UPPER",
+        "/data-integrations/a%2Fb",
+        "/data-integrations/%F0%9F%92%A5",
+    ] {
         assert_eq!(app.call(Method::GET, path, None).await.0, 404, "{path}");
     }
 }
@@ -290,15 +593,29 @@ async fn lists_page_with_cursors_in_every_order(app: TestApp) {
     let mut ids = vec![];
     for slug in slugs {
         let (status, body) = app
-            .call(Method::POST, "/data-integrations", Some(json!({"provider": slug, "credentials": {"type": "organization"}})))
+            .call(
+                Method::POST,
+                "/data-integrations",
+                Some(json!({"provider": slug, "credentials": {"type": "organization"}})),
+            )
             .await;
         assert_eq!(status, 201);
         ids.push(body["id"].as_str().unwrap().to_owned());
     }
-    let (_, page) = app.call(Method::GET, "/data-integrations?limit=2&order=desc", None).await;
-    let got: Vec<&str> = page["data"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
+    let (_, page) = app
+        .call(Method::GET, "/data-integrations?limit=2&order=desc", None)
+        .await;
+    let got: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
     assert_eq!(got, vec![ids[4].as_str(), ids[3].as_str()]);
-    assert_eq!(page["list_metadata"], json!({"before": null, "after": ids[3]}));
+    assert_eq!(
+        page["list_metadata"],
+        json!({"before": null, "after": ids[3]})
+    );
     let mut walked = vec![];
     let mut after: Option<String> = None;
     loop {
@@ -307,7 +624,13 @@ async fn lists_page_with_cursors_in_every_order(app: TestApp) {
             None => "/data-integrations?limit=2".to_owned(),
         };
         let (_, page) = app.call(Method::GET, &path, None).await;
-        walked.extend(page["data"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_owned()));
+        walked.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["id"].as_str().unwrap().to_owned()),
+        );
         match page["list_metadata"]["after"].as_str() {
             Some(a) => after = Some(a.to_owned()),
             None => break,
@@ -316,22 +639,52 @@ async fn lists_page_with_cursors_in_every_order(app: TestApp) {
     let mut expected = ids.clone();
     expected.reverse();
     assert_eq!(walked, expected);
-    let (_, page) = app.call(Method::GET, &format!("/data-integrations?order=asc&limit=10&after={}", ids[1]), None).await;
+    let (_, page) = app
+        .call(
+            Method::GET,
+            &format!("/data-integrations?order=asc&limit=10&after={}", ids[1]),
+            None,
+        )
+        .await;
     assert_eq!(page["data"].as_array().unwrap().len(), 3);
     assert_eq!(page["list_metadata"]["after"], Value::Null);
-    for bad in ["limit=0", "limit=101", "limit=x", "order=up", "ownership=team", "after=nope", "before=a&after=b", "after=data_integration_01EHZNVPK3SFK441A1RGBFSHRT"] {
-        let (status, body) = app.call(Method::GET, &format!("/data-integrations?{bad}"), None).await;
+    for bad in [
+        "limit=0",
+        "limit=101",
+        "limit=x",
+        "order=up",
+        "ownership=team",
+        "after=nope",
+        "before=a&after=b",
+        "after=data_integration_01EHZNVPK3SFK441A1RGBFSHRT",
+    ] {
+        let (status, body) = app
+            .call(Method::GET, &format!("/data-integrations?{bad}"), None)
+            .await;
         assert_eq!(status, 422, "{bad} -> {body}");
     }
-    let (_, page) = app.call(Method::GET, "/data-integrations?ownership=organization&limit=", None).await;
-    assert_eq!(page["data"].as_array().unwrap().len(), 0, "empty values are absent; no organization roots");
+    let (_, page) = app
+        .call(
+            Method::GET,
+            "/data-integrations?ownership=organization&limit=",
+            None,
+        )
+        .await;
+    assert_eq!(
+        page["data"].as_array().unwrap().len(),
+        0,
+        "empty values are absent; no organization roots"
+    );
 }
 
 async fn unknown_routes_and_methods_answer_json(app: TestApp) {
     let (status, body) = app.call(Method::GET, "/nope", None).await;
     assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
     let (status, body) = app.call(Method::PATCH, "/data-integrations", None).await;
-    assert_eq!((status, body["code"].as_str()), (405, Some("method_not_allowed")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
     let (status, body) = app.call(Method::GET, "/healthz", None).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
     let (status, _) = app.call(Method::GET, "/readyz", None).await;
@@ -340,15 +693,28 @@ async fn unknown_routes_and_methods_answer_json(app: TestApp) {
 
 async fn client_secrets_are_sealed_at_rest(app: TestApp) {
     let secret = "plaintext-canary-7f3a9c";
-    assert_eq!(app.call(Method::POST, "/data-integrations", Some(github(secret))).await.0, 201);
+    assert_eq!(
+        app.call(Method::POST, "/data-integrations", Some(github(secret)))
+            .await
+            .0,
+        201
+    );
     let rotated = json!({"credentials": {"type": "custom", "client_id": "x", "client_secret": "rotated-canary-0b1d2e"}});
-    let (_, _) = app.call(Method::PUT, "/data-integrations/github", Some(rotated)).await;
+    let (_, _) = app
+        .call(Method::PUT, "/data-integrations/github", Some(rotated))
+        .await;
     let dump = database_bytes(&app.db).await;
     assert!(!dump.is_empty());
     for needle in [secret, "rotated-canary-0b1d2e", &app.key] {
-        assert!(!contains(&dump, needle.as_bytes()), "'{needle}' found in plaintext at rest");
+        assert!(
+            !contains(&dump, needle.as_bytes()),
+            "'{needle}' found in plaintext at rest"
+        );
     }
-    assert!(contains(&dump, b"Iv1.abc") || contains(&dump, b"data_integration_"), "the dump is real");
+    assert!(
+        contains(&dump, b"Iv1.abc") || contains(&dump, b"data_integration_"),
+        "the dump is real"
+    );
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -368,9 +734,23 @@ async fn database_bytes(db: &TestDatabase) -> Vec<u8> {
     }
     let pg_dump = ["/usr/lib/postgresql/15/bin/pg_dump", "pg_dump"]
         .into_iter()
-        .find(|p| std::process::Command::new(p).arg("--version").output().is_ok())
+        .find(|p| {
+            std::process::Command::new(p)
+                .arg("--version")
+                .output()
+                .is_ok()
+        })
         .expect("pg_dump is installed with PostgreSQL");
-    let out = tokio::process::Command::new(pg_dump).arg("--data-only").arg(&db.url).output().await.expect("pg_dump");
-    assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = tokio::process::Command::new(pg_dump)
+        .arg("--data-only")
+        .arg(&db.url)
+        .output()
+        .await
+        .expect("pg_dump");
+    assert!(
+        out.status.success(),
+        "pg_dump failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }

@@ -58,7 +58,9 @@ pub fn redact_url(url: &str) -> String {
 
 fn backend_err(e: sqlx::Error) -> StoreError {
     match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_owned()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.message().to_owned())
+        }
         _ => StoreError::Backend(e.to_string()),
     }
 }
@@ -97,7 +99,10 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
     .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", redact_url(&url))))?;
     if backend == Backend::Sqlite {
         // WAL is a property of the file: set once, it stays.
-        sqlx::raw_sql("PRAGMA journal_mode = WAL").execute(&pool).await.map_err(backend_err)?;
+        sqlx::raw_sql("PRAGMA journal_mode = WAL")
+            .execute(&pool)
+            .await
+            .map_err(backend_err)?;
     }
     Ok(SqlStore::new(pool, backend))
 }
@@ -118,13 +123,15 @@ fn sqlite_url(url: &str) -> Result<String, StoreError> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path.is_empty() || path == ":memory:" {
         return Err(StoreError::Backend(
-            "PIPES_DATABASE_URL must name a SQLite file, e.g. sqlite://./pipes-data/pipes.db".into(),
+            "PIPES_DATABASE_URL must name a SQLite file, e.g. sqlite://./pipes-data/pipes.db"
+                .into(),
         ));
     }
     if let Some(parent) = std::path::Path::new(path).parent() {
         if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Backend(format!("cannot create {}: {e}", parent.display()))
+            })?;
         }
     }
     let query = if query.contains("mode=") {
@@ -144,8 +151,14 @@ mod tests {
     #[test]
     fn picks_the_backend_by_scheme_and_redacts_passwords() {
         assert_eq!(Backend::of("sqlite://x.db").unwrap(), Backend::Sqlite);
-        assert_eq!(Backend::of("postgres://u:p@h/db").unwrap(), Backend::Postgres);
+        assert_eq!(
+            Backend::of("postgres://u:p@h/db").unwrap(),
+            Backend::Postgres
+        );
         assert!(Backend::of("mysql://h/db").is_err());
-        assert_eq!(redact_url("postgres://u:hunter2@h/db"), "postgres://u:****@h/db");
+        assert_eq!(
+            redact_url("postgres://u:hunter2@h/db"),
+            "postgres://u:****@h/db"
+        );
     }
 }

@@ -9,8 +9,16 @@ use crate::Backend;
 /// One migration: version, name, SQL.
 type Migration = (i64, &'static str, &'static str);
 
-const SQLITE: &[Migration] = &[(1, "foundation", include_str!("../migrations/sqlite/0001_foundation.sql"))];
-const POSTGRES: &[Migration] = &[(1, "foundation", include_str!("../migrations/postgres/0001_foundation.sql"))];
+const SQLITE: &[Migration] = &[(
+    1,
+    "foundation",
+    include_str!("../migrations/sqlite/0001_foundation.sql"),
+)];
+const POSTGRES: &[Migration] = &[(
+    1,
+    "foundation",
+    include_str!("../migrations/postgres/0001_foundation.sql"),
+)];
 
 /// Arbitrary constant for PostgreSQL's advisory lock, so concurrent `pipes serve` processes do
 /// not race each other through the migrations.
@@ -24,23 +32,37 @@ pub async fn run(pool: &AnyPool, backend: Backend) -> Result<Vec<String>, sqlx::
     };
     let mut conn = pool.acquire().await?;
     if backend == Backend::Postgres {
-        sqlx::query("SELECT 1 FROM (SELECT pg_advisory_lock($1)) AS l").bind(PG_LOCK_KEY).execute(&mut *conn).await?;
+        sqlx::query("SELECT 1 FROM (SELECT pg_advisory_lock($1)) AS l")
+            .bind(PG_LOCK_KEY)
+            .execute(&mut *conn)
+            .await?;
     }
     let result = apply(&mut conn, migrations).await;
     if backend == Backend::Postgres {
-        sqlx::query("SELECT 1 FROM (SELECT pg_advisory_unlock($1)) AS l").bind(PG_LOCK_KEY).execute(&mut *conn).await?;
+        sqlx::query("SELECT 1 FROM (SELECT pg_advisory_unlock($1)) AS l")
+            .bind(PG_LOCK_KEY)
+            .execute(&mut *conn)
+            .await?;
     }
     result
 }
 
-async fn apply(conn: &mut sqlx::AnyConnection, migrations: &[Migration]) -> Result<Vec<String>, sqlx::Error> {
+async fn apply(
+    conn: &mut sqlx::AnyConnection,
+    migrations: &[Migration],
+) -> Result<Vec<String>, sqlx::Error> {
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS pipes_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
     .execute(&mut *conn)
     .await?;
-    let rows = sqlx::query("SELECT version FROM pipes_migrations").fetch_all(&mut *conn).await?;
-    let done: Vec<i64> = rows.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?;
+    let rows = sqlx::query("SELECT version FROM pipes_migrations")
+        .fetch_all(&mut *conn)
+        .await?;
+    let done: Vec<i64> = rows
+        .iter()
+        .map(|r| r.try_get::<i64, _>(0))
+        .collect::<Result<_, _>>()?;
     let mut applied = vec![];
     for (version, name, sql) in migrations {
         if done.contains(version) {

@@ -6,7 +6,9 @@ use pipes_core::domain::{
     ApiKey, AuthMethod, CredentialsType, CustomProvider, DataIntegration, Environment,
     EnvironmentName, IntegrationCredentials, IntegrationState, Ownership,
 };
-use pipes_core::ids::{ApiKeyId, ClientId, CustomProviderId, DataIntegrationId, DikId, EnvironmentId};
+use pipes_core::ids::{
+    ApiKeyId, ClientId, CustomProviderId, DataIntegrationId, DikId, EnvironmentId,
+};
 use pipes_core::slug::Slug;
 use pipes_core::store::{StoreError, StoreResult};
 use pipes_core::vault::Sealed;
@@ -31,10 +33,19 @@ fn parse<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> StoreResult<T>
 pub(crate) fn environment(row: &AnyRow, prefix: &str) -> StoreResult<Environment> {
     let col = |c: &str| format!("{prefix}{c}");
     Ok(Environment {
-        id: parse("environment id", EnvironmentId::parse(&get::<String>(row, &col("id"))?))?,
-        name: parse("environment name", EnvironmentName::parse(&get::<String>(row, &col("name"))?))?,
+        id: parse(
+            "environment id",
+            EnvironmentId::parse(&get::<String>(row, &col("id"))?),
+        )?,
+        name: parse(
+            "environment name",
+            EnvironmentName::parse(&get::<String>(row, &col("name"))?),
+        )?,
         production: get::<i64>(row, &col("production"))? != 0,
-        client_id: parse("client id", ClientId::parse(&get::<String>(row, &col("client_id"))?))?,
+        client_id: parse(
+            "client id",
+            ClientId::parse(&get::<String>(row, &col("client_id"))?),
+        )?,
         created_at: get(row, &col("created_at"))?,
     })
 }
@@ -42,7 +53,10 @@ pub(crate) fn environment(row: &AnyRow, prefix: &str) -> StoreResult<Environment
 pub(crate) fn api_key(row: &AnyRow) -> StoreResult<ApiKey> {
     Ok(ApiKey {
         id: parse("api key id", ApiKeyId::parse(&get::<String>(row, "id")?))?,
-        environment_id: parse("environment id", EnvironmentId::parse(&get::<String>(row, "environment_id")?))?,
+        environment_id: parse(
+            "environment id",
+            EnvironmentId::parse(&get::<String>(row, "environment_id")?),
+        )?,
         prefix: get(row, "prefix")?,
         hash: get(row, "key_hash")?,
         created_at: get(row, "created_at")?,
@@ -65,14 +79,18 @@ pub(crate) const ROOT_FROM: &str =
     "data_integrations di LEFT JOIN custom_providers cp ON cp.id = di.custom_provider_id";
 
 pub(crate) fn data_integration(row: &AnyRow) -> StoreResult<DataIntegration> {
-    let environment_id = parse("environment id", EnvironmentId::parse(&get::<String>(row, "environment_id")?))?;
+    let environment_id = parse(
+        "environment id",
+        EnvironmentId::parse(&get::<String>(row, "environment_id")?),
+    )?;
     let slug = parse("slug", Slug::parse(&get::<String>(row, "slug")?))?;
     let auth_method = AuthMethod::parse(&get::<String>(row, "auth_method")?)
         .ok_or_else(|| corrupt("auth method", "unknown value"))?;
     let credentials = match get::<Option<String>>(row, "credentials_type")? {
         None => None,
         Some(kind) => Some(IntegrationCredentials {
-            kind: CredentialsType::parse(&kind).ok_or_else(|| corrupt("credentials type", &kind))?,
+            kind: CredentialsType::parse(&kind)
+                .ok_or_else(|| corrupt("credentials type", &kind))?,
             client_id: get(row, "client_id")?,
             client_secret: get::<Option<Vec<u8>>>(row, "client_secret")?.map(Sealed),
             client_secret_last4: get(row, "client_secret_last4")?,
@@ -86,7 +104,10 @@ pub(crate) fn data_integration(row: &AnyRow) -> StoreResult<DataIntegration> {
             slug: slug.clone(),
             auth_method: AuthMethod::parse(&get::<String>(row, "cp_auth_method")?)
                 .ok_or_else(|| corrupt("custom provider auth method", "unknown value"))?,
-            definition: json("custom provider definition", &get::<String>(row, "cp_definition")?)?,
+            definition: json(
+                "custom provider definition",
+                &get::<String>(row, "cp_definition")?,
+            )?,
             created_at: get(row, "cp_created_at")?,
             updated_at: get(row, "cp_updated_at")?,
         }),
@@ -94,7 +115,10 @@ pub(crate) fn data_integration(row: &AnyRow) -> StoreResult<DataIntegration> {
     let scopes: Option<String> = get(row, "scopes")?;
     let config: String = get(row, "config")?;
     Ok(DataIntegration {
-        id: parse("data integration id", DataIntegrationId::parse(&get::<String>(row, "id")?))?,
+        id: parse(
+            "data integration id",
+            DataIntegrationId::parse(&get::<String>(row, "id")?),
+        )?,
         environment_id,
         slug,
         ownership: Ownership::parse(&get::<String>(row, "ownership")?)
@@ -103,7 +127,9 @@ pub(crate) fn data_integration(row: &AnyRow) -> StoreResult<DataIntegration> {
         enabled: get::<i64>(row, "enabled")? != 0,
         state: IntegrationState::parse(&get::<String>(row, "state")?)
             .ok_or_else(|| corrupt("integration state", "unknown value"))?,
-        scopes: scopes.map(|s| json::<Vec<String>>("scopes", &s)).transpose()?,
+        scopes: scopes
+            .map(|s| json::<Vec<String>>("scopes", &s))
+            .transpose()?,
         auth_method,
         credentials,
         config: json::<BTreeMap<String, String>>("config", &config)?,
@@ -116,12 +142,21 @@ pub(crate) fn data_integration(row: &AnyRow) -> StoreResult<DataIntegration> {
 
 pub(crate) fn custom_provider(row: &AnyRow) -> StoreResult<CustomProvider> {
     Ok(CustomProvider {
-        id: parse("custom provider id", CustomProviderId::parse(&get::<String>(row, "id")?))?,
-        environment_id: parse("environment id", EnvironmentId::parse(&get::<String>(row, "environment_id")?))?,
+        id: parse(
+            "custom provider id",
+            CustomProviderId::parse(&get::<String>(row, "id")?),
+        )?,
+        environment_id: parse(
+            "environment id",
+            EnvironmentId::parse(&get::<String>(row, "environment_id")?),
+        )?,
         slug: parse("slug", Slug::parse(&get::<String>(row, "slug")?))?,
         auth_method: AuthMethod::parse(&get::<String>(row, "auth_method")?)
             .ok_or_else(|| corrupt("custom provider auth method", "unknown value"))?,
-        definition: json("custom provider definition", &get::<String>(row, "definition")?)?,
+        definition: json(
+            "custom provider definition",
+            &get::<String>(row, "definition")?,
+        )?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
     })

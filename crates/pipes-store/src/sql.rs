@@ -1,7 +1,9 @@
 //! The SQL behind [`Store`], shared by both backends.
 
 use async_trait::async_trait;
-use pipes_core::domain::{ApiKey, CustomProvider, DataIntegration, Environment, EnvironmentName, Ownership};
+use pipes_core::domain::{
+    ApiKey, CustomProvider, DataIntegration, Environment, EnvironmentName, Ownership,
+};
 use pipes_core::ids::{ApiKeyId, DataIntegrationId, EnvironmentId};
 use pipes_core::pagination::Scan;
 use pipes_core::slug::Slug;
@@ -36,7 +38,11 @@ fn bind_root<'q>(q: Q<'q>, r: &'q DataIntegration) -> Q<'q> {
         .bind(r.scopes.as_ref().map(rows::to_json))
         .bind(creds.map(|c| c.kind.as_str()))
         .bind(creds.and_then(|c| c.client_id.as_deref()))
-        .bind(creds.and_then(|c| c.client_secret.as_ref()).map(|s| s.0.clone()))
+        .bind(
+            creds
+                .and_then(|c| c.client_secret.as_ref())
+                .map(|s| s.0.clone()),
+        )
         .bind(creds.and_then(|c| c.client_secret_last4.as_deref()))
         .bind(rows::to_json(&r.config))
         .bind(r.updated_at)
@@ -49,7 +55,9 @@ impl SqlStore {
 
     /// Applies pending migrations; returns their names.
     pub async fn migrate(&self) -> StoreResult<Vec<String>> {
-        migrate::run(&self.pool, self.backend).await.map_err(backend_err)
+        migrate::run(&self.pool, self.backend)
+            .await
+            .map_err(backend_err)
     }
 
     /// The pool, for backend-specific tests.
@@ -73,7 +81,10 @@ impl Store for SqlStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend_err)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(backend_err)?;
         Ok(())
     }
 
@@ -90,7 +101,10 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn environment_by_name(&self, name: &EnvironmentName) -> StoreResult<Option<Environment>> {
+    async fn environment_by_name(
+        &self,
+        name: &EnvironmentName,
+    ) -> StoreResult<Option<Environment>> {
         let row = sqlx::query("SELECT * FROM environments WHERE name = $1")
             .bind(name.as_str())
             .fetch_optional(&self.pool)
@@ -146,12 +160,13 @@ impl Store for SqlStore {
     }
 
     async fn revoke_api_key(&self, id: ApiKeyId, at: i64) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(at)
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(backend_err)?;
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(backend_err)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -169,11 +184,13 @@ impl Store for SqlStore {
     }
 
     async fn list_redirect_uris(&self, env: EnvironmentId) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query("SELECT uri FROM redirect_uris WHERE environment_id = $1 ORDER BY created_at, uri")
-            .bind(env.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend_err)?;
+        let rows = sqlx::query(
+            "SELECT uri FROM redirect_uris WHERE environment_id = $1 ORDER BY created_at, uri",
+        )
+        .bind(env.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_err)?;
         rows.iter().map(|r| get::<String>(r, "uri")).collect()
     }
 
@@ -187,13 +204,18 @@ impl Store for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn custom_provider(&self, env: EnvironmentId, slug: &Slug) -> StoreResult<Option<CustomProvider>> {
-        let row = sqlx::query("SELECT * FROM custom_providers WHERE environment_id = $1 AND slug = $2")
-            .bind(env.to_string())
-            .bind(slug.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend_err)?;
+    async fn custom_provider(
+        &self,
+        env: EnvironmentId,
+        slug: &Slug,
+    ) -> StoreResult<Option<CustomProvider>> {
+        let row =
+            sqlx::query("SELECT * FROM custom_providers WHERE environment_id = $1 AND slug = $2")
+                .bind(env.to_string())
+                .bind(slug.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend_err)?;
         row.map(|r| rows::custom_provider(&r)).transpose()
     }
 
@@ -259,13 +281,18 @@ impl Store for SqlStore {
         row.map(|r| rows::data_integration(&r)).transpose()
     }
 
-    async fn data_integration_exists(&self, env: EnvironmentId, id: DataIntegrationId) -> StoreResult<bool> {
-        let row = sqlx::query("SELECT 1 FROM data_integrations WHERE environment_id = $1 AND id = $2")
-            .bind(env.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend_err)?;
+    async fn data_integration_exists(
+        &self,
+        env: EnvironmentId,
+        id: DataIntegrationId,
+    ) -> StoreResult<bool> {
+        let row =
+            sqlx::query("SELECT 1 FROM data_integrations WHERE environment_id = $1 AND id = $2")
+                .bind(env.to_string())
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend_err)?;
         Ok(row.is_some())
     }
 
@@ -275,7 +302,11 @@ impl Store for SqlStore {
         ownership: Option<Ownership>,
         scan: &Scan,
     ) -> StoreResult<Vec<DataIntegration>> {
-        let (cmp, dir) = if scan.newer { (">", "ASC") } else { ("<", "DESC") };
+        let (cmp, dir) = if scan.newer {
+            (">", "ASC")
+        } else {
+            ("<", "DESC")
+        };
         let sql = format!(
             "SELECT {ROOT_COLUMNS} FROM {ROOT_FROM} WHERE di.environment_id = $1 \
              AND ($2 IS NULL OR di.ownership = $2) AND ($3 IS NULL OR di.id {cmp} $3) \
@@ -295,13 +326,15 @@ impl Store for SqlStore {
     async fn update_data_integration(&self, root: &DataIntegration) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(backend_err)?;
         if let Some(cp) = &root.custom_provider {
-            sqlx::query("UPDATE custom_providers SET definition = $1, updated_at = $2 WHERE id = $3")
-                .bind(rows::to_json(&cp.definition))
-                .bind(cp.updated_at)
-                .bind(cp.id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(backend_err)?;
+            sqlx::query(
+                "UPDATE custom_providers SET definition = $1, updated_at = $2 WHERE id = $3",
+            )
+            .bind(rows::to_json(&cp.definition))
+            .bind(cp.updated_at)
+            .bind(cp.id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
         }
         let q = sqlx::query(
             "UPDATE data_integrations SET description = $1, enabled = $2, state = $3, scopes = $4, \
@@ -317,7 +350,11 @@ impl Store for SqlStore {
         tx.commit().await.map_err(backend_err)
     }
 
-    async fn delete_data_integration(&self, env: EnvironmentId, id: DataIntegrationId) -> StoreResult<bool> {
+    async fn delete_data_integration(
+        &self,
+        env: EnvironmentId,
+        id: DataIntegrationId,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(backend_err)?;
         let gone = sqlx::query(
             "DELETE FROM data_integrations WHERE environment_id = $1 AND id = $2 RETURNING custom_provider_id",
@@ -344,7 +381,12 @@ impl Store for SqlStore {
         Ok(true)
     }
 
-    async fn sealed_values(&self, column: SealedColumn, after: Option<&str>, limit: u32) -> StoreResult<Vec<SealedRow>> {
+    async fn sealed_values(
+        &self,
+        column: SealedColumn,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<SealedRow>> {
         let (table, col) = sealed_table(column);
         let sql = format!(
             "SELECT id, {col} AS sealed FROM {table} WHERE {col} IS NOT NULL AND ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
@@ -356,28 +398,43 @@ impl Store for SqlStore {
             .await
             .map_err(backend_err)?;
         rows.iter()
-            .map(|r| Ok(SealedRow { id: get(r, "id")?, sealed: get(r, "sealed")? }))
+            .map(|r| {
+                Ok(SealedRow {
+                    id: get(r, "id")?,
+                    sealed: get(r, "sealed")?,
+                })
+            })
             .collect()
     }
 
     async fn count_sealed(&self, column: SealedColumn) -> StoreResult<u64> {
         let (table, col) = sealed_table(column);
-        let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table} WHERE {col} IS NOT NULL"))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend_err)?;
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(*) AS n FROM {table} WHERE {col} IS NOT NULL"
+        ))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend_err)?;
         Ok(u64::try_from(get::<i64>(&row, "n")?).unwrap_or(0))
     }
 
-    async fn replace_sealed(&self, column: SealedColumn, id: &str, old: &[u8], new: &[u8]) -> StoreResult<bool> {
+    async fn replace_sealed(
+        &self,
+        column: SealedColumn,
+        id: &str,
+        old: &[u8],
+        new: &[u8],
+    ) -> StoreResult<bool> {
         let (table, col) = sealed_table(column);
-        let done = sqlx::query(&format!("UPDATE {table} SET {col} = $1 WHERE id = $2 AND {col} = $3"))
-            .bind(new.to_vec())
-            .bind(id)
-            .bind(old.to_vec())
-            .execute(&self.pool)
-            .await
-            .map_err(backend_err)?;
+        let done = sqlx::query(&format!(
+            "UPDATE {table} SET {col} = $1 WHERE id = $2 AND {col} = $3"
+        ))
+        .bind(new.to_vec())
+        .bind(id)
+        .bind(old.to_vec())
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -22,7 +22,10 @@ impl TestDatabase {
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("pipes.db").display());
-        Self { url, _dir: Some(dir) }
+        Self {
+            url,
+            _dir: Some(dir),
+        }
     }
 
     /// A fresh PostgreSQL database, or `None` when no test server is configured.
@@ -47,6 +50,9 @@ impl TestDatabase {
             .expect("create test database");
         let mut url = url::Url::parse(&admin).expect("PostgreSQL test URL");
         url.set_path(&name);
-        Some(Self { url: url.to_string(), _dir: None })
+        Some(Self {
+            url: url.to_string(),
+            _dir: None,
+        })
     }
 }

@@ -1,14 +1,17 @@
 //! The store contract: the same assertions on SQLite (always) and PostgreSQL (when the test
 //! command provides a server through `PIPES_TEST_POSTGRES_URL`).
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 
 use pipes_core::domain::{
     ApiKey, AuthMethod, AuthenticateVia, CredentialsType, CustomProvider, CustomProviderDefinition,
-    DataIntegration, Environment, EnvironmentName, IntegrationCredentials, IntegrationState, Ownership,
-    TokenBodyContentType,
+    DataIntegration, Environment, EnvironmentName, IntegrationCredentials, IntegrationState,
+    Ownership, TokenBodyContentType,
 };
-use pipes_core::ids::{ApiKeyId, ClientId, CustomProviderId, DataIntegrationId, DikId, EnvironmentId};
+use pipes_core::ids::{
+    ApiKeyId, ClientId, CustomProviderId, DataIntegrationId, DikId, EnvironmentId,
+};
 use pipes_core::pagination::{Order, PageRequest};
 use pipes_core::slug::Slug;
 use pipes_core::store::{SealedColumn, Store, StoreError};
@@ -120,11 +123,22 @@ async fn environments_are_unique_by_name(db: &TestDatabase) {
     let s = open(db).await;
     let a = env("sandbox");
     s.insert_environment(&a).await.unwrap();
-    assert!(matches!(s.insert_environment(&env("sandbox")).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        s.insert_environment(&env("sandbox")).await,
+        Err(StoreError::Conflict(_))
+    ));
     s.insert_environment(&env("production")).await.unwrap();
-    assert_eq!(s.environment_by_name(&a.name).await.unwrap(), Some(a.clone()));
+    assert_eq!(
+        s.environment_by_name(&a.name).await.unwrap(),
+        Some(a.clone())
+    );
     assert_eq!(s.list_environments().await.unwrap().len(), 2);
-    assert_eq!(s.environment_by_name(&EnvironmentName::parse("nope").unwrap()).await.unwrap(), None);
+    assert_eq!(
+        s.environment_by_name(&EnvironmentName::parse("nope").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn api_keys_authenticate_until_revoked(db: &TestDatabase) {
@@ -140,10 +154,16 @@ async fn api_keys_authenticate_until_revoked(db: &TestDatabase) {
         revoked_at: None,
     };
     s.insert_api_key(&key).await.unwrap();
-    assert_eq!(s.environment_for_key_hash("h1").await.unwrap(), Some(e.clone()));
+    assert_eq!(
+        s.environment_for_key_hash("h1").await.unwrap(),
+        Some(e.clone())
+    );
     assert_eq!(s.environment_for_key_hash("h2").await.unwrap(), None);
     assert!(s.revoke_api_key(key.id, 9).await.unwrap());
-    assert!(!s.revoke_api_key(key.id, 10).await.unwrap(), "revoking twice reports nothing to do");
+    assert!(
+        !s.revoke_api_key(key.id, 10).await.unwrap(),
+        "revoking twice reports nothing to do"
+    );
     assert_eq!(s.environment_for_key_hash("h1").await.unwrap(), None);
     let listed = s.list_api_keys(e.id).await.unwrap();
     assert_eq!(listed.len(), 1);
@@ -155,13 +175,31 @@ async fn redirect_uris_are_a_set_per_environment(db: &TestDatabase) {
     let (a, b) = (env("a"), env("b"));
     s.insert_environment(&a).await.unwrap();
     s.insert_environment(&b).await.unwrap();
-    assert!(s.add_redirect_uri(a.id, "https://app.test/cb", 1).await.unwrap());
-    assert!(!s.add_redirect_uri(a.id, "https://app.test/cb", 2).await.unwrap());
-    assert!(s.add_redirect_uri(a.id, "http://localhost/cb", 3).await.unwrap());
-    assert_eq!(s.list_redirect_uris(a.id).await.unwrap(), vec!["https://app.test/cb", "http://localhost/cb"]);
+    assert!(s
+        .add_redirect_uri(a.id, "https://app.test/cb", 1)
+        .await
+        .unwrap());
+    assert!(!s
+        .add_redirect_uri(a.id, "https://app.test/cb", 2)
+        .await
+        .unwrap());
+    assert!(s
+        .add_redirect_uri(a.id, "http://localhost/cb", 3)
+        .await
+        .unwrap());
+    assert_eq!(
+        s.list_redirect_uris(a.id).await.unwrap(),
+        vec!["https://app.test/cb", "http://localhost/cb"]
+    );
     assert!(s.list_redirect_uris(b.id).await.unwrap().is_empty());
-    assert!(s.remove_redirect_uri(a.id, "https://app.test/cb").await.unwrap());
-    assert!(!s.remove_redirect_uri(a.id, "https://app.test/cb").await.unwrap());
+    assert!(s
+        .remove_redirect_uri(a.id, "https://app.test/cb")
+        .await
+        .unwrap());
+    assert!(!s
+        .remove_redirect_uri(a.id, "https://app.test/cb")
+        .await
+        .unwrap());
 }
 
 async fn integrations_round_trip_and_conflict_per_slug_and_ownership(db: &TestDatabase) {
@@ -171,17 +209,35 @@ async fn integrations_round_trip_and_conflict_per_slug_and_ownership(db: &TestDa
     s.insert_environment(&b).await.unwrap();
     let r = root(&a, "gitlab", Ownership::User);
     s.insert_data_integration(&r, None).await.unwrap();
-    let got = s.data_integration(a.id, &r.slug, Ownership::User).await.unwrap();
+    let got = s
+        .data_integration(a.id, &r.slug, Ownership::User)
+        .await
+        .unwrap();
     assert_eq!(got, Some(r.clone()));
     assert!(matches!(
-        s.insert_data_integration(&root(&a, "gitlab", Ownership::User), None).await,
+        s.insert_data_integration(&root(&a, "gitlab", Ownership::User), None)
+            .await,
         Err(StoreError::Conflict(_))
     ));
-    s.insert_data_integration(&root(&a, "gitlab", Ownership::Organization), None).await.unwrap();
-    s.insert_data_integration(&root(&b, "gitlab", Ownership::User), None).await.unwrap();
-    assert_eq!(s.data_integration(b.id, &r.slug, Ownership::User).await.unwrap().unwrap().environment_id, b.id);
+    s.insert_data_integration(&root(&a, "gitlab", Ownership::Organization), None)
+        .await
+        .unwrap();
+    s.insert_data_integration(&root(&b, "gitlab", Ownership::User), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.data_integration(b.id, &r.slug, Ownership::User)
+            .await
+            .unwrap()
+            .unwrap()
+            .environment_id,
+        b.id
+    );
     assert!(s.data_integration_exists(a.id, r.id).await.unwrap());
-    assert!(!s.data_integration_exists(b.id, r.id).await.unwrap(), "another environment's root is invisible");
+    assert!(
+        !s.data_integration_exists(b.id, r.id).await.unwrap(),
+        "another environment's root is invisible"
+    );
 
     let cp = custom(&a, "acme");
     let mut c = root(&a, "acme", Ownership::User);
@@ -190,8 +246,16 @@ async fn integrations_round_trip_and_conflict_per_slug_and_ownership(db: &TestDa
     c.scopes = None;
     c.description = None;
     s.insert_data_integration(&c, Some(&cp)).await.unwrap();
-    assert_eq!(s.custom_provider(a.id, &cp.slug).await.unwrap(), Some(cp.clone()));
-    assert_eq!(s.data_integration(a.id, &c.slug, Ownership::User).await.unwrap(), Some(c));
+    assert_eq!(
+        s.custom_provider(a.id, &cp.slug).await.unwrap(),
+        Some(cp.clone())
+    );
+    assert_eq!(
+        s.data_integration(a.id, &c.slug, Ownership::User)
+            .await
+            .unwrap(),
+        Some(c)
+    );
 }
 
 async fn integrations_page_by_id_in_both_directions(db: &TestDatabase) {
@@ -200,22 +264,39 @@ async fn integrations_page_by_id_in_both_directions(db: &TestDatabase) {
     s.insert_environment(&e).await.unwrap();
     let mut ids = vec![];
     for i in 0..7 {
-        let ownership = if i % 2 == 0 { Ownership::User } else { Ownership::Organization };
+        let ownership = if i % 2 == 0 {
+            Ownership::User
+        } else {
+            Ownership::Organization
+        };
         let r = root(&e, &format!("p{i}"), ownership);
         ids.push(r.id.to_string());
         s.insert_data_integration(&r, None).await.unwrap();
     }
     let req = PageRequest::parse(Some("3"), None, None, None, Order::Desc).unwrap();
-    let page = req.page(s.scan_data_integrations(e.id, None, &req.scan()).await.unwrap(), |r| r.id.to_string());
+    let page = req.page(
+        s.scan_data_integrations(e.id, None, &req.scan())
+            .await
+            .unwrap(),
+        |r| r.id.to_string(),
+    );
     let got: Vec<String> = page.data.iter().map(|r| r.id.to_string()).collect();
     assert_eq!(got, vec![ids[6].clone(), ids[5].clone(), ids[4].clone()]);
     assert_eq!(page.after.as_deref(), Some(ids[4].as_str()));
     let req = PageRequest::parse(Some("3"), Some(&ids[4]), None, Some("asc"), Order::Desc).unwrap();
-    let page = req.page(s.scan_data_integrations(e.id, None, &req.scan()).await.unwrap(), |r| r.id.to_string());
+    let page = req.page(
+        s.scan_data_integrations(e.id, None, &req.scan())
+            .await
+            .unwrap(),
+        |r| r.id.to_string(),
+    );
     let got: Vec<String> = page.data.iter().map(|r| r.id.to_string()).collect();
     assert_eq!(got, vec![ids[1].clone(), ids[2].clone(), ids[3].clone()]);
     let req = PageRequest::parse(Some("10"), None, None, Some("asc"), Order::Desc).unwrap();
-    let users = s.scan_data_integrations(e.id, Some(Ownership::User), &req.scan()).await.unwrap();
+    let users = s
+        .scan_data_integrations(e.id, Some(Ownership::User), &req.scan())
+        .await
+        .unwrap();
     assert_eq!(users.len(), 4);
     assert!(users.iter().all(|r| r.ownership == Ownership::User));
 }
@@ -244,12 +325,25 @@ async fn updates_change_the_root_and_its_custom_provider(db: &TestDatabase) {
         cp.updated_at = 99;
     }
     s.update_data_integration(&r).await.unwrap();
-    assert_eq!(s.data_integration(e.id, &r.slug, Ownership::User).await.unwrap(), Some(r.clone()));
+    assert_eq!(
+        s.data_integration(e.id, &r.slug, Ownership::User)
+            .await
+            .unwrap(),
+        Some(r.clone())
+    );
     let mut other = root(&e, "acme", Ownership::Organization);
     other.custom_provider = r.custom_provider.clone();
     s.insert_data_integration(&other, None).await.unwrap();
-    let got = s.data_integration(e.id, &other.slug, Ownership::Organization).await.unwrap().unwrap();
-    assert_eq!(got.custom_provider.unwrap().definition.name, "Acme 2", "both roots share one definition");
+    let got = s
+        .data_integration(e.id, &other.slug, Ownership::Organization)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        got.custom_provider.unwrap().definition.name,
+        "Acme 2",
+        "both roots share one definition"
+    );
 }
 
 async fn deleting_the_last_root_deletes_its_custom_provider(db: &TestDatabase) {
@@ -265,7 +359,10 @@ async fn deleting_the_last_root_deletes_its_custom_provider(db: &TestDatabase) {
     s.insert_data_integration(&org, None).await.unwrap();
     assert!(s.delete_data_integration(e.id, user.id).await.unwrap());
     assert!(!s.delete_data_integration(e.id, user.id).await.unwrap());
-    assert!(s.custom_provider(e.id, &cp.slug).await.unwrap().is_some(), "still used by the organization root");
+    assert!(
+        s.custom_provider(e.id, &cp.slug).await.unwrap().is_some(),
+        "still used by the organization root"
+    );
     assert!(s.delete_data_integration(e.id, org.id).await.unwrap());
     assert!(s.custom_provider(e.id, &cp.slug).await.unwrap().is_none());
 }
@@ -286,8 +383,16 @@ async fn sealed_values_are_replaced_only_when_unchanged(db: &TestDatabase) {
     assert_eq!(first.len(), 2);
     let rest = s.sealed_values(col, Some(&first[1].id), 2).await.unwrap();
     assert_eq!(rest.len(), 1);
-    assert!(s.replace_sealed(col, &ids[0], &[1, 2, 3, 4], &[9, 9]).await.unwrap());
-    assert!(!s.replace_sealed(col, &ids[0], &[1, 2, 3, 4], &[8, 8]).await.unwrap(), "stale value loses");
+    assert!(s
+        .replace_sealed(col, &ids[0], &[1, 2, 3, 4], &[9, 9])
+        .await
+        .unwrap());
+    assert!(
+        !s.replace_sealed(col, &ids[0], &[1, 2, 3, 4], &[8, 8])
+            .await
+            .unwrap(),
+        "stale value loses"
+    );
     let now = s.sealed_values(col, None, 1).await.unwrap();
     assert_eq!(now[0].sealed, vec![9, 9]);
 }

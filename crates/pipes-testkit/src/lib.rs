@@ -35,7 +35,10 @@ pub struct TestApp {
 
 impl std::fmt::Debug for TestApp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestApp").field("base_url", &self.base_url).field("db", &self.db).finish()
+        f.debug_struct("TestApp")
+            .field("base_url", &self.base_url)
+            .field("db", &self.db)
+            .finish()
     }
 }
 
@@ -54,16 +57,29 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server on the given database, with a `sandbox` environment and a key.
 pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
-    let store = pipes_store::open(&db.url).await.expect("open test database");
+    let store = pipes_store::open(&db.url)
+        .await
+        .expect("open test database");
     let vault = Vault::from_spec(&Vault::generate_key_spec("test")).expect("test vault");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let base_url = format!("http://{addr}");
     let catalog = Catalog::builtin().expect("catalog");
     let app = pipes_server::App::new(store.clone(), vault, catalog, &base_url);
     let environments = Environments::new(store.clone());
-    let env = environments.create("sandbox", false).await.expect("environment");
-    let key = environments.create_key(&env).await.expect("key").secret.expose().to_owned();
+    let env = environments
+        .create("sandbox", false)
+        .await
+        .expect("environment");
+    let key = environments
+        .create_key(&env)
+        .await
+        .expect("key")
+        .secret
+        .expose()
+        .to_owned();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = pipes_server::serve(app, listener, async {
@@ -91,7 +107,12 @@ impl TestApp {
     }
 
     /// A request authenticated with another key.
-    pub fn request_as(&self, key: &str, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    pub fn request_as(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.base_url))
             .bearer_auth(key)
@@ -99,7 +120,12 @@ impl TestApp {
     }
 
     /// Sends a JSON body and returns (status, parsed body or Null).
-    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
         let mut req = self.request(method, path);
         if let Some(b) = body {
             req = req.json(&b);
@@ -109,8 +135,19 @@ impl TestApp {
 
     /// A second environment with its own key.
     pub async fn other_tenant(&self, name: &str) -> (Environment, String) {
-        let env = self.environments.create(name, false).await.expect("environment");
-        let key = self.environments.create_key(&env).await.expect("key").secret.expose().to_owned();
+        let env = self
+            .environments
+            .create(name, false)
+            .await
+            .expect("environment");
+        let key = self
+            .environments
+            .create_key(&env)
+            .await
+            .expect("key")
+            .secret
+            .expose()
+            .to_owned();
         (env, key)
     }
 }
@@ -119,19 +156,38 @@ impl TestApp {
 /// every response has an X-Request-ID and every body is JSON.
 pub async fn read(resp: reqwest::Response) -> (u16, serde_json::Value) {
     let status = resp.status().as_u16();
-    let request_id = resp.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    assert!(request_id.starts_with("req_"), "missing X-Request-ID on a {status} response");
-    let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let request_id = resp
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        request_id.starts_with("req_"),
+        "missing X-Request-ID on a {status} response"
+    );
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let bytes = resp.bytes().await.expect("body");
     if bytes.is_empty() {
         return (status, serde_json::Value::Null);
     }
-    assert!(content_type.starts_with("application/json"), "non-JSON body on {status}: {content_type}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "non-JSON body on {status}: {content_type}"
+    );
     let body = serde_json::from_slice(&bytes).expect("JSON body");
     if status >= 400 {
         let obj: &serde_json::Value = &body;
         assert!(obj["message"].is_string(), "error without message: {obj}");
-        assert!(obj.get("error").is_none() && obj.get("error_description").is_none(), "OAuth-style keys in {obj}");
+        assert!(
+            obj.get("error").is_none() && obj.get("error_description").is_none(),
+            "OAuth-style keys in {obj}"
+        );
     }
     (status, body)
 }

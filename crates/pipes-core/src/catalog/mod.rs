@@ -195,7 +195,10 @@ impl Catalog {
     /// The built-in catalog, loaded and validated once.
     pub fn builtin() -> Result<&'static Catalog, String> {
         static CATALOG: OnceLock<Result<Catalog, String>> = OnceLock::new();
-        CATALOG.get_or_init(|| Catalog::load(files::PROVIDER_FILES)).as_ref().map_err(Clone::clone)
+        CATALOG
+            .get_or_init(|| Catalog::load(files::PROVIDER_FILES))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Loads a catalog from (file name, TOML) pairs, resolving `extends` and validating.
@@ -214,7 +217,9 @@ impl Catalog {
                     .get(base)
                     .ok_or_else(|| format!("{stem}.toml: extends unknown provider '{base}'"))?;
                 if base_table.contains_key("extends") {
-                    return Err(format!("{stem}.toml: '{base}' itself extends another provider"));
+                    return Err(format!(
+                        "{stem}.toml: '{base}' itself extends another provider"
+                    ));
                 }
                 merged = base_table.clone();
                 for (k, v) in table {
@@ -272,7 +277,10 @@ fn validate(stem: &str, p: &mut Provider) -> Result<(), String> {
                 .map_err(|e| format!("{stem}.toml: config '{}' pattern: {e}", field.key))?;
             if let Some(default) = &field.default {
                 if !re.is_match(default) {
-                    return err(format!("config '{}' default does not match its pattern", field.key));
+                    return err(format!(
+                        "config '{}' default does not match its pattern",
+                        field.key
+                    ));
                 }
             }
             field.compiled = Some(re);
@@ -337,11 +345,29 @@ mod tests {
     fn the_builtin_catalog_loads_and_has_the_first_providers() {
         let catalog = Catalog::builtin().expect("catalog is valid");
         for slug in [
-            "github", "gitlab", "google", "google-calendar", "google-drive", "gmail", "microsoft",
-            "slack", "notion", "linear", "atlassian", "hubspot", "salesforce", "asana", "dropbox",
-            "zoom", "figma", "intercom", "zendesk",
+            "github",
+            "gitlab",
+            "google",
+            "google-calendar",
+            "google-drive",
+            "gmail",
+            "microsoft",
+            "slack",
+            "notion",
+            "linear",
+            "atlassian",
+            "hubspot",
+            "salesforce",
+            "asana",
+            "dropbox",
+            "zoom",
+            "figma",
+            "intercom",
+            "zendesk",
         ] {
-            let p = catalog.get(slug).unwrap_or_else(|| panic!("{slug} missing"));
+            let p = catalog
+                .get(slug)
+                .unwrap_or_else(|| panic!("{slug} missing"));
             assert!(!p.name.is_empty());
             if p.auth_method == AuthMethod::Oauth {
                 assert!(!p.relay_hosts.is_empty(), "{slug} has no relay hosts");
@@ -374,7 +400,10 @@ mod tests {
 
     #[test]
     fn finds_placeholders() {
-        assert_eq!(placeholders("https://${config.sub}.x.com/${config.b}"), vec!["sub", "b"]);
+        assert_eq!(
+            placeholders("https://${config.sub}.x.com/${config.b}"),
+            vec!["sub", "b"]
+        );
         assert!(placeholders("https://x.com").is_empty());
     }
 }

@@ -5,6 +5,6 @@ mod integration;
 
 pub use environment::{ApiKey, Environment, EnvironmentName};
 pub use integration::{
-    AuthMethod, AuthenticateVia, CustomProvider, CustomProviderDefinition, DataIntegration,
-    IntegrationCredentials, CredentialsType, IntegrationState, Ownership, TokenBodyContentType,
+    AuthMethod, AuthenticateVia, CredentialsType, CustomProvider, CustomProviderDefinition,
+    DataIntegration, IntegrationCredentials, IntegrationState, Ownership, TokenBodyContentType,
 };

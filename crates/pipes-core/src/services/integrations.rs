@@ -152,7 +152,7 @@ pub struct UpdateIntegration {
 /// What a root's slug resolves to.
 enum ProviderRef<'a> {
     Builtin(&'a Provider),
-    Custom(CustomProvider),
+    Custom(Box<CustomProvider>),
 }
 
 /// Data integrations: create, read, update, delete and list roots.
@@ -176,7 +176,11 @@ fn not_found_slug() -> ServiceError {
 impl Integrations {
     /// The service.
     pub fn new(store: Arc<dyn Store>, vault: Vault, catalog: &'static Catalog) -> Self {
-        Self { store, vault, catalog }
+        Self {
+            store,
+            vault,
+            catalog,
+        }
     }
 
     /// The catalog this service validates against.
@@ -197,7 +201,11 @@ impl Integrations {
     }
 
     /// Creates a root.
-    pub async fn create(&self, env: &Environment, req: CreateIntegration) -> Result<DataIntegration, ServiceError> {
+    pub async fn create(
+        &self,
+        env: &Environment,
+        req: CreateIntegration,
+    ) -> Result<DataIntegration, ServiceError> {
         let slug = Slug::parse(&req.provider)
             .map_err(|e| ServiceError::invalid_field("provider", "invalid", e.to_string()))?;
         let ownership = parse_ownership(req.ownership.as_deref())?;
@@ -235,10 +243,10 @@ impl Integrations {
                     created_at: now,
                     updated_at: now,
                 };
-                (ProviderRef::Custom(cp.clone()), Some(cp))
+                (ProviderRef::Custom(Box::new(cp.clone())), Some(cp))
             }
             (None, Some(p), _) => (ProviderRef::Builtin(p), None),
-            (None, None, Some(cp)) => (ProviderRef::Custom(cp), None),
+            (None, None, Some(cp)) => (ProviderRef::Custom(Box::new(cp)), None),
             (None, None, None) => {
                 return Err(ServiceError::not_found(format!(
                     "'{slug}' is not a built-in provider or a custom provider of this environment; supply custom_provider to define it."
@@ -254,7 +262,11 @@ impl Integrations {
                 return Err(ServiceError::invalid_field(
                     "auth_methods",
                     "auth_method_mismatch",
-                    format!("Provider '{slug}' uses {} authentication, not {}.", method.as_str(), requested.as_str()),
+                    format!(
+                        "Provider '{slug}' uses {} authentication, not {}.",
+                        method.as_str(),
+                        requested.as_str()
+                    ),
                 ));
             }
         }
@@ -262,7 +274,9 @@ impl Integrations {
         let id = DataIntegrationId::new();
         let mut errors = vec![];
         let credentials = match (method, req.credentials) {
-            (AuthMethod::Oauth, Some(input)) => Some(self.credentials(id, input, &provider, &mut errors)),
+            (AuthMethod::Oauth, Some(input)) => {
+                Some(self.credentials(id, input, &provider, &mut errors))
+            }
             (AuthMethod::Oauth, None) => {
                 errors.push(FieldError::new(
                     "credentials",
@@ -275,7 +289,10 @@ impl Integrations {
                 errors.push(FieldError::new(
                     "credentials",
                     "not_allowed",
-                    format!("{} integrations hold no OAuth app credentials; omit credentials.", method.as_str()),
+                    format!(
+                        "{} integrations hold no OAuth app credentials; omit credentials.",
+                        method.as_str()
+                    ),
                 ));
                 None
             }
@@ -283,7 +300,9 @@ impl Integrations {
         };
         let config = validate_config(&provider, req.config.unwrap_or_default(), &mut errors);
         let scopes = req.scopes.map(|s| validate_scopes(s, &mut errors));
-        let description = req.description.map(|d| validate_description(d, &mut errors));
+        let description = req
+            .description
+            .map(|d| validate_description(d, &mut errors));
         if let Some(api_key) = &req.api_key {
             check_api_key_input(method, api_key, &mut errors);
         }
@@ -304,24 +323,34 @@ impl Integrations {
             config,
             dik: DikId::new(),
             custom_provider: match provider {
-                ProviderRef::Custom(cp) => Some(cp),
+                ProviderRef::Custom(cp) => Some(*cp),
                 ProviderRef::Builtin(_) => None,
             },
             created_at: now,
             updated_at: now,
         };
-        match self.store.insert_data_integration(&root, new_custom.as_ref()).await {
+        match self
+            .store
+            .insert_data_integration(&root, new_custom.as_ref())
+            .await
+        {
             Ok(()) => Ok(root),
             Err(StoreError::Conflict(_)) => Err(ServiceError::Conflict {
                 code: "data_integration_already_exists",
-                message: "A data integration with this slug already exists in the environment.".into(),
+                message: "A data integration with this slug already exists in the environment."
+                    .into(),
             }),
             Err(e) => Err(e.into()),
         }
     }
 
     /// The root of a slug and ownership; 404 when it does not exist.
-    pub async fn get(&self, env: &Environment, slug: &str, ownership: Ownership) -> Result<DataIntegration, ServiceError> {
+    pub async fn get(
+        &self,
+        env: &Environment,
+        slug: &str,
+        ownership: Ownership,
+    ) -> Result<DataIntegration, ServiceError> {
         let slug = Slug::parse(slug).map_err(|_| not_found_slug())?;
         self.store
             .data_integration(env.id, &slug, ownership)
@@ -351,7 +380,10 @@ impl Integrations {
                 None => errors.push(FieldError::new(
                     "custom_provider",
                     "not_allowed",
-                    format!("'{}' is a built-in provider; only custom providers can be changed.", root.slug),
+                    format!(
+                        "'{}' is a built-in provider; only custom providers can be changed.",
+                        root.slug
+                    ),
                 )),
                 Some(cp) => {
                     cp.definition = custom_definition(input, Some(&cp.definition), cp.auth_method)?;
@@ -360,10 +392,15 @@ impl Integrations {
             }
         }
         let provider = match &root.custom_provider {
-            Some(cp) => ProviderRef::Custom(cp.clone()),
-            None => ProviderRef::Builtin(self.catalog.get(root.slug.as_str()).ok_or_else(|| {
-                ServiceError::Internal(format!("built-in provider '{}' vanished from the catalog", root.slug))
-            })?),
+            Some(cp) => ProviderRef::Custom(Box::new(cp.clone())),
+            None => {
+                ProviderRef::Builtin(self.catalog.get(root.slug.as_str()).ok_or_else(|| {
+                    ServiceError::Internal(format!(
+                        "built-in provider '{}' vanished from the catalog",
+                        root.slug
+                    ))
+                })?)
+            }
         };
         if let Some(input) = req.credentials {
             if root.auth_method == AuthMethod::Oauth {
@@ -373,7 +410,10 @@ impl Integrations {
                 errors.push(FieldError::new(
                     "credentials",
                     "not_allowed",
-                    format!("{} integrations hold no OAuth app credentials.", root.auth_method.as_str()),
+                    format!(
+                        "{} integrations hold no OAuth app credentials.",
+                        root.auth_method.as_str()
+                    ),
                 ));
             }
         }
@@ -402,7 +442,12 @@ impl Integrations {
     }
 
     /// Deletes a root (and, later, its connections).
-    pub async fn delete(&self, env: &Environment, slug: &str, ownership: Ownership) -> Result<(), ServiceError> {
+    pub async fn delete(
+        &self,
+        env: &Environment,
+        slug: &str,
+        ownership: Ownership,
+    ) -> Result<(), ServiceError> {
         let root = self.get(env, slug, ownership).await?;
         if self.store.delete_data_integration(env.id, root.id).await? {
             Ok(())
@@ -421,7 +466,11 @@ impl Integrations {
         let ownership = match ownership {
             None => None,
             Some(raw) => Some(Ownership::parse(raw).ok_or_else(|| {
-                ServiceError::invalid_field("ownership", "invalid", "ownership must be 'user' or 'organization'.")
+                ServiceError::invalid_field(
+                    "ownership",
+                    "invalid",
+                    "ownership must be 'user' or 'organization'.",
+                )
             })?),
         };
         if let Some((field, cursor)) = page.cursor() {
@@ -437,7 +486,10 @@ impl Integrations {
                 ));
             }
         }
-        let rows = self.store.scan_data_integrations(env.id, ownership, &page.scan()).await?;
+        let rows = self
+            .store
+            .scan_data_integrations(env.id, ownership, &page.scan())
+            .await?;
         Ok(page.page(rows, |r| r.id.to_string()))
     }
 
@@ -481,10 +533,18 @@ impl Integrations {
                 };
                 let secret = input.client_secret.filter(|s| !s.expose().is_empty());
                 if client_id.is_none() {
-                    errors.push(FieldError::new("credentials.client_id", "required", "credentials.client_id is required."));
+                    errors.push(FieldError::new(
+                        "credentials.client_id",
+                        "required",
+                        "credentials.client_id is required.",
+                    ));
                 }
                 if client_id.as_ref().is_some_and(|c| c.len() > MAX_TEXT) {
-                    errors.push(FieldError::new("credentials.client_id", "too_long", "credentials.client_id is too long."));
+                    errors.push(FieldError::new(
+                        "credentials.client_id",
+                        "too_long",
+                        "credentials.client_id is too long.",
+                    ));
                 }
                 if secret.is_none() && secret_required {
                     errors.push(FieldError::new(
@@ -501,7 +561,10 @@ impl Integrations {
                     ));
                 }
                 let row = id.to_string();
-                let aad = Aad { purpose: CLIENT_SECRET_PURPOSE, row_id: &row };
+                let aad = Aad {
+                    purpose: CLIENT_SECRET_PURPOSE,
+                    row_id: &row,
+                };
                 Some(IntegrationCredentials {
                     kind,
                     client_id,
@@ -517,7 +580,11 @@ fn parse_ownership(raw: Option<&str>) -> Result<Ownership, ServiceError> {
     match raw {
         None => Ok(Ownership::User),
         Some(s) => Ownership::parse(s).ok_or_else(|| {
-            ServiceError::invalid_field("ownership", "invalid", "ownership must be 'user' or 'organization'.")
+            ServiceError::invalid_field(
+                "ownership",
+                "invalid",
+                "ownership must be 'user' or 'organization'.",
+            )
         }),
     }
 }
@@ -545,12 +612,19 @@ fn check_api_key_input(method: AuthMethod, input: &ApiKeyInput, errors: &mut Vec
         errors.push(FieldError::new(
             "api_key",
             "auth_method_mismatch",
-            format!("api_key is only accepted by api_key integrations; this one uses {}.", method.as_str()),
+            format!(
+                "api_key is only accepted by api_key integrations; this one uses {}.",
+                method.as_str()
+            ),
         ));
         return;
     }
     if input.secret.expose().chars().count() < 5 {
-        errors.push(FieldError::new("api_key.secret", "too_short", "api_key.secret must be at least 5 characters."));
+        errors.push(FieldError::new(
+            "api_key.secret",
+            "too_short",
+            "api_key.secret must be at least 5 characters.",
+        ));
     }
     // Connected accounts arrive with the connect-and-vend work; until then a tenant cannot be
     // installed here, and saying so beats silently dropping the key.
@@ -574,15 +648,25 @@ fn validate_description(d: String, errors: &mut Vec<FieldError>) -> String {
 
 fn validate_scopes(scopes: Vec<String>, errors: &mut Vec<FieldError>) -> Vec<String> {
     if scopes.len() > MAX_SCOPES {
-        errors.push(FieldError::new("scopes", "too_many", format!("at most {MAX_SCOPES} scopes are allowed.")));
+        errors.push(FieldError::new(
+            "scopes",
+            "too_many",
+            format!("at most {MAX_SCOPES} scopes are allowed."),
+        ));
     }
     let mut out: Vec<String> = vec![];
     for s in scopes {
-        if s.is_empty() || s.len() > MAX_SCOPE_LEN || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if s.is_empty()
+            || s.len() > MAX_SCOPE_LEN
+            || s.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
             errors.push(FieldError::new(
                 "scopes",
                 "invalid",
-                format!("'{}' is not a valid scope: scopes are non-empty and contain no spaces.", s.escape_debug()),
+                format!(
+                    "'{}' is not a valid scope: scopes are non-empty and contain no spaces.",
+                    s.escape_debug()
+                ),
             ));
         } else if !out.contains(&s) {
             out.push(s);
@@ -599,7 +683,11 @@ fn validate_config(
     let p = match provider {
         ProviderRef::Custom(_) => {
             if !config.is_empty() {
-                errors.push(FieldError::new("config", "not_allowed", "custom providers declare no config fields."));
+                errors.push(FieldError::new(
+                    "config",
+                    "not_allowed",
+                    "custom providers declare no config fields.",
+                ));
             }
             return BTreeMap::new();
         }
@@ -643,7 +731,11 @@ fn parse_endpoint(field: &str, value: &str, errors: &mut Vec<FieldError>) {
     match url::Url::parse(value) {
         Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && is_loopback(&u)) => {
             if u.fragment().is_some() || !u.username().is_empty() {
-                errors.push(FieldError::new(field, "invalid", format!("{field} must not contain a fragment or credentials.")));
+                errors.push(FieldError::new(
+                    field,
+                    "invalid",
+                    format!("{field} must not contain a fragment or credentials."),
+                ));
             }
         }
         Ok(_) => errors.push(FieldError::new(
@@ -651,7 +743,11 @@ fn parse_endpoint(field: &str, value: &str, errors: &mut Vec<FieldError>) {
             "invalid",
             format!("{field} must be an https URL (http is allowed only for localhost)."),
         )),
-        Err(_) => errors.push(FieldError::new(field, "invalid", format!("{field} must be an absolute URL."))),
+        Err(_) => errors.push(FieldError::new(
+            field,
+            "invalid",
+            format!("{field} must be an absolute URL."),
+        )),
     }
 }
 
@@ -662,18 +758,16 @@ fn custom_definition(
     method: AuthMethod,
 ) -> Result<CustomProviderDefinition, ServiceError> {
     let mut errors = vec![];
-    let name = match (input.name, current) {
-        (Some(n), _) => n,
-        (None, Some(c)) => c.name.clone(),
-        (None, None) => {
-            errors.push(FieldError::new("custom_provider.name", "required", "custom_provider.name is required."));
-            String::new()
-        }
-    };
-    if current.is_none() || !name.is_empty() {
-        if name.trim().is_empty() || name.chars().count() > 200 {
-            errors.push(FieldError::new("custom_provider.name", "invalid", "custom_provider.name must be 1-200 characters."));
-        }
+    let name = input
+        .name
+        .or_else(|| current.map(|c| c.name.clone()))
+        .unwrap_or_default();
+    if name.trim().is_empty() || name.chars().count() > 200 {
+        errors.push(FieldError::new(
+            "custom_provider.name",
+            "invalid",
+            "custom_provider.name is required: 1-200 characters.",
+        ));
     }
     let token_body_content_type = match input.token_body_content_type {
         Some(raw) => TokenBodyContentType::parse(&raw).unwrap_or_else(|| {
@@ -714,8 +808,15 @@ fn custom_definition(
         .additional_authorization_parameters
         .or_else(|| current.map(|c| c.additional_authorization_parameters.clone()))
         .unwrap_or_default();
-    const RESERVED_PARAMS: &[&str] =
-        &["client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method", "response_type", "scope"];
+    const RESERVED_PARAMS: &[&str] = &[
+        "client_id",
+        "redirect_uri",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+        "response_type",
+        "scope",
+    ];
     for key in params.keys() {
         if RESERVED_PARAMS.contains(&key.as_str()) {
             errors.push(FieldError::new(
@@ -727,12 +828,24 @@ fn custom_definition(
     }
     let def = CustomProviderDefinition {
         name,
-        authorization_url: input.authorization_url.apply(current.and_then(|c| c.authorization_url.clone())),
-        token_url: input.token_url.apply(current.and_then(|c| c.token_url.clone())),
-        refresh_token_url: input.refresh_token_url.apply(current.and_then(|c| c.refresh_token_url.clone())),
-        pkce_enabled: input.pkce_enabled.or(current.map(|c| c.pkce_enabled)).unwrap_or(true),
+        authorization_url: input
+            .authorization_url
+            .apply(current.and_then(|c| c.authorization_url.clone())),
+        token_url: input
+            .token_url
+            .apply(current.and_then(|c| c.token_url.clone())),
+        refresh_token_url: input
+            .refresh_token_url
+            .apply(current.and_then(|c| c.refresh_token_url.clone())),
+        pkce_enabled: input
+            .pkce_enabled
+            .or(current.map(|c| c.pkce_enabled))
+            .unwrap_or(true),
         request_scope_separator: separator,
-        scopes_required: input.scopes_required.or(current.map(|c| c.scopes_required)).unwrap_or(false),
+        scopes_required: input
+            .scopes_required
+            .or(current.map(|c| c.scopes_required))
+            .unwrap_or(false),
         client_secret_required: input
             .client_secret_required
             .or(current.map(|c| c.client_secret_required))
@@ -764,7 +877,10 @@ fn custom_definition(
         errors.push(FieldError::new(
             "custom_provider.token_url",
             "required",
-            format!("custom_provider.token_url is required for {} providers.", method.as_str()),
+            format!(
+                "custom_provider.token_url is required for {} providers.",
+                method.as_str()
+            ),
         ));
     }
     if errors.is_empty() {

@@ -16,14 +16,21 @@ use crate::state::App;
 
 pub fn routes() -> Router<App> {
     Router::new()
-        .route("/data-integrations", get(list_data_integrations).post(create_data_integration))
+        .route(
+            "/data-integrations",
+            get(list_data_integrations).post(create_data_integration),
+        )
         .route(
             "/data-integrations/{slug}",
-            get(get_user_root).put(update_user_root).delete(delete_user_root),
+            get(get_user_root)
+                .put(update_user_root)
+                .delete(delete_user_root),
         )
         .route(
             "/data-integrations/{slug}/organization",
-            get(get_organization_root).put(update_organization_root).delete(delete_organization_root),
+            get(get_organization_root)
+                .put(update_organization_root)
+                .delete(delete_organization_root),
         )
 }
 
@@ -41,8 +48,13 @@ async fn list_data_integrations(
         query.one("order")?,
         Order::Desc,
     )?;
-    let page = app.integrations.list(&env, query.one("ownership")?, page).await?;
-    Ok(Json(ListView::from_page(page, |r| DataIntegrationView::new(r, &app.public_url))))
+    let page = app
+        .integrations
+        .list(&env, query.one("ownership")?, page)
+        .await?;
+    Ok(Json(ListView::from_page(page, |r| {
+        DataIntegrationView::new(r, &app.public_url)
+    })))
 }
 
 async fn create_data_integration(
@@ -51,7 +63,10 @@ async fn create_data_integration(
     ApiJson(req): ApiJson<CreateIntegration>,
 ) -> Result<(StatusCode, Json<DataIntegrationView>), ApiError> {
     let root = app.integrations.create(&env, req).await?;
-    Ok((StatusCode::CREATED, Json(DataIntegrationView::new(&root, &app.public_url))))
+    Ok((
+        StatusCode::CREATED,
+        Json(DataIntegrationView::new(&root, &app.public_url)),
+    ))
 }
 
 async fn get_root(app: &App, env: &EnvAuth, slug: &str, ownership: Ownership) -> ViewResult {
@@ -59,17 +74,35 @@ async fn get_root(app: &App, env: &EnvAuth, slug: &str, ownership: Ownership) ->
     Ok(Json(DataIntegrationView::new(&root, &app.public_url)))
 }
 
-async fn update_root(app: &App, env: &EnvAuth, slug: &str, ownership: Ownership, req: UpdateIntegration) -> ViewResult {
-    let root = app.integrations.update(&env.0, slug, ownership, req).await?;
+async fn update_root(
+    app: &App,
+    env: &EnvAuth,
+    slug: &str,
+    ownership: Ownership,
+    req: UpdateIntegration,
+) -> ViewResult {
+    let root = app
+        .integrations
+        .update(&env.0, slug, ownership, req)
+        .await?;
     Ok(Json(DataIntegrationView::new(&root, &app.public_url)))
 }
 
-async fn delete_root(app: &App, env: &EnvAuth, slug: &str, ownership: Ownership) -> Result<StatusCode, ApiError> {
+async fn delete_root(
+    app: &App,
+    env: &EnvAuth,
+    slug: &str,
+    ownership: Ownership,
+) -> Result<StatusCode, ApiError> {
     app.integrations.delete(&env.0, slug, ownership).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn get_user_root(State(app): State<App>, env: EnvAuth, Path(slug): Path<String>) -> ViewResult {
+async fn get_user_root(
+    State(app): State<App>,
+    env: EnvAuth,
+    Path(slug): Path<String>,
+) -> ViewResult {
     get_root(&app, &env, &slug, Ownership::User).await
 }
 
@@ -82,11 +115,19 @@ async fn update_user_root(
     update_root(&app, &env, &slug, Ownership::User, req).await
 }
 
-async fn delete_user_root(State(app): State<App>, env: EnvAuth, Path(slug): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete_user_root(
+    State(app): State<App>,
+    env: EnvAuth,
+    Path(slug): Path<String>,
+) -> Result<StatusCode, ApiError> {
     delete_root(&app, &env, &slug, Ownership::User).await
 }
 
-async fn get_organization_root(State(app): State<App>, env: EnvAuth, Path(slug): Path<String>) -> ViewResult {
+async fn get_organization_root(
+    State(app): State<App>,
+    env: EnvAuth,
+    Path(slug): Path<String>,
+) -> ViewResult {
     get_root(&app, &env, &slug, Ownership::Organization).await
 }
 

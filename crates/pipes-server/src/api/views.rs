@@ -34,7 +34,10 @@ impl<T: Serialize> ListView<T> {
         Self {
             object: "list",
             data: page.data.iter().map(view).collect(),
-            list_metadata: ListMetadata { before: page.before, after: page.after },
+            list_metadata: ListMetadata {
+                before: page.before,
+                after: page.after,
+            },
         }
     }
 }
@@ -92,9 +95,15 @@ impl DataIntegrationView {
             }),
             installation: None,
             config: root.config.clone(),
-            custom_provider: root.custom_provider.as_ref().map(|cp| cp.definition.clone()),
+            custom_provider: root
+                .custom_provider
+                .as_ref()
+                .map(|cp| cp.definition.clone()),
             created_at: format_ms(root.created_at),
-            updated_at: format_ms(root.updated_at.max(root.custom_provider.as_ref().map_or(0, |cp| cp.updated_at))),
+            updated_at: format_ms(
+                root.updated_at
+                    .max(root.custom_provider.as_ref().map_or(0, |cp| cp.updated_at)),
+            ),
         }
     }
 }
