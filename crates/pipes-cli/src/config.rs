@@ -185,3 +185,22 @@ impl Config {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_documents_every_setting() {
+        let readme = include_str!("../../../README.md");
+        for (var, key, _) in SETTINGS {
+            assert!(readme.contains(&format!("`{var}`")), "README lacks {var}");
+            if !key.is_empty() {
+                assert!(
+                    readme.contains(&format!("`{key}`")),
+                    "README lacks the file key {key}"
+                );
+            }
+        }
+    }
+}

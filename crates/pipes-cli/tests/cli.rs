@@ -1,0 +1,248 @@
+//! The `pipes` binary as an operator uses it.
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use pipes_core::catalog::Catalog;
+use pipes_core::services::{CreateIntegration, Environments, Integrations};
+use pipes_core::store::SealedColumn;
+use pipes_core::vault::{Aad, Sealed, Vault};
+
+struct Env {
+    _dir: tempfile::TempDir,
+    db: String,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}", dir.path().join("pipes.db").display());
+        Self { _dir: dir, db }
+    }
+
+    fn run(&self, vault_keys: Option<&str>, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipes"));
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("PIPES_")) {
+            cmd.env_remove(k);
+        }
+        cmd.env("PIPES_DATABASE_URL", &self.db).args(args);
+        if let Some(keys) = vault_keys {
+            cmd.env("PIPES_VAULT_KEYS", keys);
+        }
+        cmd.output().unwrap()
+    }
+
+    fn ok(&self, vault_keys: Option<&str>, args: &[&str]) -> String {
+        let out = self.run(vault_keys, args);
+        assert!(
+            out.status.success(),
+            "pipes {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+#[test]
+fn keys_are_printed_once_alone_on_the_last_line_and_revoke_works() {
+    let env = Env::new();
+    let created = env.ok(None, &["env", "create", "staging"]);
+    assert!(created.contains("client id  client_"), "{created}");
+    let out = env.ok(None, &["keys", "create", "--env", "staging"]);
+    let key = out.lines().last().unwrap();
+    assert!(key.starts_with("sk_test_") && key.len() == 48, "{out}");
+    let list = env.ok(None, &["keys", "list", "--env", "staging"]);
+    assert!(
+        list.contains(&key[..14]) && !list.contains(key),
+        "listing shows only the prefix"
+    );
+    let id = list
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    env.ok(None, &["keys", "revoke", &id]);
+    assert!(env
+        .ok(None, &["keys", "list", "--env", "staging"])
+        .contains("revoked"));
+    assert!(
+        !env.run(None, &["keys", "revoke", &id]).status.success(),
+        "revoking twice is an error"
+    );
+
+    env.ok(None, &["env", "create", "prod", "--production"]);
+    let live = env.ok(None, &["keys", "create", "--env", "prod"]);
+    assert!(live.lines().last().unwrap().starts_with("sk_live_"));
+    assert!(
+        !env.run(None, &["env", "create", "prod"]).status.success(),
+        "duplicate names are refused"
+    );
+    assert!(!env
+        .run(None, &["keys", "create", "--env", "missing"])
+        .status
+        .success());
+}
+
+#[test]
+fn redirect_uris_are_validated() {
+    let env = Env::new();
+    env.ok(None, &["env", "create", "sandbox"]);
+    env.ok(
+        None,
+        &[
+            "redirect-uris",
+            "add",
+            "--env",
+            "sandbox",
+            "https://app.example.com/cb",
+        ],
+    );
+    env.ok(
+        None,
+        &[
+            "redirect-uris",
+            "add",
+            "--env",
+            "sandbox",
+            "http://localhost:3000/cb",
+        ],
+    );
+    for bad in [
+        "http://app.example.com/cb",
+        "ftp://x/y",
+        "not a url",
+        "https://*.example.com/cb",
+    ] {
+        assert!(
+            !env.run(None, &["redirect-uris", "add", "--env", "sandbox", bad])
+                .status
+                .success(),
+            "{bad}"
+        );
+    }
+    let list = env.ok(None, &["redirect-uris", "list", "--env", "sandbox"]);
+    assert_eq!(list.lines().count(), 2, "{list}");
+    env.ok(
+        None,
+        &[
+            "redirect-uris",
+            "remove",
+            "--env",
+            "sandbox",
+            "https://app.example.com/cb",
+        ],
+    );
+    assert_eq!(
+        env.ok(None, &["redirect-uris", "list", "--env", "sandbox"])
+            .lines()
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_vault_key() {
+    let env = Env::new();
+    let out = env.run(None, &["serve"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("PIPES_VAULT_KEYS is not set"), "{err}");
+    let out = env.run(Some("k1:not-base64"), &["serve"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PIPES_VAULT_KEYS"));
+}
+
+#[test]
+fn every_command_has_help() {
+    let env = Env::new();
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["dev", "--help"],
+        vec!["migrate", "--help"],
+        vec!["env", "create", "--help"],
+        vec!["env", "list", "--help"],
+        vec!["keys", "create", "--help"],
+        vec!["keys", "list", "--help"],
+        vec!["keys", "revoke", "--help"],
+        vec!["redirect-uris", "add", "--help"],
+        vec!["redirect-uris", "list", "--help"],
+        vec!["redirect-uris", "remove", "--help"],
+        vec!["vault", "rotate", "--help"],
+        vec!["vault", "generate-key", "--help"],
+        vec!["providers", "--help"],
+    ] {
+        let help = env.ok(None, &args);
+        assert!(help.contains("Usage: pipes"), "{args:?}: {help}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vault_rotate_reseals_every_secret_under_the_first_key() {
+    let env = Env::new();
+    let old = Vault::generate_key_spec("old");
+    let new = Vault::generate_key_spec("new");
+    let store = pipes_store::open(&env.db).await.unwrap();
+    let envs = Environments::new(store.clone());
+    let tenant = envs.create("sandbox", false).await.unwrap();
+    let integrations = Integrations::new(
+        store.clone(),
+        Vault::from_spec(&old).unwrap(),
+        Catalog::builtin().unwrap(),
+    );
+    for (i, slug) in ["github", "gitlab", "slack"].iter().enumerate() {
+        let req: CreateIntegration = serde_json::from_value(serde_json::json!({
+            "provider": slug,
+            "credentials": {"type": "custom", "client_id": "id", "client_secret": format!("secret-{i}")}
+        }))
+        .unwrap();
+        integrations.create(&tenant, req).await.unwrap();
+    }
+    let out = env.ok(Some(&format!("{new},{old}")), &["vault", "rotate"]);
+    assert!(
+        out.contains("re-sealed 3 value(s) under key 'new'"),
+        "{out}"
+    );
+    let again = env.ok(Some(&format!("{new},{old}")), &["vault", "rotate"]);
+    assert!(
+        again.contains("re-sealed 0 value(s)") && again.contains("3 already used it"),
+        "{again}"
+    );
+
+    let only_new = Vault::from_spec(&new).unwrap();
+    let col = SealedColumn::IntegrationClientSecret;
+    let rows = Arc::clone(&store)
+        .sealed_values(col, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    let mut secrets: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let aad = Aad {
+                purpose: col.purpose(),
+                row_id: &r.id,
+            };
+            only_new
+                .open_secret(&Sealed(r.sealed.clone()), aad)
+                .unwrap()
+                .expose()
+                .to_owned()
+        })
+        .collect();
+    secrets.sort();
+    assert_eq!(secrets, vec!["secret-0", "secret-1", "secret-2"]);
+
+    let out = env.run(
+        Some(&Vault::generate_key_spec("unrelated")),
+        &["vault", "rotate"],
+    );
+    assert!(
+        !out.status.success(),
+        "values sealed under a missing key are reported, not skipped"
+    );
+}
