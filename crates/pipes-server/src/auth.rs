@@ -17,6 +17,10 @@ impl FromRequestParts<App> for EnvAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        // Already authenticated by a middleware (idempotency) for this request.
+        if let Some(env) = parts.extensions.get::<EnvAuth>() {
+            return Ok(env.clone());
+        }
         let header = parts
             .headers
             .get(AUTHORIZATION)

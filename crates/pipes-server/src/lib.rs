@@ -5,6 +5,7 @@ pub mod api;
 mod auth;
 mod error;
 mod extract;
+mod idempotency;
 mod middleware;
 mod state;
 
@@ -21,7 +22,7 @@ pub use state::App;
 /// The full router: API, health checks, and JSON answers for everything else.
 pub fn router(app: App) -> Router {
     Router::new()
-        .merge(api::routes())
+        .merge(api::routes(&app))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(middleware::no_route)

@@ -754,3 +754,80 @@ async fn database_bytes(db: &TestDatabase) -> Vec<u8> {
     );
     out.stdout
 }
+
+mod idempotency {
+    use super::*;
+
+    async fn post(app: &TestApp, key: &str, body: &Value) -> (u16, Value, bool) {
+        let resp = app
+            .request(Method::POST, "/data-integrations")
+            .header("idempotency-key", key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let replayed = resp.headers().get("idempotent-replayed").is_some();
+        let (status, body) = read(resp).await;
+        (status, body, replayed)
+    }
+
+    async fn retries_replay_and_reuse_conflicts(app: TestApp) {
+        let (status, first, replayed) = post(&app, "retry-7f9c", &github("secret-abcd")).await;
+        assert_eq!((status, replayed), (201, false));
+        let (status, again, replayed) = post(&app, "retry-7f9c", &github("secret-abcd")).await;
+        assert_eq!((status, replayed), (201, true));
+        assert_eq!(again, first, "a retry gets the same integration, not a 409");
+        let (status, body, _) = post(&app, "retry-7f9c", &github("another-secret")).await;
+        assert_eq!(status, 409);
+        assert_eq!(body["code"], "idempotency_key_conflict");
+        let (status, _, _) = post(&app, "fresh-key", &github("secret-abcd")).await;
+        assert_eq!(
+            status, 409,
+            "without the key, a duplicate is still a duplicate"
+        );
+        let invalid = json!({"provider": "gitlab"});
+        let (s1, b1, _) = post(&app, "bad-1", &invalid).await;
+        let (s2, b2, r2) = post(&app, "bad-1", &invalid).await;
+        assert_eq!((s1, s2, r2), (422, 422, true));
+        assert_eq!(b1, b2);
+        let (_, other_key) = app.other_tenant("other").await;
+        let resp = app
+            .request_as(&other_key, Method::POST, "/data-integrations")
+            .header("idempotency-key", "retry-7f9c")
+            .json(&github("secret-abcd"))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(resp).await;
+        assert_eq!(status, 201, "keys are per environment");
+        assert_ne!(body["id"], first["id"]);
+        let resp = app
+            .request(Method::POST, "/data-integrations")
+            .header("idempotency-key", "x".repeat(256))
+            .json(&invalid)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(read(resp).await.0, 400);
+        let resp = app
+            .request_as("sk_test_nope", Method::POST, "/data-integrations")
+            .header("idempotency-key", "k")
+            .json(&invalid)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(read(resp).await.0, 401);
+    }
+
+    #[tokio::test]
+    async fn on_sqlite() {
+        retries_replay_and_reuse_conflicts(pipes_testkit::spawn_app().await).await;
+    }
+
+    #[tokio::test]
+    async fn on_postgres() {
+        if let Some(db) = TestDatabase::postgres().await {
+            retries_replay_and_reuse_conflicts(pipes_testkit::spawn_app_on(db).await).await;
+        }
+    }
+}

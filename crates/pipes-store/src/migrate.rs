@@ -9,16 +9,30 @@ use crate::Backend;
 /// One migration: version, name, SQL.
 type Migration = (i64, &'static str, &'static str);
 
-const SQLITE: &[Migration] = &[(
-    1,
-    "foundation",
-    include_str!("../migrations/sqlite/0001_foundation.sql"),
-)];
-const POSTGRES: &[Migration] = &[(
-    1,
-    "foundation",
-    include_str!("../migrations/postgres/0001_foundation.sql"),
-)];
+const SQLITE: &[Migration] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../migrations/sqlite/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "idempotency",
+        include_str!("../migrations/sqlite/0002_idempotency.sql"),
+    ),
+];
+const POSTGRES: &[Migration] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "idempotency",
+        include_str!("../migrations/postgres/0002_idempotency.sql"),
+    ),
+];
 
 /// Arbitrary constant for PostgreSQL's advisory lock, so concurrent `pipes serve` processes do
 /// not race each other through the migrations.
@@ -89,4 +103,27 @@ pub fn latest(backend: Backend) -> i64 {
         Backend::Postgres => POSTGRES,
     };
     list.last().map_or(0, |m| m.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_migration_file_is_registered_on_both_backends() {
+        for (dir, list) in [("sqlite", SQLITE), ("postgres", POSTGRES)] {
+            let path = format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR"));
+            let mut files: Vec<String> = std::fs::read_dir(&path)
+                .unwrap_or_else(|e| panic!("{path}: {e}"))
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect();
+            files.sort();
+            let registered: Vec<String> = list
+                .iter()
+                .map(|(v, name, _)| format!("{v:04}_{name}.sql"))
+                .collect();
+            assert_eq!(files, registered, "{dir}");
+        }
+        assert_eq!(latest(Backend::Sqlite), latest(Backend::Postgres));
+    }
 }

@@ -1,6 +1,7 @@
 //! `/data-integrations` and `/data-integrations/{slug}[/organization]`.
 
 use axum::extract::{Path, State};
+use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -14,11 +15,13 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, QueryMap};
 use crate::state::App;
 
-pub fn routes() -> Router<App> {
+pub fn routes(app: &App) -> Router<App> {
+    let idempotent =
+        axum::middleware::from_fn_with_state(app.clone(), crate::idempotency::idempotent);
     Router::new()
         .route(
             "/data-integrations",
-            get(list_data_integrations).post(create_data_integration),
+            get(list_data_integrations).post(create_data_integration.layer(idempotent)),
         )
         .route(
             "/data-integrations/{slug}",

@@ -8,6 +8,6 @@ use axum::Router;
 use crate::state::App;
 
 /// Every API route.
-pub fn routes() -> Router<App> {
-    Router::new().merge(data_integrations::routes())
+pub fn routes(app: &App) -> Router<App> {
+    Router::new().merge(data_integrations::routes(app))
 }
