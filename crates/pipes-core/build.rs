@@ -4,8 +4,7 @@ use std::path::PathBuf;
 use std::{env, fs};
 
 fn main() {
-    let manifest =
-        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let dir = manifest.join("../../providers");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut files: Vec<PathBuf> = fs::read_dir(&dir)
@@ -14,13 +13,12 @@ fn main() {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
-    let mut out = String::from("/// Every built-in provider file: (file name, contents).\npub static PROVIDER_FILES: &[(&str, &str)] = &[\n");
+    let mut out = String::from(
+        "/// Every built-in provider file: (file name, contents).\npub static PROVIDER_FILES: &[(&str, &str)] = &[\n",
+    );
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
-        let name = f
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("utf-8 file name");
+        let name = f.file_name().and_then(|n| n.to_str()).expect("utf-8 file name");
         let abs = f.canonicalize().expect("provider file path");
         out.push_str(&format!(
             "    ({name:?}, include_str!({:?})),\n",

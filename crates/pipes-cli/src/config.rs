@@ -34,11 +34,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "log",
         "log filter, e.g. info or pipes_server=debug (default info)",
     ),
-    (
-        "PIPES_LOG_FORMAT",
-        "log_format",
-        "text or json (default text)",
-    ),
+    ("PIPES_LOG_FORMAT", "log_format", "text or json (default text)"),
     (
         "PIPES_CONFIG",
         "",
@@ -94,10 +90,7 @@ impl std::fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("database_url", &pipes_store::redact_url(&self.database_url))
             .field("public_url", &self.public_url)
-            .field(
-                "vault_keys",
-                &self.vault_keys.as_ref().map(|_| "[REDACTED]"),
-            )
+            .field("vault_keys", &self.vault_keys.as_ref().map(|_| "[REDACTED]"))
             .finish()
     }
 }
@@ -112,39 +105,29 @@ impl Config {
         let path: Option<PathBuf> = file
             .map(Path::to_path_buf)
             .or_else(|| env("PIPES_CONFIG").map(PathBuf::from))
-            .or_else(|| {
-                Path::new("pipes.toml")
-                    .exists()
-                    .then(|| PathBuf::from("pipes.toml"))
-            });
+            .or_else(|| Path::new("pipes.toml").exists().then(|| PathBuf::from("pipes.toml")));
         let from_file = match &path {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("cannot read {}", p.display()))?;
-                toml::from_str::<FileConfig>(&text)
-                    .with_context(|| format!("invalid {}", p.display()))?
+                let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+                toml::from_str::<FileConfig>(&text).with_context(|| format!("invalid {}", p.display()))?
             }
             None => FileConfig::default(),
         };
         let listen_raw = env("PIPES_LISTEN")
             .or(from_file.listen)
             .unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen: SocketAddr = listen_raw.parse().with_context(|| {
-            format!("PIPES_LISTEN '{listen_raw}' is not an address:port such as 127.0.0.1:8080")
-        })?;
+        let listen: SocketAddr = listen_raw
+            .parse()
+            .with_context(|| format!("PIPES_LISTEN '{listen_raw}' is not an address:port such as 127.0.0.1:8080"))?;
         let database_url = env("PIPES_DATABASE_URL")
             .or(from_file.database_url)
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         pipes_store::Backend::of(&database_url).map_err(|e| anyhow::anyhow!("{e}"))?;
         let public_url = env("PIPES_PUBLIC_URL").or(from_file.public_url);
         if let Some(public_url) = &public_url {
-            let parsed = url::Url::parse(public_url).with_context(|| {
-                format!("PIPES_PUBLIC_URL '{public_url}' is not an absolute URL")
-            })?;
-            if !matches!(parsed.scheme(), "http" | "https")
-                || parsed.path() != "/"
-                || parsed.query().is_some()
-            {
+            let parsed = url::Url::parse(public_url)
+                .with_context(|| format!("PIPES_PUBLIC_URL '{public_url}' is not an absolute URL"))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.path() != "/" || parsed.query().is_some() {
                 bail!("PIPES_PUBLIC_URL must be an origin such as https://pipes.example.com (no path, no query)");
             }
         }
@@ -158,9 +141,7 @@ impl Config {
             database_url,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             vault_keys: env("PIPES_VAULT_KEYS").or(from_file.vault_keys),
-            log: env("PIPES_LOG")
-                .or(from_file.log)
-                .unwrap_or_else(|| "info".into()),
+            log: env("PIPES_LOG").or(from_file.log).unwrap_or_else(|| "info".into()),
             log_format,
         })
     }
@@ -196,10 +177,7 @@ mod tests {
         for (var, key, _) in SETTINGS {
             assert!(readme.contains(&format!("`{var}`")), "README lacks {var}");
             if !key.is_empty() {
-                assert!(
-                    readme.contains(&format!("`{key}`")),
-                    "README lacks the file key {key}"
-                );
+                assert!(readme.contains(&format!("`{key}`")), "README lacks the file key {key}");
             }
         }
     }

@@ -42,8 +42,7 @@ fn read_trimmed(path: &Path) -> Option<String> {
 }
 
 pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     if config.database_url == DEFAULT_DATABASE_URL {
         config.database_url = format!("sqlite://{}", args.data_dir.join("pipes.db").display());
     }
@@ -67,9 +66,7 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
                 path.display()
             );
             eprintln!("  !! Anyone who can read that file can read every token. Never use `pipes dev` in production;");
-            eprintln!(
-                "  !! run `pipes serve` with PIPES_VAULT_KEYS from your secret manager instead."
-            );
+            eprintln!("  !! run `pipes serve` with PIPES_VAULT_KEYS from your secret manager instead.");
             eprintln!();
             spec
         }
@@ -84,14 +81,7 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
     }
     let key_path = args.data_dir.join("dev-api-key");
     let key = match read_trimmed(&key_path) {
-        Some(key)
-            if envs
-                .authenticate(&key)
-                .await?
-                .is_some_and(|e| e.id == env.id) =>
-        {
-            key
-        }
+        Some(key) if envs.authenticate(&key).await?.is_some_and(|e| e.id == env.id) => key,
         _ => {
             let minted = envs.create_key(&env).await?;
             write_private(&key_path, minted.secret.expose())?;
@@ -107,10 +97,7 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
     println!("  API          {url}");
     println!("  environment  {} (client id {})", env.name, env.client_id);
     println!("  API key      {key}");
-    println!(
-        "  database     {}",
-        pipes_store::redact_url(&config.database_url)
-    );
+    println!("  database     {}", pipes_store::redact_url(&config.database_url));
     println!();
     println!("  try it:");
     println!("    curl -s {url}/data-integrations -H 'Authorization: Bearer {key}'");

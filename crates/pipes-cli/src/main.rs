@@ -18,12 +18,7 @@ use clap::{Parser, Subcommand};
 /// PIPES_LOG_FORMAT). Operator commands work directly on the configured database; no running
 /// server is needed.
 #[derive(Debug, Parser)]
-#[command(
-    name = "pipes",
-    version,
-    propagate_version = true,
-    max_term_width = 100
-)]
+#[command(name = "pipes", version, propagate_version = true, max_term_width = 100)]
 struct Cli {
     /// Configuration file (default: $PIPES_CONFIG, else ./pipes.toml when it exists).
     #[arg(long, global = true, value_name = "FILE")]
@@ -60,10 +55,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

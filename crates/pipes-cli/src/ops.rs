@@ -223,30 +223,19 @@ pub async fn env(config: &Config, cmd: EnvCommand) -> anyhow::Result<()> {
             println!(
                 "created environment {} ({})",
                 env.name,
-                if env.production {
-                    "production"
-                } else {
-                    "non-production"
-                }
+                if env.production { "production" } else { "non-production" }
             );
             println!("id         {}", env.id);
             println!("client id  {}", env.client_id);
             println!("next: pipes keys create --env {}", env.name);
         }
         EnvCommand::List => {
-            println!(
-                "{:<24} {:<12} {:<34} {:<32} created",
-                "NAME", "KIND", "CLIENT ID", "ID"
-            );
+            println!("{:<24} {:<12} {:<34} {:<32} created", "NAME", "KIND", "CLIENT ID", "ID");
             for env in envs.list().await? {
                 println!(
                     "{:<24} {:<12} {:<34} {:<32} {}",
                     env.name.as_str(),
-                    if env.production {
-                        "production"
-                    } else {
-                        "sandbox"
-                    },
+                    if env.production { "production" } else { "sandbox" },
                     env.client_id.to_string(),
                     env.id.to_string(),
                     format_ms(env.created_at)
@@ -264,10 +253,7 @@ pub async fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Create { env } => {
             let env = envs.by_name(&env).await?;
             let key = envs.create_key(&env).await?;
-            eprintln!(
-                "created API key {} for environment {}.",
-                key.record.id, env.name
-            );
+            eprintln!("created API key {} for environment {}.", key.record.id, env.name);
             eprintln!("It is shown once and stored only as a hash: keep it now.");
             println!("{}", key.secret.expose());
         }
@@ -363,10 +349,7 @@ async fn rotate(config: &Config) -> anyhow::Result<()> {
                 match vault.reseal(&Sealed(row.sealed.clone()), aad) {
                     Ok(None) => current += 1,
                     Ok(Some(new)) => {
-                        if store
-                            .replace_sealed(column, &row.id, &row.sealed, &new.0)
-                            .await?
-                        {
+                        if store.replace_sealed(column, &row.id, &row.sealed, &new.0).await? {
                             resealed += 1;
                         } else {
                             // Rewritten meanwhile by a running server, under the current key.
@@ -388,7 +371,10 @@ async fn rotate(config: &Config) -> anyhow::Result<()> {
         for f in &failures {
             eprintln!("cannot open {f}");
         }
-        bail!("{} value(s) could not be opened with the configured keys; keep the old keys until they are fixed", failures.len());
+        bail!(
+            "{} value(s) could not be opened with the configured keys; keep the old keys until they are fixed",
+            failures.len()
+        );
     }
     println!(
         "every sealed value now uses '{}': older keys can be removed from PIPES_VAULT_KEYS",

@@ -66,9 +66,7 @@ fn keys_are_printed_once_alone_on_the_last_line_and_revoke_works() {
         .unwrap()
         .to_owned();
     env.ok(None, &["keys", "revoke", &id]);
-    assert!(env
-        .ok(None, &["keys", "list", "--env", "staging"])
-        .contains("revoked"));
+    assert!(env.ok(None, &["keys", "list", "--env", "staging"]).contains("revoked"));
     assert!(
         !env.run(None, &["keys", "revoke", &id]).status.success(),
         "revoking twice is an error"
@@ -81,10 +79,7 @@ fn keys_are_printed_once_alone_on_the_last_line_and_revoke_works() {
         !env.run(None, &["env", "create", "prod"]).status.success(),
         "duplicate names are refused"
     );
-    assert!(!env
-        .run(None, &["keys", "create", "--env", "missing"])
-        .status
-        .success());
+    assert!(!env.run(None, &["keys", "create", "--env", "missing"]).status.success());
 }
 
 #[test]
@@ -93,23 +88,11 @@ fn redirect_uris_are_validated() {
     env.ok(None, &["env", "create", "sandbox"]);
     env.ok(
         None,
-        &[
-            "redirect-uris",
-            "add",
-            "--env",
-            "sandbox",
-            "https://app.example.com/cb",
-        ],
+        &["redirect-uris", "add", "--env", "sandbox", "https://app.example.com/cb"],
     );
     env.ok(
         None,
-        &[
-            "redirect-uris",
-            "add",
-            "--env",
-            "sandbox",
-            "http://localhost:3000/cb",
-        ],
+        &["redirect-uris", "add", "--env", "sandbox", "http://localhost:3000/cb"],
     );
     for bad in [
         "http://app.example.com/cb",
@@ -203,10 +186,7 @@ async fn vault_rotate_reseals_every_secret_under_the_first_key() {
         integrations.create(&tenant, req).await.unwrap();
     }
     let out = env.ok(Some(&format!("{new},{old}")), &["vault", "rotate"]);
-    assert!(
-        out.contains("re-sealed 3 value(s) under key 'new'"),
-        "{out}"
-    );
+    assert!(out.contains("re-sealed 3 value(s) under key 'new'"), "{out}");
     let again = env.ok(Some(&format!("{new},{old}")), &["vault", "rotate"]);
     assert!(
         again.contains("re-sealed 0 value(s)") && again.contains("3 already used it"),
@@ -215,10 +195,7 @@ async fn vault_rotate_reseals_every_secret_under_the_first_key() {
 
     let only_new = Vault::from_spec(&new).unwrap();
     let col = SealedColumn::IntegrationClientSecret;
-    let rows = Arc::clone(&store)
-        .sealed_values(col, None, 10)
-        .await
-        .unwrap();
+    let rows = Arc::clone(&store).sealed_values(col, None, 10).await.unwrap();
     assert_eq!(rows.len(), 3);
     let mut secrets: Vec<String> = rows
         .iter()
@@ -237,10 +214,7 @@ async fn vault_rotate_reseals_every_secret_under_the_first_key() {
     secrets.sort();
     assert_eq!(secrets, vec!["secret-0", "secret-1", "secret-2"]);
 
-    let out = env.run(
-        Some(&Vault::generate_key_spec("unrelated")),
-        &["vault", "rotate"],
-    );
+    let out = env.run(Some(&Vault::generate_key_spec("unrelated")), &["vault", "rotate"]);
     assert!(
         !out.status.success(),
         "values sealed under a missing key are reported, not skipped"

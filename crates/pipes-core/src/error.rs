@@ -14,11 +14,7 @@ pub struct FieldError {
 
 impl FieldError {
     /// A field error with a message.
-    pub fn new(
-        field: impl Into<String>,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             code: code.into(),
             field: field.into(),
@@ -74,11 +70,7 @@ impl ServiceError {
     pub fn invalid_fields(errors: Vec<FieldError>) -> Self {
         let message = errors
             .iter()
-            .map(|e| {
-                e.message
-                    .clone()
-                    .unwrap_or_else(|| format!("{}: {}", e.field, e.code))
-            })
+            .map(|e| e.message.clone().unwrap_or_else(|| format!("{}: {}", e.field, e.code)))
             .collect::<Vec<_>>()
             .join("; ");
         Self::Invalid {

@@ -13,9 +13,7 @@ use ulid::{Generator, Ulid};
 /// promise creation order, so ids come from one monotonic generator per process.
 fn next_ulid() -> Ulid {
     static GENERATOR: Mutex<Option<Generator>> = Mutex::new(None);
-    let mut guard = GENERATOR
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut guard = GENERATOR.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     guard
         .get_or_insert_with(Generator::new)
         .generate()
@@ -118,6 +116,10 @@ prefixed_id!(
 prefixed_id!(
     /// A custom provider definition, shared by the roots of one custom slug.
     CustomProviderId, "custom_provider_"
+);
+prefixed_id!(
+    /// A connected account ("installation").
+    ConnectedAccountId, "data_installation_"
 );
 prefixed_id!(
     /// The id of one HTTP request, echoed as `X-Request-ID`.

@@ -56,21 +56,13 @@ impl PageRequest {
                 .ok()
                 .filter(|n| (1..=100).contains(n))
                 .ok_or_else(|| {
-                    ServiceError::invalid_field(
-                        "limit",
-                        "invalid",
-                        "limit must be an integer between 1 and 100",
-                    )
+                    ServiceError::invalid_field("limit", "invalid", "limit must be an integer between 1 and 100")
                 })?,
         };
         let order = match order {
             None => default_order,
             Some(raw) => Order::parse(raw).ok_or_else(|| {
-                ServiceError::invalid_field(
-                    "order",
-                    "invalid",
-                    "order must be one of asc, desc, normal",
-                )
+                ServiceError::invalid_field("order", "invalid", "order must be one of asc, desc, normal")
             })?,
         };
         if before.is_some() && after.is_some() {
@@ -137,9 +129,7 @@ impl PageRequest {
         };
         let (before, after) = match self.order {
             // asc/desc: `before` walks toward the start, `after` toward the end of the list.
-            Order::Asc | Order::Desc => {
-                (first.filter(|_| toward_start), last.filter(|_| toward_end))
-            }
+            Order::Asc | Order::Desc => (first.filter(|_| toward_start), last.filter(|_| toward_end)),
             // normal: `after` fetches newer (the first row's side), `before` older.
             Order::Normal => (last.filter(|_| toward_end), first.filter(|_| toward_start)),
         };
@@ -197,14 +187,7 @@ mod tests {
     }
 
     fn req(limit: u32, before: Option<&str>, after: Option<&str>, order: &str) -> PageRequest {
-        PageRequest::parse(
-            Some(&limit.to_string()),
-            before,
-            after,
-            Some(order),
-            Order::Desc,
-        )
-        .unwrap()
+        PageRequest::parse(Some(&limit.to_string()), before, after, Some(order), Order::Desc).unwrap()
     }
 
     #[test]
@@ -214,10 +197,7 @@ mod tests {
         assert_eq!((p.before.as_deref(), p.after.as_deref()), (None, Some("4")));
         let p = run(5, &req(2, None, Some("4"), "desc"));
         assert_eq!(p.data, vec![3, 2]);
-        assert_eq!(
-            (p.before.as_deref(), p.after.as_deref()),
-            (Some("3"), Some("2"))
-        );
+        assert_eq!((p.before.as_deref(), p.after.as_deref()), (Some("3"), Some("2")));
         let p = run(5, &req(2, None, Some("2"), "desc"));
         assert_eq!(p.data, vec![1]);
         assert_eq!((p.before.as_deref(), p.after.as_deref()), (Some("1"), None));
@@ -226,10 +206,7 @@ mod tests {
         assert_eq!((p.before.as_deref(), p.after.as_deref()), (None, Some("4")));
         let p = run(5, &req(2, Some("2"), None, "desc"));
         assert_eq!(p.data, vec![4, 3]);
-        assert_eq!(
-            (p.before.as_deref(), p.after.as_deref()),
-            (Some("4"), Some("3"))
-        );
+        assert_eq!((p.before.as_deref(), p.after.as_deref()), (Some("4"), Some("3")));
     }
 
     #[test]
@@ -242,10 +219,7 @@ mod tests {
         assert_eq!((p.before.as_deref(), p.after.as_deref()), (Some("5"), None));
         let p = run(5, &req(2, Some("4"), None, "asc"));
         assert_eq!(p.data, vec![2, 3]);
-        assert_eq!(
-            (p.before.as_deref(), p.after.as_deref()),
-            (Some("2"), Some("3"))
-        );
+        assert_eq!((p.before.as_deref(), p.after.as_deref()), (Some("2"), Some("3")));
     }
 
     #[test]
@@ -255,16 +229,10 @@ mod tests {
         assert_eq!((p.before.as_deref(), p.after.as_deref()), (Some("4"), None));
         let p = run(5, &req(2, Some("4"), None, "normal"));
         assert_eq!(p.data, vec![3, 2]);
-        assert_eq!(
-            (p.before.as_deref(), p.after.as_deref()),
-            (Some("2"), Some("3"))
-        );
+        assert_eq!((p.before.as_deref(), p.after.as_deref()), (Some("2"), Some("3")));
         let p = run(5, &req(2, None, Some("2"), "normal"));
         assert_eq!(p.data, vec![4, 3]);
-        assert_eq!(
-            (p.before.as_deref(), p.after.as_deref()),
-            (Some("3"), Some("4"))
-        );
+        assert_eq!((p.before.as_deref(), p.after.as_deref()), (Some("3"), Some("4")));
     }
 
     #[test]

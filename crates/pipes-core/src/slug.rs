@@ -66,17 +66,7 @@ mod tests {
         for ok in ["github", "google-calendar", "a", "0x", "apollo-oauth"] {
             assert!(Slug::parse(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "GitHub",
-            "-x",
-            "a_b",
-            "a/b",
-            "a b",
-            &"x".repeat(64),
-            "finish",
-            "ü",
-        ] {
+        for bad in ["", "GitHub", "-x", "a_b", "a/b", "a b", &"x".repeat(64), "finish", "ü"] {
             assert!(Slug::parse(bad).is_err(), "{bad}");
         }
     }

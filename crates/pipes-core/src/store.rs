@@ -4,9 +4,10 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    ApiKey, CustomProvider, DataIntegration, Environment, EnvironmentName, Ownership,
+    ApiKey, ConnectedAccount, CustomProvider, DataIntegration, Environment, EnvironmentName, Ownership, RefreshError,
+    TokenSet,
 };
-use crate::ids::{ApiKeyId, DataIntegrationId, EnvironmentId};
+use crate::ids::{ApiKeyId, ConnectedAccountId, DataIntegrationId, EnvironmentId};
 use crate::pagination::Scan;
 use crate::slug::Slug;
 
@@ -29,16 +30,26 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub enum SealedColumn {
     /// `data_integrations.client_secret`
     IntegrationClientSecret,
+    /// `connected_accounts.access_token`
+    AccountAccessToken,
+    /// `connected_accounts.refresh_token`
+    AccountRefreshToken,
 }
 
 impl SealedColumn {
     /// Every sealed column, for `pipes vault rotate`.
-    pub const ALL: &'static [SealedColumn] = &[SealedColumn::IntegrationClientSecret];
+    pub const ALL: &'static [SealedColumn] = &[
+        SealedColumn::IntegrationClientSecret,
+        SealedColumn::AccountAccessToken,
+        SealedColumn::AccountRefreshToken,
+    ];
 
     /// The vault purpose (associated data) of values in this column.
     pub fn purpose(self) -> &'static str {
         match self {
             Self::IntegrationClientSecret => "data_integrations.client_secret",
+            Self::AccountAccessToken => "connected_accounts.access_token",
+            Self::AccountRefreshToken => "connected_accounts.refresh_token",
         }
     }
 }
@@ -84,8 +95,7 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts an environment; `Conflict` when the name is taken.
     async fn insert_environment(&self, env: &Environment) -> StoreResult<()>;
     /// An environment by name.
-    async fn environment_by_name(&self, name: &EnvironmentName)
-        -> StoreResult<Option<Environment>>;
+    async fn environment_by_name(&self, name: &EnvironmentName) -> StoreResult<Option<Environment>>;
     /// Every environment, oldest first.
     async fn list_environments(&self) -> StoreResult<Vec<Environment>>;
     /// Inserts an API key record.
@@ -109,11 +119,7 @@ pub trait Store: Send + Sync + 'static {
     // --- custom providers and data integrations ---
 
     /// The custom provider of a slug in an environment.
-    async fn custom_provider(
-        &self,
-        env: EnvironmentId,
-        slug: &Slug,
-    ) -> StoreResult<Option<CustomProvider>>;
+    async fn custom_provider(&self, env: EnvironmentId, slug: &Slug) -> StoreResult<Option<CustomProvider>>;
     /// Inserts a root, and its new custom provider when given, in one transaction.
     /// `Conflict` when a root with this slug and ownership exists.
     async fn insert_data_integration(
@@ -129,11 +135,7 @@ pub trait Store: Send + Sync + 'static {
         ownership: Ownership,
     ) -> StoreResult<Option<DataIntegration>>;
     /// Whether a root with this id exists in the environment (cursor validation).
-    async fn data_integration_exists(
-        &self,
-        env: EnvironmentId,
-        id: DataIntegrationId,
-    ) -> StoreResult<bool>;
+    async fn data_integration_exists(&self, env: EnvironmentId, id: DataIntegrationId) -> StoreResult<bool>;
     /// A page of roots per [`Scan`], optionally of one ownership.
     async fn scan_data_integrations(
         &self,
@@ -145,10 +147,73 @@ pub trait Store: Send + Sync + 'static {
     async fn update_data_integration(&self, root: &DataIntegration) -> StoreResult<()>;
     /// Deletes a root (and its custom provider once no root references it) in one transaction;
     /// `false` when it did not exist.
-    async fn delete_data_integration(
+    async fn delete_data_integration(&self, env: EnvironmentId, id: DataIntegrationId) -> StoreResult<bool>;
+
+    // --- connected accounts ---
+
+    /// The root of a slug and ownership with the owner's compatibility connection, in one read:
+    /// the vending path. `None` when the root does not exist.
+    async fn root_with_compatibility_account(
         &self,
         env: EnvironmentId,
-        id: DataIntegrationId,
+        slug: &Slug,
+        ownership: Ownership,
+        owner_key: &str,
+    ) -> StoreResult<Option<(DataIntegration, Option<ConnectedAccount>)>>;
+    /// Every connection of an owner shape on a root, oldest first.
+    async fn accounts_of_owner(&self, root: DataIntegrationId, owner_key: &str) -> StoreResult<Vec<ConnectedAccount>>;
+    /// Every connection of an owner shape across an environment's roots of one ownership.
+    async fn accounts_of_owner_in_env(
+        &self,
+        env: EnvironmentId,
+        ownership: Ownership,
+        owner_key: &str,
+    ) -> StoreResult<Vec<ConnectedAccount>>;
+    /// Every root of an environment (for listings that are not paginated).
+    async fn all_data_integrations(
+        &self,
+        env: EnvironmentId,
+        ownership: Ownership,
+    ) -> StoreResult<Vec<DataIntegration>>;
+    /// A connection by id within an environment.
+    async fn connected_account(
+        &self,
+        env: EnvironmentId,
+        id: ConnectedAccountId,
+    ) -> StoreResult<Option<ConnectedAccount>>;
+    /// Inserts a connection; `Conflict` when the owner's compatibility slot is taken.
+    async fn insert_connected_account(&self, account: &ConnectedAccount) -> StoreResult<()>;
+    /// Writes a connection's mutable fields (labels, state, scopes, config, metadata, tokens).
+    async fn update_connected_account(&self, account: &ConnectedAccount) -> StoreResult<()>;
+    /// Deletes a connection and its tokens; `false` when it did not exist.
+    async fn delete_connected_account(&self, env: EnvironmentId, id: ConnectedAccountId) -> StoreResult<bool>;
+    /// Takes the refresh lease of a connection if nobody holds an unexpired one (compare-and-set).
+    async fn take_refresh_lease(&self, id: ConnectedAccountId, holder: &str, now: i64, until: i64)
+        -> StoreResult<bool>;
+    /// Gives the lease back (only if `holder` still holds it).
+    async fn release_refresh_lease(&self, id: ConnectedAccountId, holder: &str) -> StoreResult<()>;
+    /// Persists a refresh's result if the generation is still `generation` and `holder` holds
+    /// the lease: new tokens, scopes and metadata, generation + 1, lease and error cleared.
+    #[allow(clippy::too_many_arguments)]
+    async fn store_refreshed_tokens(
+        &self,
+        id: ConnectedAccountId,
+        holder: &str,
+        generation: i64,
+        tokens: &TokenSet,
+        scopes: &[String],
+        metadata: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Records a failed refresh (and, when `needs_reauthorization`, the state change) if
+    /// `holder` holds the lease and the generation is unchanged; releases the lease.
+    async fn record_refresh_failure(
+        &self,
+        id: ConnectedAccountId,
+        holder: &str,
+        generation: i64,
+        error: &RefreshError,
+        needs_reauthorization: bool,
     ) -> StoreResult<bool>;
 
     // --- idempotency keys ---
@@ -166,33 +231,17 @@ pub trait Store: Send + Sync + 'static {
         stale_before: i64,
     ) -> StoreResult<IdempotencyBegin>;
     /// Stores the answer of the request that owns `key`.
-    async fn idempotency_complete(
-        &self,
-        env: EnvironmentId,
-        key: &str,
-        status: u16,
-        body: &[u8],
-    ) -> StoreResult<()>;
+    async fn idempotency_complete(&self, env: EnvironmentId, key: &str, status: u16, body: &[u8]) -> StoreResult<()>;
     /// Releases `key` without an answer (the request failed in a way a retry may fix).
     async fn idempotency_release(&self, env: EnvironmentId, key: &str) -> StoreResult<()>;
 
     // --- vault rotation ---
 
     /// Up to `limit` sealed values of a column with row id greater than `after`, by id.
-    async fn sealed_values(
-        &self,
-        column: SealedColumn,
-        after: Option<&str>,
-        limit: u32,
-    ) -> StoreResult<Vec<SealedRow>>;
+    async fn sealed_values(&self, column: SealedColumn, after: Option<&str>, limit: u32)
+        -> StoreResult<Vec<SealedRow>>;
     /// How many sealed values a column holds.
     async fn count_sealed(&self, column: SealedColumn) -> StoreResult<u64>;
     /// Replaces a sealed value only if it still equals `old` (a concurrent write wins).
-    async fn replace_sealed(
-        &self,
-        column: SealedColumn,
-        id: &str,
-        old: &[u8],
-        new: &[u8],
-    ) -> StoreResult<bool>;
+    async fn replace_sealed(&self, column: SealedColumn, id: &str, old: &[u8], new: &[u8]) -> StoreResult<bool>;
 }

@@ -32,10 +32,7 @@ mod tests {
     #[test]
     fn formats_with_three_fraction_digits_and_z() {
         assert_eq!(format_ms(1_768_478_400_000), "2026-01-15T12:00:00.000Z");
-        assert_eq!(
-            parse_rfc3339("2026-01-15T13:00:00.000+01:00"),
-            Some(1_768_478_400_000)
-        );
+        assert_eq!(parse_rfc3339("2026-01-15T13:00:00.000+01:00"), Some(1_768_478_400_000));
         assert_eq!(parse_rfc3339("yesterday"), None);
     }
 }

@@ -110,11 +110,7 @@ impl fmt::Debug for Vault {
 }
 
 fn valid_kid(kid: &str) -> bool {
-    !kid.is_empty()
-        && kid.len() <= 32
-        && kid
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !kid.is_empty() && kid.len() <= 32 && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 impl Vault {
@@ -123,9 +119,9 @@ impl Vault {
         let mut keys = HashMap::new();
         let mut primary = None;
         for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (kid, b64) = entry.split_once(':').ok_or_else(|| {
-                VaultError::InvalidKeys("each entry must look like kid:base64key".into())
-            })?;
+            let (kid, b64) = entry
+                .split_once(':')
+                .ok_or_else(|| VaultError::InvalidKeys("each entry must look like kid:base64key".into()))?;
             if !valid_kid(kid) {
                 return Err(VaultError::InvalidKeys(format!(
                     "key id '{kid}' must be 1-32 characters of A-Z a-z 0-9 - _"
@@ -143,9 +139,7 @@ impl Vault {
             let cipher = Aes256Gcm::new_from_slice(&raw)
                 .map_err(|_| VaultError::InvalidKeys(format!("key '{kid}' is unusable")))?;
             if keys.insert(kid.to_owned(), VaultKey { cipher }).is_some() {
-                return Err(VaultError::InvalidKeys(format!(
-                    "key id '{kid}' appears twice"
-                )));
+                return Err(VaultError::InvalidKeys(format!("key id '{kid}' appears twice")));
             }
             primary.get_or_insert_with(|| kid.to_owned());
         }
@@ -176,13 +170,7 @@ impl Vault {
         let aad = aad.bytes();
         let ciphertext = key
             .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plain,
-                    aad: &aad,
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: &aad })
             .unwrap_or_default();
         let mut out = Vec::with_capacity(2 + self.primary.len() + NONCE_LEN + ciphertext.len());
         out.push(VERSION);
@@ -275,10 +263,7 @@ mod tests {
         assert!(after.reseal(&resealed, AAD).unwrap().is_none());
         let only_new = Vault::from_spec(&new).unwrap();
         assert_eq!(only_new.open(&resealed, AAD).unwrap(), b"value");
-        assert_eq!(
-            only_new.open(&sealed, AAD),
-            Err(VaultError::UnknownKey("old".into()))
-        );
+        assert_eq!(only_new.open(&sealed, AAD), Err(VaultError::UnknownKey("old".into())));
     }
 
     #[test]
@@ -288,8 +273,6 @@ mod tests {
         }
         let k = Vault::generate_key_spec("a");
         assert!(Vault::from_spec(&format!("{k},{k}")).is_err());
-        assert!(
-            !format!("{:?}", Vault::from_spec(&k).unwrap()).contains(k.split(':').nth(1).unwrap())
-        );
+        assert!(!format!("{:?}", Vault::from_spec(&k).unwrap()).contains(k.split(':').nth(1).unwrap()));
     }
 }

@@ -83,20 +83,10 @@ impl ApiError {
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
-            ServiceError::BadRequest { code, message } => {
-                Self::new(StatusCode::BAD_REQUEST, code, message)
-            }
-            ServiceError::NotFound { code, message } => {
-                Self::new(StatusCode::NOT_FOUND, code, message)
-            }
-            ServiceError::Conflict { code, message } => {
-                Self::new(StatusCode::CONFLICT, code, message)
-            }
-            ServiceError::Invalid {
-                code,
-                message,
-                errors,
-            } => Self {
+            ServiceError::BadRequest { code, message } => Self::new(StatusCode::BAD_REQUEST, code, message),
+            ServiceError::NotFound { code, message } => Self::new(StatusCode::NOT_FOUND, code, message),
+            ServiceError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
+            ServiceError::Invalid { code, message, errors } => Self {
                 errors,
                 ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
             },

@@ -23,15 +23,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
-        let bytes: Bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "The request body is larger than 1 MiB.",
-                )
-            })?;
+        let bytes: Bytes = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The request body is larger than 1 MiB.",
+            )
+        })?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {
@@ -63,8 +61,7 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
                 format!("{path}.{field}")
             };
             let message = format!("{field} is required.");
-            return ServiceError::invalid_fields(vec![FieldError::new(field, "required", message)])
-                .into();
+            return ServiceError::invalid_fields(vec![FieldError::new(field, "required", message)]).into();
         }
     }
     let detail = msg.split(" at line ").next().unwrap_or(&msg);

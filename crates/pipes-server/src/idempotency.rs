@@ -33,10 +33,7 @@ pub async fn idempotent(State(app): State<App>, req: Request, next: Next) -> Res
     let key = match raw.to_str() {
         Ok(k) if !k.is_empty() && k.len() <= 255 => k.to_owned(),
         _ => {
-            return ApiError::bad_request(
-                "Idempotency-Key must be 1 to 255 visible ASCII characters.",
-            )
-            .into_response()
+            return ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters.").into_response()
         }
     };
     let (mut parts, body) = req.into_parts();
@@ -58,31 +55,18 @@ pub async fn idempotent(State(app): State<App>, req: Request, next: Next) -> Res
     hasher.update(parts.uri.path_and_query().map_or("", |p| p.as_str()));
     hasher.update([0]);
     hasher.update(&bytes);
-    let fingerprint: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let fingerprint: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let now = now_ms();
     let env_id = env.0.id;
     match app
         .store
-        .idempotency_begin(
-            env_id,
-            &key,
-            &fingerprint,
-            now,
-            now - RETENTION_MS,
-            now - STALE_MS,
-        )
+        .idempotency_begin(env_id, &key, &fingerprint, now, now - RETENTION_MS, now - STALE_MS)
         .await
     {
         Err(e) => return ApiError::unavailable(e.to_string()).into_response(),
         Ok(IdempotencyBegin::Started) => {}
         Ok(IdempotencyBegin::InFlight) => {
-            return conflict(
-                "A request with this Idempotency-Key is still being processed; retry shortly.",
-            )
+            return conflict("A request with this Idempotency-Key is still being processed; retry shortly.")
         }
         Ok(IdempotencyBegin::Mismatch) => {
             return conflict("This Idempotency-Key was already used for a different request.")
@@ -91,22 +75,15 @@ pub async fn idempotent(State(app): State<App>, req: Request, next: Next) -> Res
             let mut replay = Response::new(Body::from(body));
             *replay.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             let headers = replay.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
             return replay;
         }
     }
     parts.extensions.insert(env);
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
     let outcome = if parts.status.is_server_error() {
         app.store.idempotency_release(env_id, &key).await
     } else {

@@ -48,10 +48,7 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     }
     let (code, message) = match status {
         StatusCode::NOT_FOUND => ("not_found", "Not found."),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            "method_not_allowed",
-            "This method is not allowed on this path.",
-        ),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "This method is not allowed on this path."),
         StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body is too large."),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
             "unsupported_media_type",

@@ -29,12 +29,7 @@ impl std::fmt::Debug for App {
 
 impl App {
     /// Wires the services over a store and a vault.
-    pub fn new(
-        store: Arc<dyn Store>,
-        vault: Vault,
-        catalog: &'static Catalog,
-        public_url: &str,
-    ) -> Self {
+    pub fn new(store: Arc<dyn Store>, vault: Vault, catalog: &'static Catalog, public_url: &str) -> Self {
         Self {
             environments: Environments::new(store.clone()),
             integrations: Integrations::new(store.clone(), vault, catalog),

@@ -75,10 +75,7 @@ async fn every_call_needs_a_valid_key(app: TestApp) {
         .list_keys(&app.environments.by_name("other").await.unwrap())
         .await
         .unwrap();
-    app.environments
-        .revoke_key(&keys[0].id.to_string())
-        .await
-        .unwrap();
+    app.environments.revoke_key(&keys[0].id.to_string()).await.unwrap();
     let (status, _) = read(
         app.request_as(&key, Method::GET, "/data-integrations")
             .send()
@@ -91,33 +88,18 @@ async fn every_call_needs_a_valid_key(app: TestApp) {
 
 async fn tenants_never_see_each_other(app: TestApp) {
     let (status, created) = app
-        .call(
-            Method::POST,
-            "/data-integrations",
-            Some(github("secret-one")),
-        )
+        .call(Method::POST, "/data-integrations", Some(github("secret-one")))
         .await;
     assert_eq!(status, 201);
     let (_, other) = app.other_tenant("production-eu").await;
     let as_other = |m: Method, p: &str| app.request_as(&other, m, p);
-    let (status, list) = read(
-        as_other(Method::GET, "/data-integrations")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, list) = read(as_other(Method::GET, "/data-integrations").send().await.unwrap()).await;
     assert_eq!(status, 200);
     assert_eq!(list["data"], json!([]));
     assert_eq!(
-        read(
-            as_other(Method::GET, "/data-integrations/github")
-                .send()
-                .await
-                .unwrap()
-        )
-        .await
-        .0,
+        read(as_other(Method::GET, "/data-integrations/github").send().await.unwrap())
+            .await
+            .0,
         404
     );
     assert_eq!(
@@ -150,20 +132,14 @@ async fn tenants_never_see_each_other(app: TestApp) {
     .await;
     assert_eq!(status, 201, "the same slug is free in another environment");
     assert_eq!(
-        app.call(Method::GET, "/data-integrations/github", None)
-            .await
-            .1["credentials"]["redacted_client_secret"],
+        app.call(Method::GET, "/data-integrations/github", None).await.1["credentials"]["redacted_client_secret"],
         "-one"
     );
 }
 
 async fn create_get_update_delete_a_builtin_integration(app: TestApp) {
     let (status, body) = app
-        .call(
-            Method::POST,
-            "/data-integrations",
-            Some(github("s3cr3t-1234")),
-        )
+        .call(Method::POST, "/data-integrations", Some(github("s3cr3t-1234")))
         .await;
     assert_eq!(status, 201);
     let id = body["id"].as_str().unwrap().to_owned();
@@ -190,22 +166,12 @@ async fn create_get_update_delete_a_builtin_integration(app: TestApp) {
         "{redirect}"
     );
     assert!(redirect.ends_with("/callback"));
-    assert!(
-        body["created_at"].as_str().unwrap().ends_with('Z')
-            && body["created_at"].as_str().unwrap().len() == 24
-    );
-    assert!(
-        !body.to_string().contains("s3cr3t"),
-        "the secret never comes back"
-    );
+    assert!(body["created_at"].as_str().unwrap().ends_with('Z') && body["created_at"].as_str().unwrap().len() == 24);
+    assert!(!body.to_string().contains("s3cr3t"), "the secret never comes back");
 
-    let (status, got) = app
-        .call(Method::GET, "/data-integrations/github", None)
-        .await;
+    let (status, got) = app.call(Method::GET, "/data-integrations/github", None).await;
     assert_eq!((status, &got), (200, &body));
-    let (status, conflict) = app
-        .call(Method::POST, "/data-integrations", Some(github("x")))
-        .await;
+    let (status, conflict) = app.call(Method::POST, "/data-integrations", Some(github("x"))).await;
     assert_eq!(status, 409);
     assert_eq!(
         conflict["message"],
@@ -213,9 +179,7 @@ async fn create_get_update_delete_a_builtin_integration(app: TestApp) {
     );
 
     let org = json!({"provider": "github", "ownership": "organization", "credentials": {"type": "organization"}, "enabled": true});
-    let (status, org_root) = app
-        .call(Method::POST, "/data-integrations", Some(org))
-        .await;
+    let (status, org_root) = app.call(Method::POST, "/data-integrations", Some(org)).await;
     assert_eq!(status, 201, "{org_root}");
     assert_eq!(
         org_root["credentials"],
@@ -238,19 +202,13 @@ async fn create_get_update_delete_a_builtin_integration(app: TestApp) {
     assert_eq!(status, 200);
     assert_eq!(updated["description"], "Prod app");
     assert_eq!(updated["enabled"], true);
-    assert_eq!(
-        updated["scopes"],
-        Value::Null,
-        "null resets to the provider's defaults"
-    );
+    assert_eq!(updated["scopes"], Value::Null, "null resets to the provider's defaults");
     assert_eq!(
         updated["credentials"]["redacted_client_secret"], "1234",
         "untouched fields keep their values"
     );
     let rotated = json!({"credentials": {"type": "custom", "client_id": "Iv1.new", "client_secret": "rotated-9876"}, "description": null});
-    let (_, updated) = app
-        .call(Method::PUT, "/data-integrations/github", Some(rotated))
-        .await;
+    let (_, updated) = app.call(Method::PUT, "/data-integrations/github", Some(rotated)).await;
     assert_eq!(updated["credentials"]["redacted_client_secret"], "9876");
     assert_eq!(updated["description"], Value::Null);
     assert_eq!(
@@ -266,18 +224,8 @@ async fn create_get_update_delete_a_builtin_integration(app: TestApp) {
     assert_eq!(resp.status().as_u16(), 204);
     assert!(resp.headers().get("x-request-id").is_some());
     assert!(resp.bytes().await.unwrap().is_empty());
-    assert_eq!(
-        app.call(Method::GET, "/data-integrations/github", None)
-            .await
-            .0,
-        404
-    );
-    assert_eq!(
-        app.call(Method::DELETE, "/data-integrations/github", None)
-            .await
-            .0,
-        404
-    );
+    assert_eq!(app.call(Method::GET, "/data-integrations/github", None).await.0, 404);
+    assert_eq!(app.call(Method::DELETE, "/data-integrations/github", None).await.0, 404);
     assert_eq!(
         app.call(Method::GET, "/data-integrations/github/organization", None)
             .await
@@ -297,9 +245,7 @@ async fn custom_providers_materialise_defaults_and_share_one_definition(app: Tes
             "refresh_token_url": null
         }
     });
-    let (status, body) = app
-        .call(Method::POST, "/data-integrations", Some(create))
-        .await;
+    let (status, body) = app.call(Method::POST, "/data-integrations", Some(create)).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(
         body["custom_provider"],
@@ -318,18 +264,13 @@ async fn custom_providers_materialise_defaults_and_share_one_definition(app: Tes
         })
     );
     let patch = json!({"custom_provider": {"refresh_token_url": "https://auth.acme.test/oauth/refresh", "authenticate_via": "basic_auth_header", "request_scope_separator": ","}});
-    let (status, body) = app
-        .call(Method::PUT, "/data-integrations/acme-crm", Some(patch))
-        .await;
+    let (status, body) = app.call(Method::PUT, "/data-integrations/acme-crm", Some(patch)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["custom_provider"]["refresh_token_url"],
         "https://auth.acme.test/oauth/refresh"
     );
-    assert_eq!(
-        body["custom_provider"]["authenticate_via"],
-        "basic_auth_header"
-    );
+    assert_eq!(body["custom_provider"]["authenticate_via"], "basic_auth_header");
     assert_eq!(
         body["custom_provider"]["token_url"], "https://auth.acme.test/oauth/token",
         "partial update keeps the rest"
@@ -337,14 +278,9 @@ async fn custom_providers_materialise_defaults_and_share_one_definition(app: Tes
 
     // Adding the organization-owned root of an existing custom slug shares the definition.
     let org = json!({"provider": "acme-crm", "ownership": "organization", "credentials": {"type": "organization"}});
-    let (status, org_root) = app
-        .call(Method::POST, "/data-integrations", Some(org))
-        .await;
+    let (status, org_root) = app.call(Method::POST, "/data-integrations", Some(org)).await;
     assert_eq!(status, 201, "{org_root}");
-    assert_eq!(
-        org_root["custom_provider"]["authenticate_via"],
-        "basic_auth_header"
-    );
+    assert_eq!(org_root["custom_provider"]["authenticate_via"], "basic_auth_header");
     let (_, _) = app
         .call(
             Method::PUT,
@@ -352,9 +288,7 @@ async fn custom_providers_materialise_defaults_and_share_one_definition(app: Tes
             Some(json!({"custom_provider": {"name": "Acme CRM 2", "refresh_token_url": null}})),
         )
         .await;
-    let (_, user_root) = app
-        .call(Method::GET, "/data-integrations/acme-crm", None)
-        .await;
+    let (_, user_root) = app.call(Method::GET, "/data-integrations/acme-crm", None).await;
     assert_eq!(user_root["custom_provider"]["name"], "Acme CRM 2");
     assert_eq!(
         user_root["custom_provider"]["refresh_token_url"],
@@ -367,17 +301,14 @@ async fn custom_providers_materialise_defaults_and_share_one_definition(app: Tes
         "provider": "public-app", "credentials": {"type": "custom", "client_id": "pub"},
         "custom_provider": {"name": "Public", "authorization_url": "https://p.test/a", "token_url": "https://p.test/t", "client_secret_required": false}
     });
-    let (status, body) = app
-        .call(Method::POST, "/data-integrations", Some(public))
-        .await;
+    let (status, body) = app.call(Method::POST, "/data-integrations", Some(public)).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["credentials"]["redacted_client_secret"], Value::Null);
 
     // API-key custom providers need no endpoints and have no redirect URI.
-    let api_key = json!({"provider": "acme-keys", "auth_methods": ["api_key"], "custom_provider": {"name": "Acme Keys"}});
-    let (status, body) = app
-        .call(Method::POST, "/data-integrations", Some(api_key))
-        .await;
+    let api_key =
+        json!({"provider": "acme-keys", "auth_methods": ["api_key"], "custom_provider": {"name": "Acme Keys"}});
+    let (status, body) = app.call(Method::POST, "/data-integrations", Some(api_key)).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["redirect_uri"], "");
     assert_eq!(body["credentials"], Value::Null);
@@ -389,18 +320,14 @@ async fn custom_slugs_never_shadow_builtins_and_urls_are_static(app: TestApp) {
         "provider": "github", "credentials": {"type": "custom", "client_id": "a", "client_secret": "b"},
         "custom_provider": {"name": "Fake", "authorization_url": "https://evil.test/a", "token_url": "https://evil.test/t"}
     });
-    let (status, body) = app
-        .call(Method::POST, "/data-integrations", Some(shadow))
-        .await;
+    let (status, body) = app.call(Method::POST, "/data-integrations", Some(shadow)).await;
     assert_eq!(status, 422);
     assert_eq!(body["errors"][0]["code"], "shadows_builtin_provider");
     let placeholder = json!({
         "provider": "tmpl", "credentials": {"type": "custom", "client_id": "a", "client_secret": "b"},
         "custom_provider": {"name": "T", "authorization_url": "https://${config.sub}.t.test/a", "token_url": "http://remote.test/t"}
     });
-    let (status, body) = app
-        .call(Method::POST, "/data-integrations", Some(placeholder))
-        .await;
+    let (status, body) = app.call(Method::POST, "/data-integrations", Some(placeholder)).await;
     assert_eq!(status, 422);
     let fields: Vec<&str> = body["errors"]
         .as_array()
@@ -410,22 +337,15 @@ async fn custom_slugs_never_shadow_builtins_and_urls_are_static(app: TestApp) {
         .collect();
     assert_eq!(
         fields,
-        vec![
-            "custom_provider.authorization_url",
-            "custom_provider.token_url"
-        ]
+        vec!["custom_provider.authorization_url", "custom_provider.token_url"]
     );
     let builtin_patch = json!({"custom_provider": {"name": "x"}});
     app.call(Method::POST, "/data-integrations", Some(github("abcdef")))
         .await;
     assert_eq!(
-        app.call(
-            Method::PUT,
-            "/data-integrations/github",
-            Some(builtin_patch)
-        )
-        .await
-        .0,
+        app.call(Method::PUT, "/data-integrations/github", Some(builtin_patch))
+            .await
+            .0,
         422
     );
 }
@@ -503,25 +423,16 @@ async fn validation_failures_are_422_with_field_errors(app: TestApp) {
             422,
             "credentials",
         ),
-        (
-            json!({"credentials": {"type": "organization"}}),
-            422,
-            "provider",
-        ),
+        (json!({"credentials": {"type": "organization"}}), 422, "provider"),
     ];
     for (body, status, field) in cases {
-        let (got, answer) = app
-            .call(Method::POST, "/data-integrations", Some(body.clone()))
-            .await;
+        let (got, answer) = app.call(Method::POST, "/data-integrations", Some(body.clone())).await;
         assert_eq!(got, status, "{body} -> {answer}");
         if status == 422 {
             assert_eq!(answer["code"], "invalid_request_parameters", "{answer}");
             let errors = answer["errors"].as_array().expect("errors[]");
             assert!(errors.iter().all(|e| e["code"].is_string()), "{answer}");
-            assert!(
-                errors.iter().any(|e| e["field"] == field),
-                "{body} -> {answer}"
-            );
+            assert!(errors.iter().any(|e| e["field"] == field), "{body} -> {answer}");
         }
     }
     let (status, body) = app
@@ -570,7 +481,8 @@ async fn malformed_bodies_are_400_and_oversized_ones_413(app: TestApp) {
     let (status, body) = read(resp).await;
     assert_eq!(status, 413);
     assert_eq!(body["code"], "payload_too_large");
-    let unknown_fields = json!({"provider": "github", "credentials": {"type": "organization"}, "future_field": {"nested": [1, 2]}});
+    let unknown_fields =
+        json!({"provider": "github", "credentials": {"type": "organization"}, "future_field": {"nested": [1, 2]}});
     assert_eq!(
         app.call(Method::POST, "/data-integrations", Some(unknown_fields))
             .await
@@ -612,10 +524,7 @@ async fn lists_page_with_cursors_in_every_order(app: TestApp) {
         .map(|d| d["id"].as_str().unwrap())
         .collect();
     assert_eq!(got, vec![ids[4].as_str(), ids[3].as_str()]);
-    assert_eq!(
-        page["list_metadata"],
-        json!({"before": null, "after": ids[3]})
-    );
+    assert_eq!(page["list_metadata"], json!({"before": null, "after": ids[3]}));
     let mut walked = vec![];
     let mut after: Option<String> = None;
     loop {
@@ -658,17 +567,11 @@ async fn lists_page_with_cursors_in_every_order(app: TestApp) {
         "before=a&after=b",
         "after=data_integration_01EHZNVPK3SFK441A1RGBFSHRT",
     ] {
-        let (status, body) = app
-            .call(Method::GET, &format!("/data-integrations?{bad}"), None)
-            .await;
+        let (status, body) = app.call(Method::GET, &format!("/data-integrations?{bad}"), None).await;
         assert_eq!(status, 422, "{bad} -> {body}");
     }
     let (_, page) = app
-        .call(
-            Method::GET,
-            "/data-integrations?ownership=organization&limit=",
-            None,
-        )
+        .call(Method::GET, "/data-integrations?ownership=organization&limit=", None)
         .await;
     assert_eq!(
         page["data"].as_array().unwrap().len(),
@@ -681,10 +584,7 @@ async fn unknown_routes_and_methods_answer_json(app: TestApp) {
     let (status, body) = app.call(Method::GET, "/nope", None).await;
     assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
     let (status, body) = app.call(Method::PATCH, "/data-integrations", None).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (405, Some("method_not_allowed"))
-    );
+    assert_eq!((status, body["code"].as_str()), (405, Some("method_not_allowed")));
     let (status, body) = app.call(Method::GET, "/healthz", None).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
     let (status, _) = app.call(Method::GET, "/readyz", None).await;
@@ -699,10 +599,9 @@ async fn client_secrets_are_sealed_at_rest(app: TestApp) {
             .0,
         201
     );
-    let rotated = json!({"credentials": {"type": "custom", "client_id": "x", "client_secret": "rotated-canary-0b1d2e"}});
-    let (_, _) = app
-        .call(Method::PUT, "/data-integrations/github", Some(rotated))
-        .await;
+    let rotated =
+        json!({"credentials": {"type": "custom", "client_id": "x", "client_secret": "rotated-canary-0b1d2e"}});
+    let (_, _) = app.call(Method::PUT, "/data-integrations/github", Some(rotated)).await;
     let dump = database_bytes(&app.db).await;
     assert!(!dump.is_empty());
     for needle in [secret, "rotated-canary-0b1d2e", &app.key] {
@@ -734,12 +633,7 @@ async fn database_bytes(db: &TestDatabase) -> Vec<u8> {
     }
     let pg_dump = ["/usr/lib/postgresql/15/bin/pg_dump", "pg_dump"]
         .into_iter()
-        .find(|p| {
-            std::process::Command::new(p)
-                .arg("--version")
-                .output()
-                .is_ok()
-        })
+        .find(|p| std::process::Command::new(p).arg("--version").output().is_ok())
         .expect("pg_dump is installed with PostgreSQL");
     let out = tokio::process::Command::new(pg_dump)
         .arg("--data-only")
@@ -781,10 +675,7 @@ mod idempotency {
         assert_eq!(status, 409);
         assert_eq!(body["code"], "idempotency_key_conflict");
         let (status, _, _) = post(&app, "fresh-key", &github("secret-abcd")).await;
-        assert_eq!(
-            status, 409,
-            "without the key, a duplicate is still a duplicate"
-        );
+        assert_eq!(status, 409, "without the key, a duplicate is still a duplicate");
         let invalid = json!({"provider": "gitlab"});
         let (s1, b1, _) = post(&app, "bad-1", &invalid).await;
         let (s2, b2, r2) = post(&app, "bad-1", &invalid).await;

@@ -58,9 +58,7 @@ pub fn redact_url(url: &str) -> String {
 
 fn backend_err(e: sqlx::Error) -> StoreError {
     match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(db.message().to_owned())
-        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_owned()),
         _ => StoreError::Backend(e.to_string()),
     }
 }
@@ -74,9 +72,8 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
         Backend::Sqlite => sqlite_url(url)?,
         Backend::Postgres => url.to_owned(),
     };
-    let options = AnyConnectOptions::from_str(&url).map_err(|e| {
-        StoreError::Backend(format!("invalid database URL {}: {e}", redact_url(&url)))
-    })?;
+    let options = AnyConnectOptions::from_str(&url)
+        .map_err(|e| StoreError::Backend(format!("invalid database URL {}: {e}", redact_url(&url))))?;
     let pool_options = AnyPoolOptions::new()
         .acquire_timeout(Duration::from_secs(10))
         .max_connections(match backend {
@@ -84,16 +81,20 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
             Backend::Postgres => 16,
         });
     let pool: AnyPool = match backend {
-        Backend::Sqlite => pool_options
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+        Backend::Sqlite => {
+            pool_options
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                        )
                         .await?;
-                    Ok(())
+                        Ok(())
+                    })
                 })
-            })
-            .connect_with(options)
-            .await,
+                .connect_with(options)
+                .await
+        }
         Backend::Postgres => pool_options.connect_with(options).await,
     }
     .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", redact_url(&url))))?;
@@ -123,15 +124,13 @@ fn sqlite_url(url: &str) -> Result<String, StoreError> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path.is_empty() || path == ":memory:" {
         return Err(StoreError::Backend(
-            "PIPES_DATABASE_URL must name a SQLite file, e.g. sqlite://./pipes-data/pipes.db"
-                .into(),
+            "PIPES_DATABASE_URL must name a SQLite file, e.g. sqlite://./pipes-data/pipes.db".into(),
         ));
     }
     if let Some(parent) = std::path::Path::new(path).parent() {
         if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Backend(format!("cannot create {}: {e}", parent.display()))
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", parent.display())))?;
         }
     }
     let query = if query.contains("mode=") {
@@ -151,14 +150,8 @@ mod tests {
     #[test]
     fn picks_the_backend_by_scheme_and_redacts_passwords() {
         assert_eq!(Backend::of("sqlite://x.db").unwrap(), Backend::Sqlite);
-        assert_eq!(
-            Backend::of("postgres://u:p@h/db").unwrap(),
-            Backend::Postgres
-        );
+        assert_eq!(Backend::of("postgres://u:p@h/db").unwrap(), Backend::Postgres);
         assert!(Backend::of("mysql://h/db").is_err());
-        assert_eq!(
-            redact_url("postgres://u:hunter2@h/db"),
-            "postgres://u:****@h/db"
-        );
+        assert_eq!(redact_url("postgres://u:hunter2@h/db"), "postgres://u:****@h/db");
     }
 }

@@ -20,6 +20,11 @@ const SQLITE: &[Migration] = &[
         "idempotency",
         include_str!("../migrations/sqlite/0002_idempotency.sql"),
     ),
+    (
+        3,
+        "connected_accounts",
+        include_str!("../migrations/sqlite/0003_connected_accounts.sql"),
+    ),
 ];
 const POSTGRES: &[Migration] = &[
     (
@@ -31,6 +36,11 @@ const POSTGRES: &[Migration] = &[
         2,
         "idempotency",
         include_str!("../migrations/postgres/0002_idempotency.sql"),
+    ),
+    (
+        3,
+        "connected_accounts",
+        include_str!("../migrations/postgres/0003_connected_accounts.sql"),
     ),
 ];
 
@@ -61,10 +71,7 @@ pub async fn run(pool: &AnyPool, backend: Backend) -> Result<Vec<String>, sqlx::
     result
 }
 
-async fn apply(
-    conn: &mut sqlx::AnyConnection,
-    migrations: &[Migration],
-) -> Result<Vec<String>, sqlx::Error> {
+async fn apply(conn: &mut sqlx::AnyConnection, migrations: &[Migration]) -> Result<Vec<String>, sqlx::Error> {
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS pipes_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
@@ -73,10 +80,7 @@ async fn apply(
     let rows = sqlx::query("SELECT version FROM pipes_migrations")
         .fetch_all(&mut *conn)
         .await?;
-    let done: Vec<i64> = rows
-        .iter()
-        .map(|r| r.try_get::<i64, _>(0))
-        .collect::<Result<_, _>>()?;
+    let done: Vec<i64> = rows.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?;
     let mut applied = vec![];
     for (version, name, sql) in migrations {
         if done.contains(version) {
@@ -118,10 +122,7 @@ mod tests {
                 .filter_map(|e| e.ok()?.file_name().into_string().ok())
                 .collect();
             files.sort();
-            let registered: Vec<String> = list
-                .iter()
-                .map(|(v, name, _)| format!("{v:04}_{name}.sql"))
-                .collect();
+            let registered: Vec<String> = list.iter().map(|(v, name, _)| format!("{v:04}_{name}.sql")).collect();
             assert_eq!(files, registered, "{dir}");
         }
         assert_eq!(latest(Backend::Sqlite), latest(Backend::Postgres));

@@ -3,11 +3,12 @@
 use std::collections::BTreeMap;
 
 use pipes_core::domain::{
-    ApiKey, AuthMethod, CredentialsType, CustomProvider, DataIntegration, Environment,
-    EnvironmentName, IntegrationCredentials, IntegrationState, Ownership,
+    AccountState, ApiKey, AuthMethod, ConnectedAccount, ConnectionRole, CredentialsType, CustomProvider,
+    DataIntegration, Environment, EnvironmentName, IntegrationCredentials, IntegrationState, Owner, Ownership,
+    RefreshError, TokenSet,
 };
 use pipes_core::ids::{
-    ApiKeyId, ClientId, CustomProviderId, DataIntegrationId, DikId, EnvironmentId,
+    ApiKeyId, ClientId, ConnectedAccountId, CustomProviderId, DataIntegrationId, DikId, EnvironmentId,
 };
 use pipes_core::slug::Slug;
 use pipes_core::store::{StoreError, StoreResult};
@@ -33,19 +34,13 @@ fn parse<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> StoreResult<T>
 pub(crate) fn environment(row: &AnyRow, prefix: &str) -> StoreResult<Environment> {
     let col = |c: &str| format!("{prefix}{c}");
     Ok(Environment {
-        id: parse(
-            "environment id",
-            EnvironmentId::parse(&get::<String>(row, &col("id"))?),
-        )?,
+        id: parse("environment id", EnvironmentId::parse(&get::<String>(row, &col("id"))?))?,
         name: parse(
             "environment name",
             EnvironmentName::parse(&get::<String>(row, &col("name"))?),
         )?,
         production: get::<i64>(row, &col("production"))? != 0,
-        client_id: parse(
-            "client id",
-            ClientId::parse(&get::<String>(row, &col("client_id"))?),
-        )?,
+        client_id: parse("client id", ClientId::parse(&get::<String>(row, &col("client_id"))?))?,
         created_at: get(row, &col("created_at"))?,
     })
 }
@@ -89,8 +84,7 @@ pub(crate) fn data_integration(row: &AnyRow) -> StoreResult<DataIntegration> {
     let credentials = match get::<Option<String>>(row, "credentials_type")? {
         None => None,
         Some(kind) => Some(IntegrationCredentials {
-            kind: CredentialsType::parse(&kind)
-                .ok_or_else(|| corrupt("credentials type", &kind))?,
+            kind: CredentialsType::parse(&kind).ok_or_else(|| corrupt("credentials type", &kind))?,
             client_id: get(row, "client_id")?,
             client_secret: get::<Option<Vec<u8>>>(row, "client_secret")?.map(Sealed),
             client_secret_last4: get(row, "client_secret_last4")?,
@@ -104,10 +98,7 @@ pub(crate) fn data_integration(row: &AnyRow) -> StoreResult<DataIntegration> {
             slug: slug.clone(),
             auth_method: AuthMethod::parse(&get::<String>(row, "cp_auth_method")?)
                 .ok_or_else(|| corrupt("custom provider auth method", "unknown value"))?,
-            definition: json(
-                "custom provider definition",
-                &get::<String>(row, "cp_definition")?,
-            )?,
+            definition: json("custom provider definition", &get::<String>(row, "cp_definition")?)?,
             created_at: get(row, "cp_created_at")?,
             updated_at: get(row, "cp_updated_at")?,
         }),
@@ -127,9 +118,7 @@ pub(crate) fn data_integration(row: &AnyRow) -> StoreResult<DataIntegration> {
         enabled: get::<i64>(row, "enabled")? != 0,
         state: IntegrationState::parse(&get::<String>(row, "state")?)
             .ok_or_else(|| corrupt("integration state", "unknown value"))?,
-        scopes: scopes
-            .map(|s| json::<Vec<String>>("scopes", &s))
-            .transpose()?,
+        scopes: scopes.map(|s| json::<Vec<String>>("scopes", &s)).transpose()?,
         auth_method,
         credentials,
         config: json::<BTreeMap<String, String>>("config", &config)?,
@@ -153,10 +142,7 @@ pub(crate) fn custom_provider(row: &AnyRow) -> StoreResult<CustomProvider> {
         slug: parse("slug", Slug::parse(&get::<String>(row, "slug")?))?,
         auth_method: AuthMethod::parse(&get::<String>(row, "auth_method")?)
             .ok_or_else(|| corrupt("custom provider auth method", "unknown value"))?,
-        definition: json(
-            "custom provider definition",
-            &get::<String>(row, "definition")?,
-        )?,
+        definition: json("custom provider definition", &get::<String>(row, "definition")?)?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
     })
@@ -164,4 +150,71 @@ pub(crate) fn custom_provider(row: &AnyRow) -> StoreResult<CustomProvider> {
 
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
+}
+
+/// Columns of a connected account, prefixed `ca_` so they can sit beside a root's.
+pub(crate) const ACCOUNT_COLUMNS: &str = "ca.id AS ca_id, ca.environment_id AS ca_environment_id, \
+    ca.data_integration_id AS ca_data_integration_id, ca.user_id AS ca_user_id, \
+    ca.organization_id AS ca_organization_id, ca.connection_role AS ca_connection_role, \
+    ca.account_identifier AS ca_account_identifier, ca.account_display_name AS ca_account_display_name, \
+    ca.auth_method AS ca_auth_method, ca.state AS ca_state, ca.state_reason AS ca_state_reason, \
+    ca.established_by_user_id AS ca_established_by_user_id, ca.scopes AS ca_scopes, ca.config AS ca_config, \
+    ca.metadata AS ca_metadata, ca.access_token AS ca_access_token, ca.expires_at AS ca_expires_at, \
+    ca.refresh_token AS ca_refresh_token, ca.refresh_generation AS ca_refresh_generation, \
+    ca.last_refreshed_at AS ca_last_refreshed_at, ca.last_refresh_error AS ca_last_refresh_error, \
+    ca.last_refresh_error_at AS ca_last_refresh_error_at, ca.created_at AS ca_created_at, \
+    ca.updated_at AS ca_updated_at, di.ownership AS ca_ownership";
+
+pub(crate) fn connected_account(row: &AnyRow) -> StoreResult<ConnectedAccount> {
+    let ownership =
+        Ownership::parse(&get::<String>(row, "ca_ownership")?).ok_or_else(|| corrupt("ownership", "unknown value"))?;
+    let last_error = match (
+        get::<Option<String>>(row, "ca_last_refresh_error")?,
+        get::<Option<i64>>(row, "ca_last_refresh_error_at")?,
+    ) {
+        (Some(code), Some(at)) => Some(RefreshError { code, at }),
+        _ => None,
+    };
+    Ok(ConnectedAccount {
+        id: parse(
+            "connected account id",
+            ConnectedAccountId::parse(&get::<String>(row, "ca_id")?),
+        )?,
+        environment_id: parse(
+            "environment id",
+            EnvironmentId::parse(&get::<String>(row, "ca_environment_id")?),
+        )?,
+        data_integration_id: parse(
+            "data integration id",
+            DataIntegrationId::parse(&get::<String>(row, "ca_data_integration_id")?),
+        )?,
+        owner: Owner {
+            ownership,
+            user_id: get(row, "ca_user_id")?,
+            organization_id: get(row, "ca_organization_id")?,
+        },
+        role: ConnectionRole::parse(&get::<String>(row, "ca_connection_role")?)
+            .ok_or_else(|| corrupt("connection role", "unknown value"))?,
+        account_identifier: get(row, "ca_account_identifier")?,
+        account_display_name: get(row, "ca_account_display_name")?,
+        auth_method: AuthMethod::parse(&get::<String>(row, "ca_auth_method")?)
+            .ok_or_else(|| corrupt("auth method", "unknown value"))?,
+        state: AccountState::parse(&get::<String>(row, "ca_state")?)
+            .ok_or_else(|| corrupt("account state", "unknown value"))?,
+        state_reason: get(row, "ca_state_reason")?,
+        established_by_user_id: get(row, "ca_established_by_user_id")?,
+        scopes: json("scopes", &get::<String>(row, "ca_scopes")?)?,
+        config: json("config", &get::<String>(row, "ca_config")?)?,
+        metadata: json("metadata", &get::<String>(row, "ca_metadata")?)?,
+        tokens: TokenSet {
+            access_token: get::<Option<Vec<u8>>>(row, "ca_access_token")?.map(Sealed),
+            expires_at: get(row, "ca_expires_at")?,
+            refresh_token: get::<Option<Vec<u8>>>(row, "ca_refresh_token")?.map(Sealed),
+        },
+        refresh_generation: get(row, "ca_refresh_generation")?,
+        last_refreshed_at: get(row, "ca_last_refreshed_at")?,
+        last_refresh_error: last_error,
+        created_at: get(row, "ca_created_at")?,
+        updated_at: get(row, "ca_updated_at")?,
+    })
 }

@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 use pipes_core::domain::{
-    ApiKey, CustomProvider, DataIntegration, Environment, EnvironmentName, Ownership,
+    ApiKey, ConnectedAccount, CustomProvider, DataIntegration, Environment, EnvironmentName, Ownership, RefreshError,
+    TokenSet,
 };
-use pipes_core::ids::{ApiKeyId, DataIntegrationId, EnvironmentId};
+use pipes_core::ids::{ApiKeyId, ConnectedAccountId, DataIntegrationId, EnvironmentId};
 use pipes_core::pagination::Scan;
 use pipes_core::slug::Slug;
 use pipes_core::store::{IdempotencyBegin, SealedColumn, SealedRow, Store, StoreResult};
@@ -12,7 +13,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool};
 
-use crate::rows::{self, get, ROOT_COLUMNS, ROOT_FROM};
+use crate::rows::{self, get, ACCOUNT_COLUMNS, ROOT_COLUMNS, ROOT_FROM};
 use crate::{backend_err, migrate, Backend};
 
 /// A store over a SQLite or PostgreSQL pool.
@@ -27,8 +28,44 @@ type Q<'q> = Query<'q, Any, AnyArguments<'q>>;
 fn sealed_table(column: SealedColumn) -> (&'static str, &'static str) {
     match column {
         SealedColumn::IntegrationClientSecret => ("data_integrations", "client_secret"),
+        SealedColumn::AccountAccessToken => ("connected_accounts", "access_token"),
+        SealedColumn::AccountRefreshToken => ("connected_accounts", "refresh_token"),
     }
 }
+
+/// Binds a connection's mutable columns, in the order of [`ACCOUNT_MUTABLE`].
+fn bind_account<'q>(q: Q<'q>, a: &'q ConnectedAccount) -> Q<'q> {
+    q.bind(a.role.as_str())
+        .bind(a.account_identifier.as_deref())
+        .bind(a.account_display_name.as_deref())
+        .bind(a.state.as_str())
+        .bind(a.state_reason.as_deref())
+        .bind(a.established_by_user_id.as_deref())
+        .bind(rows::to_json(&a.scopes))
+        .bind(rows::to_json(&a.config))
+        .bind(rows::to_json(&a.metadata))
+        .bind(a.tokens.access_token.as_ref().map(|s| s.0.clone()))
+        .bind(a.tokens.expires_at)
+        .bind(a.tokens.refresh_token.as_ref().map(|s| s.0.clone()))
+        .bind(a.updated_at)
+}
+
+/// The columns [`bind_account`] binds, $1..$13.
+const ACCOUNT_MUTABLE: [&str; 13] = [
+    "connection_role",
+    "account_identifier",
+    "account_display_name",
+    "state",
+    "state_reason",
+    "established_by_user_id",
+    "scopes",
+    "config",
+    "metadata",
+    "access_token",
+    "expires_at",
+    "refresh_token",
+    "updated_at",
+];
 
 fn bind_root<'q>(q: Q<'q>, r: &'q DataIntegration) -> Q<'q> {
     let creds = r.credentials.as_ref();
@@ -38,11 +75,7 @@ fn bind_root<'q>(q: Q<'q>, r: &'q DataIntegration) -> Q<'q> {
         .bind(r.scopes.as_ref().map(rows::to_json))
         .bind(creds.map(|c| c.kind.as_str()))
         .bind(creds.and_then(|c| c.client_id.as_deref()))
-        .bind(
-            creds
-                .and_then(|c| c.client_secret.as_ref())
-                .map(|s| s.0.clone()),
-        )
+        .bind(creds.and_then(|c| c.client_secret.as_ref()).map(|s| s.0.clone()))
         .bind(creds.and_then(|c| c.client_secret_last4.as_deref()))
         .bind(rows::to_json(&r.config))
         .bind(r.updated_at)
@@ -55,9 +88,7 @@ impl SqlStore {
 
     /// Applies pending migrations; returns their names.
     pub async fn migrate(&self) -> StoreResult<Vec<String>> {
-        migrate::run(&self.pool, self.backend)
-            .await
-            .map_err(backend_err)
+        migrate::run(&self.pool, self.backend).await.map_err(backend_err)
     }
 
     /// The pool, for backend-specific tests.
@@ -81,30 +112,26 @@ impl Store for SqlStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(backend_err)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend_err)?;
         Ok(())
     }
 
     async fn insert_environment(&self, env: &Environment) -> StoreResult<()> {
-        sqlx::query("INSERT INTO environments (id, name, production, client_id, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(env.id.to_string())
-            .bind(env.name.as_str())
-            .bind(i64::from(env.production))
-            .bind(env.client_id.to_string())
-            .bind(env.created_at)
-            .execute(&self.pool)
-            .await
-            .map_err(backend_err)?;
+        sqlx::query(
+            "INSERT INTO environments (id, name, production, client_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(env.id.to_string())
+        .bind(env.name.as_str())
+        .bind(i64::from(env.production))
+        .bind(env.client_id.to_string())
+        .bind(env.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
         Ok(())
     }
 
-    async fn environment_by_name(
-        &self,
-        name: &EnvironmentName,
-    ) -> StoreResult<Option<Environment>> {
+    async fn environment_by_name(&self, name: &EnvironmentName) -> StoreResult<Option<Environment>> {
         let row = sqlx::query("SELECT * FROM environments WHERE name = $1")
             .bind(name.as_str())
             .fetch_optional(&self.pool)
@@ -160,13 +187,12 @@ impl Store for SqlStore {
     }
 
     async fn revoke_api_key(&self, id: ApiKeyId, at: i64) -> StoreResult<bool> {
-        let done =
-            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(at)
-                .bind(id.to_string())
-                .execute(&self.pool)
-                .await
-                .map_err(backend_err)?;
+        let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(at)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend_err)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -184,13 +210,11 @@ impl Store for SqlStore {
     }
 
     async fn list_redirect_uris(&self, env: EnvironmentId) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query(
-            "SELECT uri FROM redirect_uris WHERE environment_id = $1 ORDER BY created_at, uri",
-        )
-        .bind(env.to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend_err)?;
+        let rows = sqlx::query("SELECT uri FROM redirect_uris WHERE environment_id = $1 ORDER BY created_at, uri")
+            .bind(env.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_err)?;
         rows.iter().map(|r| get::<String>(r, "uri")).collect()
     }
 
@@ -204,18 +228,13 @@ impl Store for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn custom_provider(
-        &self,
-        env: EnvironmentId,
-        slug: &Slug,
-    ) -> StoreResult<Option<CustomProvider>> {
-        let row =
-            sqlx::query("SELECT * FROM custom_providers WHERE environment_id = $1 AND slug = $2")
-                .bind(env.to_string())
-                .bind(slug.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend_err)?;
+    async fn custom_provider(&self, env: EnvironmentId, slug: &Slug) -> StoreResult<Option<CustomProvider>> {
+        let row = sqlx::query("SELECT * FROM custom_providers WHERE environment_id = $1 AND slug = $2")
+            .bind(env.to_string())
+            .bind(slug.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
         row.map(|r| rows::custom_provider(&r)).transpose()
     }
 
@@ -281,18 +300,13 @@ impl Store for SqlStore {
         row.map(|r| rows::data_integration(&r)).transpose()
     }
 
-    async fn data_integration_exists(
-        &self,
-        env: EnvironmentId,
-        id: DataIntegrationId,
-    ) -> StoreResult<bool> {
-        let row =
-            sqlx::query("SELECT 1 FROM data_integrations WHERE environment_id = $1 AND id = $2")
-                .bind(env.to_string())
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend_err)?;
+    async fn data_integration_exists(&self, env: EnvironmentId, id: DataIntegrationId) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 FROM data_integrations WHERE environment_id = $1 AND id = $2")
+            .bind(env.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
         Ok(row.is_some())
     }
 
@@ -302,11 +316,7 @@ impl Store for SqlStore {
         ownership: Option<Ownership>,
         scan: &Scan,
     ) -> StoreResult<Vec<DataIntegration>> {
-        let (cmp, dir) = if scan.newer {
-            (">", "ASC")
-        } else {
-            ("<", "DESC")
-        };
+        let (cmp, dir) = if scan.newer { (">", "ASC") } else { ("<", "DESC") };
         let sql = format!(
             "SELECT {ROOT_COLUMNS} FROM {ROOT_FROM} WHERE di.environment_id = $1 \
              AND ($2 IS NULL OR di.ownership = $2) AND ($3 IS NULL OR di.id {cmp} $3) \
@@ -326,15 +336,13 @@ impl Store for SqlStore {
     async fn update_data_integration(&self, root: &DataIntegration) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(backend_err)?;
         if let Some(cp) = &root.custom_provider {
-            sqlx::query(
-                "UPDATE custom_providers SET definition = $1, updated_at = $2 WHERE id = $3",
-            )
-            .bind(rows::to_json(&cp.definition))
-            .bind(cp.updated_at)
-            .bind(cp.id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_err)?;
+            sqlx::query("UPDATE custom_providers SET definition = $1, updated_at = $2 WHERE id = $3")
+                .bind(rows::to_json(&cp.definition))
+                .bind(cp.updated_at)
+                .bind(cp.id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
         }
         let q = sqlx::query(
             "UPDATE data_integrations SET description = $1, enabled = $2, state = $3, scopes = $4, \
@@ -350,11 +358,7 @@ impl Store for SqlStore {
         tx.commit().await.map_err(backend_err)
     }
 
-    async fn delete_data_integration(
-        &self,
-        env: EnvironmentId,
-        id: DataIntegrationId,
-    ) -> StoreResult<bool> {
+    async fn delete_data_integration(&self, env: EnvironmentId, id: DataIntegrationId) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(backend_err)?;
         let gone = sqlx::query(
             "DELETE FROM data_integrations WHERE environment_id = $1 AND id = $2 RETURNING custom_provider_id",
@@ -379,6 +383,251 @@ impl Store for SqlStore {
         }
         tx.commit().await.map_err(backend_err)?;
         Ok(true)
+    }
+
+    async fn root_with_compatibility_account(
+        &self,
+        env: EnvironmentId,
+        slug: &Slug,
+        ownership: Ownership,
+        owner_key: &str,
+    ) -> StoreResult<Option<(DataIntegration, Option<ConnectedAccount>)>> {
+        let sql = format!(
+            "SELECT {ROOT_COLUMNS}, {ACCOUNT_COLUMNS} FROM {ROOT_FROM} \
+             LEFT JOIN connected_accounts ca ON ca.data_integration_id = di.id AND ca.owner_key = $4 \
+             AND ca.connection_role = 'compatibility' \
+             WHERE di.environment_id = $1 AND di.slug = $2 AND di.ownership = $3"
+        );
+        let row = sqlx::query(&sql)
+            .bind(env.to_string())
+            .bind(slug.as_str())
+            .bind(ownership.as_str())
+            .bind(owner_key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let root = rows::data_integration(&row)?;
+        let account = match get::<Option<String>>(&row, "ca_id")? {
+            Some(_) => Some(rows::connected_account(&row)?),
+            None => None,
+        };
+        Ok(Some((root, account)))
+    }
+
+    async fn accounts_of_owner(&self, root: DataIntegrationId, owner_key: &str) -> StoreResult<Vec<ConnectedAccount>> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM connected_accounts ca JOIN data_integrations di ON di.id = ca.data_integration_id \
+             WHERE ca.data_integration_id = $1 AND ca.owner_key = $2 ORDER BY ca.id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(root.to_string())
+            .bind(owner_key)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        rows.iter().map(rows::connected_account).collect()
+    }
+
+    async fn accounts_of_owner_in_env(
+        &self,
+        env: EnvironmentId,
+        ownership: Ownership,
+        owner_key: &str,
+    ) -> StoreResult<Vec<ConnectedAccount>> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM connected_accounts ca JOIN data_integrations di ON di.id = ca.data_integration_id \
+             WHERE ca.environment_id = $1 AND di.ownership = $2 AND ca.owner_key = $3 ORDER BY ca.id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(env.to_string())
+            .bind(ownership.as_str())
+            .bind(owner_key)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        rows.iter().map(rows::connected_account).collect()
+    }
+
+    async fn all_data_integrations(
+        &self,
+        env: EnvironmentId,
+        ownership: Ownership,
+    ) -> StoreResult<Vec<DataIntegration>> {
+        let sql = format!(
+            "SELECT {ROOT_COLUMNS} FROM {ROOT_FROM} WHERE di.environment_id = $1 AND di.ownership = $2 ORDER BY di.id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(env.to_string())
+            .bind(ownership.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        rows.iter().map(rows::data_integration).collect()
+    }
+
+    async fn connected_account(
+        &self,
+        env: EnvironmentId,
+        id: ConnectedAccountId,
+    ) -> StoreResult<Option<ConnectedAccount>> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM connected_accounts ca JOIN data_integrations di ON di.id = ca.data_integration_id \
+             WHERE ca.environment_id = $1 AND ca.id = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(env.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        row.map(|r| rows::connected_account(&r)).transpose()
+    }
+
+    async fn insert_connected_account(&self, a: &ConnectedAccount) -> StoreResult<()> {
+        let columns = ACCOUNT_MUTABLE.join(", ");
+        let sql = format!(
+            "INSERT INTO connected_accounts ({columns}, id, environment_id, data_integration_id, owner_key, user_id, \
+             organization_id, auth_method, refresh_generation, last_refreshed_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+        );
+        bind_account(sqlx::query(&sql), a)
+            .bind(a.id.to_string())
+            .bind(a.environment_id.to_string())
+            .bind(a.data_integration_id.to_string())
+            .bind(a.owner.key())
+            .bind(a.owner.user_id.as_deref())
+            .bind(a.owner.organization_id.as_deref())
+            .bind(a.auth_method.as_str())
+            .bind(a.refresh_generation)
+            .bind(a.last_refreshed_at)
+            .bind(a.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn update_connected_account(&self, a: &ConnectedAccount) -> StoreResult<()> {
+        let sets: Vec<String> = ACCOUNT_MUTABLE
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} = ${}", i + 1))
+            .collect();
+        let sql = format!(
+            "UPDATE connected_accounts SET {} WHERE id = $14 AND environment_id = $15",
+            sets.join(", ")
+        );
+        bind_account(sqlx::query(&sql), a)
+            .bind(a.id.to_string())
+            .bind(a.environment_id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn delete_connected_account(&self, env: EnvironmentId, id: ConnectedAccountId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM connected_accounts WHERE environment_id = $1 AND id = $2")
+            .bind(env.to_string())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn take_refresh_lease(
+        &self,
+        id: ConnectedAccountId,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE connected_accounts SET refresh_lease_owner = $1, refresh_lease_until = $2 \
+             WHERE id = $3 AND (refresh_lease_until IS NULL OR refresh_lease_until < $4 OR refresh_lease_owner = $1)",
+        )
+        .bind(holder)
+        .bind(until)
+        .bind(id.to_string())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_refresh_lease(&self, id: ConnectedAccountId, holder: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE connected_accounts SET refresh_lease_owner = NULL, refresh_lease_until = NULL \
+             WHERE id = $1 AND refresh_lease_owner = $2",
+        )
+        .bind(id.to_string())
+        .bind(holder)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn store_refreshed_tokens(
+        &self,
+        id: ConnectedAccountId,
+        holder: &str,
+        generation: i64,
+        tokens: &TokenSet,
+        scopes: &[String],
+        metadata: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE connected_accounts SET access_token = $1, expires_at = $2, refresh_token = $3, scopes = $4, \
+             metadata = $5, refresh_generation = refresh_generation + 1, last_refreshed_at = $6, updated_at = $6, \
+             last_refresh_error = NULL, last_refresh_error_at = NULL, refresh_lease_owner = NULL, \
+             refresh_lease_until = NULL \
+             WHERE id = $7 AND refresh_generation = $8 AND refresh_lease_owner = $9",
+        )
+        .bind(tokens.access_token.as_ref().map(|s| s.0.clone()))
+        .bind(tokens.expires_at)
+        .bind(tokens.refresh_token.as_ref().map(|s| s.0.clone()))
+        .bind(rows::to_json(&scopes))
+        .bind(metadata)
+        .bind(now)
+        .bind(id.to_string())
+        .bind(generation)
+        .bind(holder)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn record_refresh_failure(
+        &self,
+        id: ConnectedAccountId,
+        holder: &str,
+        generation: i64,
+        error: &RefreshError,
+        needs_reauthorization: bool,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE connected_accounts SET last_refresh_error = $1, last_refresh_error_at = $2, \
+             state = CASE WHEN $3 = 1 THEN 'needs_reauthorization' ELSE state END, \
+             updated_at = CASE WHEN $3 = 1 THEN $2 ELSE updated_at END, \
+             refresh_lease_owner = NULL, refresh_lease_until = NULL \
+             WHERE id = $4 AND refresh_generation = $5 AND refresh_lease_owner = $6",
+        )
+        .bind(error.code.as_str())
+        .bind(error.at)
+        .bind(i64::from(needs_reauthorization))
+        .bind(id.to_string())
+        .bind(generation)
+        .bind(holder)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn idempotency_begin(
@@ -440,21 +689,17 @@ impl Store for SqlStore {
         }
     }
 
-    async fn idempotency_complete(
-        &self,
-        env: EnvironmentId,
-        key: &str,
-        status: u16,
-        body: &[u8],
-    ) -> StoreResult<()> {
-        sqlx::query("UPDATE idempotency_keys SET status = $1, body = $2 WHERE environment_id = $3 AND idempotency_key = $4")
-            .bind(i64::from(status))
-            .bind(body.to_vec())
-            .bind(env.to_string())
-            .bind(key)
-            .execute(&self.pool)
-            .await
-            .map_err(backend_err)?;
+    async fn idempotency_complete(&self, env: EnvironmentId, key: &str, status: u16, body: &[u8]) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE idempotency_keys SET status = $1, body = $2 WHERE environment_id = $3 AND idempotency_key = $4",
+        )
+        .bind(i64::from(status))
+        .bind(body.to_vec())
+        .bind(env.to_string())
+        .bind(key)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
         Ok(())
     }
 
@@ -496,32 +741,22 @@ impl Store for SqlStore {
 
     async fn count_sealed(&self, column: SealedColumn) -> StoreResult<u64> {
         let (table, col) = sealed_table(column);
-        let row = sqlx::query(&format!(
-            "SELECT COUNT(*) AS n FROM {table} WHERE {col} IS NOT NULL"
-        ))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(backend_err)?;
+        let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table} WHERE {col} IS NOT NULL"))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend_err)?;
         Ok(u64::try_from(get::<i64>(&row, "n")?).unwrap_or(0))
     }
 
-    async fn replace_sealed(
-        &self,
-        column: SealedColumn,
-        id: &str,
-        old: &[u8],
-        new: &[u8],
-    ) -> StoreResult<bool> {
+    async fn replace_sealed(&self, column: SealedColumn, id: &str, old: &[u8], new: &[u8]) -> StoreResult<bool> {
         let (table, col) = sealed_table(column);
-        let done = sqlx::query(&format!(
-            "UPDATE {table} SET {col} = $1 WHERE id = $2 AND {col} = $3"
-        ))
-        .bind(new.to_vec())
-        .bind(id)
-        .bind(old.to_vec())
-        .execute(&self.pool)
-        .await
-        .map_err(backend_err)?;
+        let done = sqlx::query(&format!("UPDATE {table} SET {col} = $1 WHERE id = $2 AND {col} = $3"))
+            .bind(new.to_vec())
+            .bind(id)
+            .bind(old.to_vec())
+            .execute(&self.pool)
+            .await
+            .map_err(backend_err)?;
         Ok(done.rows_affected() == 1)
     }
 }

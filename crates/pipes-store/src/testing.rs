@@ -22,10 +22,7 @@ impl TestDatabase {
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("pipes.db").display());
-        Self {
-            url,
-            _dir: Some(dir),
-        }
+        Self { url, _dir: Some(dir) }
     }
 
     /// A fresh PostgreSQL database, or `None` when no test server is configured.

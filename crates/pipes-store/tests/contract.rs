@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 
 use pipes_core::domain::{
-    ApiKey, AuthMethod, AuthenticateVia, CredentialsType, CustomProvider, CustomProviderDefinition,
-    DataIntegration, Environment, EnvironmentName, IntegrationCredentials, IntegrationState,
-    Ownership, TokenBodyContentType,
+    AccountState, ApiKey, AuthMethod, AuthenticateVia, ConnectedAccount, ConnectionRole, CredentialsType,
+    CustomProvider, CustomProviderDefinition, DataIntegration, Environment, EnvironmentName, IntegrationCredentials,
+    IntegrationState, Owner, Ownership, RefreshError, TokenBodyContentType, TokenSet,
 };
 use pipes_core::ids::{
-    ApiKeyId, ClientId, CustomProviderId, DataIntegrationId, DikId, EnvironmentId,
+    ApiKeyId, ClientId, ConnectedAccountId, CustomProviderId, DataIntegrationId, DikId, EnvironmentId,
 };
 use pipes_core::pagination::{Order, PageRequest};
 use pipes_core::slug::Slug;
@@ -53,6 +53,8 @@ contract!(
     sealed_values_are_replaced_only_when_unchanged,
     migrations_are_idempotent,
     idempotency_keys_replay_conflict_and_expire,
+    connected_accounts_have_one_compatibility_slot_per_owner,
+    refresh_leases_and_generations_serialise_refreshes,
 );
 
 async fn open(db: &TestDatabase) -> pipes_store::SqlStore {
@@ -129,10 +131,7 @@ async fn environments_are_unique_by_name(db: &TestDatabase) {
         Err(StoreError::Conflict(_))
     ));
     s.insert_environment(&env("production")).await.unwrap();
-    assert_eq!(
-        s.environment_by_name(&a.name).await.unwrap(),
-        Some(a.clone())
-    );
+    assert_eq!(s.environment_by_name(&a.name).await.unwrap(), Some(a.clone()));
     assert_eq!(s.list_environments().await.unwrap().len(), 2);
     assert_eq!(
         s.environment_by_name(&EnvironmentName::parse("nope").unwrap())
@@ -155,10 +154,7 @@ async fn api_keys_authenticate_until_revoked(db: &TestDatabase) {
         revoked_at: None,
     };
     s.insert_api_key(&key).await.unwrap();
-    assert_eq!(
-        s.environment_for_key_hash("h1").await.unwrap(),
-        Some(e.clone())
-    );
+    assert_eq!(s.environment_for_key_hash("h1").await.unwrap(), Some(e.clone()));
     assert_eq!(s.environment_for_key_hash("h2").await.unwrap(), None);
     assert!(s.revoke_api_key(key.id, 9).await.unwrap());
     assert!(
@@ -176,31 +172,16 @@ async fn redirect_uris_are_a_set_per_environment(db: &TestDatabase) {
     let (a, b) = (env("a"), env("b"));
     s.insert_environment(&a).await.unwrap();
     s.insert_environment(&b).await.unwrap();
-    assert!(s
-        .add_redirect_uri(a.id, "https://app.test/cb", 1)
-        .await
-        .unwrap());
-    assert!(!s
-        .add_redirect_uri(a.id, "https://app.test/cb", 2)
-        .await
-        .unwrap());
-    assert!(s
-        .add_redirect_uri(a.id, "http://localhost/cb", 3)
-        .await
-        .unwrap());
+    assert!(s.add_redirect_uri(a.id, "https://app.test/cb", 1).await.unwrap());
+    assert!(!s.add_redirect_uri(a.id, "https://app.test/cb", 2).await.unwrap());
+    assert!(s.add_redirect_uri(a.id, "http://localhost/cb", 3).await.unwrap());
     assert_eq!(
         s.list_redirect_uris(a.id).await.unwrap(),
         vec!["https://app.test/cb", "http://localhost/cb"]
     );
     assert!(s.list_redirect_uris(b.id).await.unwrap().is_empty());
-    assert!(s
-        .remove_redirect_uri(a.id, "https://app.test/cb")
-        .await
-        .unwrap());
-    assert!(!s
-        .remove_redirect_uri(a.id, "https://app.test/cb")
-        .await
-        .unwrap());
+    assert!(s.remove_redirect_uri(a.id, "https://app.test/cb").await.unwrap());
+    assert!(!s.remove_redirect_uri(a.id, "https://app.test/cb").await.unwrap());
 }
 
 async fn integrations_round_trip_and_conflict_per_slug_and_ownership(db: &TestDatabase) {
@@ -210,10 +191,7 @@ async fn integrations_round_trip_and_conflict_per_slug_and_ownership(db: &TestDa
     s.insert_environment(&b).await.unwrap();
     let r = root(&a, "gitlab", Ownership::User);
     s.insert_data_integration(&r, None).await.unwrap();
-    let got = s
-        .data_integration(a.id, &r.slug, Ownership::User)
-        .await
-        .unwrap();
+    let got = s.data_integration(a.id, &r.slug, Ownership::User).await.unwrap();
     assert_eq!(got, Some(r.clone()));
     assert!(matches!(
         s.insert_data_integration(&root(&a, "gitlab", Ownership::User), None)
@@ -247,14 +225,9 @@ async fn integrations_round_trip_and_conflict_per_slug_and_ownership(db: &TestDa
     c.scopes = None;
     c.description = None;
     s.insert_data_integration(&c, Some(&cp)).await.unwrap();
+    assert_eq!(s.custom_provider(a.id, &cp.slug).await.unwrap(), Some(cp.clone()));
     assert_eq!(
-        s.custom_provider(a.id, &cp.slug).await.unwrap(),
-        Some(cp.clone())
-    );
-    assert_eq!(
-        s.data_integration(a.id, &c.slug, Ownership::User)
-            .await
-            .unwrap(),
+        s.data_integration(a.id, &c.slug, Ownership::User).await.unwrap(),
         Some(c)
     );
 }
@@ -275,22 +248,16 @@ async fn integrations_page_by_id_in_both_directions(db: &TestDatabase) {
         s.insert_data_integration(&r, None).await.unwrap();
     }
     let req = PageRequest::parse(Some("3"), None, None, None, Order::Desc).unwrap();
-    let page = req.page(
-        s.scan_data_integrations(e.id, None, &req.scan())
-            .await
-            .unwrap(),
-        |r| r.id.to_string(),
-    );
+    let page = req.page(s.scan_data_integrations(e.id, None, &req.scan()).await.unwrap(), |r| {
+        r.id.to_string()
+    });
     let got: Vec<String> = page.data.iter().map(|r| r.id.to_string()).collect();
     assert_eq!(got, vec![ids[6].clone(), ids[5].clone(), ids[4].clone()]);
     assert_eq!(page.after.as_deref(), Some(ids[4].as_str()));
     let req = PageRequest::parse(Some("3"), Some(&ids[4]), None, Some("asc"), Order::Desc).unwrap();
-    let page = req.page(
-        s.scan_data_integrations(e.id, None, &req.scan())
-            .await
-            .unwrap(),
-        |r| r.id.to_string(),
-    );
+    let page = req.page(s.scan_data_integrations(e.id, None, &req.scan()).await.unwrap(), |r| {
+        r.id.to_string()
+    });
     let got: Vec<String> = page.data.iter().map(|r| r.id.to_string()).collect();
     assert_eq!(got, vec![ids[1].clone(), ids[2].clone(), ids[3].clone()]);
     let req = PageRequest::parse(Some("10"), None, None, Some("asc"), Order::Desc).unwrap();
@@ -327,9 +294,7 @@ async fn updates_change_the_root_and_its_custom_provider(db: &TestDatabase) {
     }
     s.update_data_integration(&r).await.unwrap();
     assert_eq!(
-        s.data_integration(e.id, &r.slug, Ownership::User)
-            .await
-            .unwrap(),
+        s.data_integration(e.id, &r.slug, Ownership::User).await.unwrap(),
         Some(r.clone())
     );
     let mut other = root(&e, "acme", Ownership::Organization);
@@ -384,14 +349,9 @@ async fn sealed_values_are_replaced_only_when_unchanged(db: &TestDatabase) {
     assert_eq!(first.len(), 2);
     let rest = s.sealed_values(col, Some(&first[1].id), 2).await.unwrap();
     assert_eq!(rest.len(), 1);
-    assert!(s
-        .replace_sealed(col, &ids[0], &[1, 2, 3, 4], &[9, 9])
-        .await
-        .unwrap());
+    assert!(s.replace_sealed(col, &ids[0], &[1, 2, 3, 4], &[9, 9]).await.unwrap());
     assert!(
-        !s.replace_sealed(col, &ids[0], &[1, 2, 3, 4], &[8, 8])
-            .await
-            .unwrap(),
+        !s.replace_sealed(col, &ids[0], &[1, 2, 3, 4], &[8, 8]).await.unwrap(),
         "stale value loses"
     );
     let now = s.sealed_values(col, None, 1).await.unwrap();
@@ -419,26 +379,15 @@ async fn idempotency_keys_replay_conflict_and_expire(db: &TestDatabase) {
                 .unwrap()
         }
     };
-    assert_eq!(
-        begin(a.id, "k1", "f1", 10_000).await,
-        IdempotencyBegin::Started
-    );
-    assert_eq!(
-        begin(a.id, "k1", "f1", 10_001).await,
-        IdempotencyBegin::InFlight
-    );
-    assert_eq!(
-        begin(a.id, "k1", "f2", 10_001).await,
-        IdempotencyBegin::Mismatch
-    );
+    assert_eq!(begin(a.id, "k1", "f1", 10_000).await, IdempotencyBegin::Started);
+    assert_eq!(begin(a.id, "k1", "f1", 10_001).await, IdempotencyBegin::InFlight);
+    assert_eq!(begin(a.id, "k1", "f2", 10_001).await, IdempotencyBegin::Mismatch);
     assert_eq!(
         begin(b.id, "k1", "f2", 10_001).await,
         IdempotencyBegin::Started,
         "keys are per environment"
     );
-    s.idempotency_complete(a.id, "k1", 201, b"{\"id\":1}")
-        .await
-        .unwrap();
+    s.idempotency_complete(a.id, "k1", 201, b"{\"id\":1}").await.unwrap();
     assert_eq!(
         begin(a.id, "k1", "f1", 10_002).await,
         IdempotencyBegin::Completed {
@@ -457,13 +406,186 @@ async fn idempotency_keys_replay_conflict_and_expire(db: &TestDatabase) {
         IdempotencyBegin::Started,
         "a released key is free"
     );
-    assert_eq!(
-        begin(a.id, "k2", "f1", 30_000).await,
-        IdempotencyBegin::Started
-    );
+    assert_eq!(begin(a.id, "k2", "f1", 30_000).await, IdempotencyBegin::Started);
     assert_eq!(
         begin(a.id, "k2", "f1", 30_500).await,
         IdempotencyBegin::Started,
         "a stale in-flight claim is taken over"
     );
+}
+
+fn account(root: &DataIntegration, owner: Owner, role: ConnectionRole) -> ConnectedAccount {
+    ConnectedAccount {
+        id: ConnectedAccountId::new(),
+        environment_id: root.environment_id,
+        data_integration_id: root.id,
+        owner,
+        role,
+        account_identifier: None,
+        account_display_name: Some("Work".into()),
+        auth_method: AuthMethod::Oauth,
+        state: AccountState::Connected,
+        state_reason: None,
+        established_by_user_id: Some("user_1".into()),
+        scopes: vec!["repo".into()],
+        config: BTreeMap::new(),
+        metadata: BTreeMap::from([("instance_url".to_owned(), serde_json::json!("https://x"))]),
+        tokens: TokenSet {
+            access_token: Some(Sealed(vec![7; 8])),
+            expires_at: Some(5_000),
+            refresh_token: Some(Sealed(vec![8; 8])),
+        },
+        refresh_generation: 0,
+        last_refreshed_at: None,
+        last_refresh_error: None,
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+async fn connected_accounts_have_one_compatibility_slot_per_owner(db: &TestDatabase) {
+    let s = open(db).await;
+    let e = env("a");
+    s.insert_environment(&e).await.unwrap();
+    let r = root(&e, "github", Ownership::User);
+    s.insert_data_integration(&r, None).await.unwrap();
+    let alice = Owner::user("user_1", None);
+    let alice_acme = Owner::user("user_1", Some("org_1"));
+    let a = account(&r, alice.clone(), ConnectionRole::Compatibility);
+    s.insert_connected_account(&a).await.unwrap();
+    let dup = account(&r, alice.clone(), ConnectionRole::Compatibility);
+    assert!(matches!(
+        s.insert_connected_account(&dup).await,
+        Err(StoreError::Conflict(_))
+    ));
+    s.insert_connected_account(&account(&r, alice.clone(), ConnectionRole::Standard))
+        .await
+        .unwrap();
+    s.insert_connected_account(&account(&r, alice_acme.clone(), ConnectionRole::Compatibility))
+        .await
+        .unwrap();
+
+    let (got_root, got) = s
+        .root_with_compatibility_account(e.id, &r.slug, Ownership::User, &alice.key())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got_root.id, r.id);
+    assert_eq!(got, Some(a.clone()));
+    let (_, none) = s
+        .root_with_compatibility_account(e.id, &r.slug, Ownership::User, &Owner::user("user_2", None).key())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(none, None);
+    assert!(s
+        .root_with_compatibility_account(e.id, &r.slug, Ownership::Organization, &alice.key())
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(s.accounts_of_owner(r.id, &alice.key()).await.unwrap().len(), 2);
+    assert_eq!(s.accounts_of_owner(r.id, &alice_acme.key()).await.unwrap().len(), 1);
+    assert_eq!(
+        s.accounts_of_owner_in_env(e.id, Ownership::User, &alice.key())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let mut changed = a.clone();
+    changed.state = AccountState::NeedsReauthorization;
+    changed.account_display_name = None;
+    changed.tokens = TokenSet::default();
+    changed.updated_at = 9;
+    s.update_connected_account(&changed).await.unwrap();
+    assert_eq!(s.connected_account(e.id, a.id).await.unwrap(), Some(changed));
+    let other = env("b");
+    s.insert_environment(&other).await.unwrap();
+    assert_eq!(
+        s.connected_account(other.id, a.id).await.unwrap(),
+        None,
+        "another tenant cannot read it"
+    );
+    assert!(!s.delete_connected_account(other.id, a.id).await.unwrap());
+    assert!(s.delete_connected_account(e.id, a.id).await.unwrap());
+    assert_eq!(s.connected_account(e.id, a.id).await.unwrap(), None);
+    assert!(s.delete_data_integration(e.id, r.id).await.unwrap());
+    assert!(
+        s.accounts_of_owner(r.id, &alice.key()).await.unwrap().is_empty(),
+        "deleting the root deletes its accounts"
+    );
+}
+
+async fn refresh_leases_and_generations_serialise_refreshes(db: &TestDatabase) {
+    let s = open(db).await;
+    let e = env("a");
+    s.insert_environment(&e).await.unwrap();
+    let r = root(&e, "github", Ownership::User);
+    s.insert_data_integration(&r, None).await.unwrap();
+    let a = account(&r, Owner::user("user_1", None), ConnectionRole::Compatibility);
+    s.insert_connected_account(&a).await.unwrap();
+
+    assert!(s.take_refresh_lease(a.id, "p1", 100, 200).await.unwrap());
+    assert!(
+        !s.take_refresh_lease(a.id, "p2", 150, 250).await.unwrap(),
+        "held until 200"
+    );
+    assert!(
+        s.take_refresh_lease(a.id, "p1", 150, 250).await.unwrap(),
+        "the holder may extend"
+    );
+    let fresh = TokenSet {
+        access_token: Some(Sealed(vec![1])),
+        expires_at: Some(9_000),
+        refresh_token: Some(Sealed(vec![2])),
+    };
+    assert!(
+        !s.store_refreshed_tokens(a.id, "p2", 0, &fresh, &[], "{}", 160)
+            .await
+            .unwrap(),
+        "not the holder"
+    );
+    assert!(
+        !s.store_refreshed_tokens(a.id, "p1", 5, &fresh, &[], "{}", 160)
+            .await
+            .unwrap(),
+        "stale generation"
+    );
+    assert!(s
+        .store_refreshed_tokens(a.id, "p1", 0, &fresh, &["repo".into()], "{}", 160)
+        .await
+        .unwrap());
+    let now = s.connected_account(e.id, a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (now.refresh_generation, now.tokens.clone(), now.last_refreshed_at),
+        (1, fresh.clone(), Some(160))
+    );
+    assert!(
+        s.take_refresh_lease(a.id, "p2", 170, 300).await.unwrap(),
+        "storing released the lease"
+    );
+    let err = RefreshError {
+        code: "invalid_grant".into(),
+        at: 180,
+    };
+    assert!(
+        !s.record_refresh_failure(a.id, "p2", 0, &err, true).await.unwrap(),
+        "generation moved on"
+    );
+    assert!(s.record_refresh_failure(a.id, "p2", 1, &err, true).await.unwrap());
+    let now = s.connected_account(e.id, a.id).await.unwrap().unwrap();
+    assert_eq!(now.state, AccountState::NeedsReauthorization);
+    assert_eq!(now.last_refresh_error, Some(err));
+    assert!(
+        s.take_refresh_lease(a.id, "p3", 190, 300).await.unwrap(),
+        "failures release the lease"
+    );
+    s.release_refresh_lease(a.id, "p1").await.unwrap();
+    assert!(
+        !s.take_refresh_lease(a.id, "p4", 195, 300).await.unwrap(),
+        "only the holder releases"
+    );
+    s.release_refresh_lease(a.id, "p3").await.unwrap();
+    assert!(s.take_refresh_lease(a.id, "p4", 195, 300).await.unwrap());
 }

@@ -57,22 +57,15 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server on the given database, with a `sandbox` environment and a key.
 pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
-    let store = pipes_store::open(&db.url)
-        .await
-        .expect("open test database");
+    let store = pipes_store::open(&db.url).await.expect("open test database");
     let vault = Vault::from_spec(&Vault::generate_key_spec("test")).expect("test vault");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let base_url = format!("http://{addr}");
     let catalog = Catalog::builtin().expect("catalog");
     let app = pipes_server::App::new(store.clone(), vault, catalog, &base_url);
     let environments = Environments::new(store.clone());
-    let env = environments
-        .create("sandbox", false)
-        .await
-        .expect("environment");
+    let env = environments.create("sandbox", false).await.expect("environment");
     let key = environments
         .create_key(&env)
         .await
@@ -107,12 +100,7 @@ impl TestApp {
     }
 
     /// A request authenticated with another key.
-    pub fn request_as(
-        &self,
-        key: &str,
-        method: reqwest::Method,
-        path: &str,
-    ) -> reqwest::RequestBuilder {
+    pub fn request_as(&self, key: &str, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.base_url))
             .bearer_auth(key)
@@ -135,11 +123,7 @@ impl TestApp {
 
     /// A second environment with its own key.
     pub async fn other_tenant(&self, name: &str) -> (Environment, String) {
-        let env = self
-            .environments
-            .create(name, false)
-            .await
-            .expect("environment");
+        let env = self.environments.create(name, false).await.expect("environment");
         let key = self
             .environments
             .create_key(&env)

@@ -217,9 +217,7 @@ impl Catalog {
                     .get(base)
                     .ok_or_else(|| format!("{stem}.toml: extends unknown provider '{base}'"))?;
                 if base_table.contains_key("extends") {
-                    return Err(format!(
-                        "{stem}.toml: '{base}' itself extends another provider"
-                    ));
+                    return Err(format!("{stem}.toml: '{base}' itself extends another provider"));
                 }
                 merged = base_table.clone();
                 for (k, v) in table {
@@ -277,10 +275,7 @@ fn validate(stem: &str, p: &mut Provider) -> Result<(), String> {
                 .map_err(|e| format!("{stem}.toml: config '{}' pattern: {e}", field.key))?;
             if let Some(default) = &field.default {
                 if !re.is_match(default) {
-                    return err(format!(
-                        "config '{}' default does not match its pattern",
-                        field.key
-                    ));
+                    return err(format!("config '{}' default does not match its pattern", field.key));
                 }
             }
             field.compiled = Some(re);
@@ -365,9 +360,7 @@ mod tests {
             "intercom",
             "zendesk",
         ] {
-            let p = catalog
-                .get(slug)
-                .unwrap_or_else(|| panic!("{slug} missing"));
+            let p = catalog.get(slug).unwrap_or_else(|| panic!("{slug} missing"));
             assert!(!p.name.is_empty());
             if p.auth_method == AuthMethod::Oauth {
                 assert!(!p.relay_hosts.is_empty(), "{slug} has no relay hosts");
@@ -386,9 +379,18 @@ mod tests {
     #[test]
     fn bad_provider_files_are_rejected_with_the_file_name() {
         let cases = [
-            ("a.toml", "slug = \"b\"\nname = \"B\"\nauthorization_url = \"https://x\"\ntoken_url = \"https://y\""),
-            ("a.toml", "slug = \"a\"\nname = \"A\"\nauthorization_url = \"http://x\"\ntoken_url = \"https://y\""),
-            ("a.toml", "slug = \"a\"\nname = \"A\"\nauthorization_url = \"https://${config.t}.x\"\ntoken_url = \"https://y\""),
+            (
+                "a.toml",
+                "slug = \"b\"\nname = \"B\"\nauthorization_url = \"https://x\"\ntoken_url = \"https://y\"",
+            ),
+            (
+                "a.toml",
+                "slug = \"a\"\nname = \"A\"\nauthorization_url = \"http://x\"\ntoken_url = \"https://y\"",
+            ),
+            (
+                "a.toml",
+                "slug = \"a\"\nname = \"A\"\nauthorization_url = \"https://${config.t}.x\"\ntoken_url = \"https://y\"",
+            ),
             ("a.toml", "slug = \"a\"\nname = \"A\"\ntoken_url = \"https://y\""),
             ("a.toml", "slug = \"a\"\nname = \"A\"\nunknown_field = 1"),
         ];

@@ -37,8 +37,7 @@ impl Environments {
 
     /// Creates an environment; 409 when the name is taken.
     pub async fn create(&self, name: &str, production: bool) -> Result<Environment, ServiceError> {
-        let name = EnvironmentName::parse(name)
-            .map_err(|m| ServiceError::invalid_field("name", "invalid", m))?;
+        let name = EnvironmentName::parse(name).map_err(|m| ServiceError::invalid_field("name", "invalid", m))?;
         let env = Environment {
             id: EnvironmentId::new(),
             name,
@@ -58,8 +57,7 @@ impl Environments {
 
     /// An environment by name; 404 when unknown.
     pub async fn by_name(&self, name: &str) -> Result<Environment, ServiceError> {
-        let parsed = EnvironmentName::parse(name)
-            .map_err(|m| ServiceError::invalid_field("name", "invalid", m))?;
+        let parsed = EnvironmentName::parse(name).map_err(|m| ServiceError::invalid_field("name", "invalid", m))?;
         self.store
             .environment_by_name(&parsed)
             .await?
@@ -67,11 +65,7 @@ impl Environments {
     }
 
     /// An environment by name, created when missing (used by `pipes dev`).
-    pub async fn ensure(
-        &self,
-        name: &str,
-        production: bool,
-    ) -> Result<(Environment, bool), ServiceError> {
+    pub async fn ensure(&self, name: &str, production: bool) -> Result<(Environment, bool), ServiceError> {
         match self.by_name(name).await {
             Ok(env) => Ok((env, false)),
             Err(ServiceError::NotFound { .. }) => Ok((self.create(name, production).await?, true)),
@@ -104,15 +98,10 @@ impl Environments {
 
     /// The environment a presented key opens, if any: the authentication of every API call.
     pub async fn authenticate(&self, presented: &str) -> Result<Option<Environment>, ServiceError> {
-        if !(presented.starts_with("sk_test_") || presented.starts_with("sk_live_"))
-            || presented.len() > 200
-        {
+        if !(presented.starts_with("sk_test_") || presented.starts_with("sk_live_")) || presented.len() > 200 {
             return Ok(None);
         }
-        Ok(self
-            .store
-            .environment_for_key_hash(&api_keys::hash(presented))
-            .await?)
+        Ok(self.store.environment_for_key_hash(&api_keys::hash(presented)).await?)
     }
 
     /// An environment's keys.
@@ -122,28 +111,18 @@ impl Environments {
 
     /// Revokes a key by id; 404 when there is no such active key.
     pub async fn revoke_key(&self, id: &str) -> Result<(), ServiceError> {
-        let id = ApiKeyId::parse(id)
-            .map_err(|e| ServiceError::invalid_field("key_id", "invalid", e.to_string()))?;
+        let id = ApiKeyId::parse(id).map_err(|e| ServiceError::invalid_field("key_id", "invalid", e.to_string()))?;
         if self.store.revoke_api_key(id, now_ms()).await? {
             Ok(())
         } else {
-            Err(ServiceError::not_found(format!(
-                "No active API key with id {id}."
-            )))
+            Err(ServiceError::not_found(format!("No active API key with id {id}.")))
         }
     }
 
     /// Registers a redirect URI (an allowed `return_to`). Returns whether it was new.
-    pub async fn add_redirect_uri(
-        &self,
-        env: &Environment,
-        uri: &str,
-    ) -> Result<bool, ServiceError> {
+    pub async fn add_redirect_uri(&self, env: &Environment, uri: &str) -> Result<bool, ServiceError> {
         let parsed = validate_redirect_uri(uri)?;
-        Ok(self
-            .store
-            .add_redirect_uri(env.id, parsed.as_str(), now_ms())
-            .await?)
+        Ok(self.store.add_redirect_uri(env.id, parsed.as_str(), now_ms()).await?)
     }
 
     /// The registered redirect URIs.
@@ -152,11 +131,7 @@ impl Environments {
     }
 
     /// Removes a redirect URI; 404 when it was not registered.
-    pub async fn remove_redirect_uri(
-        &self,
-        env: &Environment,
-        uri: &str,
-    ) -> Result<(), ServiceError> {
+    pub async fn remove_redirect_uri(&self, env: &Environment, uri: &str) -> Result<(), ServiceError> {
         let normalized = url::Url::parse(uri)
             .map(|u| u.to_string())
             .unwrap_or_else(|_| uri.to_owned());

@@ -7,9 +7,8 @@ use super::environments::is_loopback;
 use super::Patch;
 use crate::catalog::{Catalog, ConfigScope, Provider};
 use crate::domain::{
-    AuthMethod, AuthenticateVia, CredentialsType, CustomProvider, CustomProviderDefinition,
-    DataIntegration, Environment, IntegrationCredentials, IntegrationState, Ownership,
-    TokenBodyContentType,
+    AuthMethod, AuthenticateVia, CredentialsType, CustomProvider, CustomProviderDefinition, DataIntegration,
+    Environment, IntegrationCredentials, IntegrationState, Ownership, TokenBodyContentType,
 };
 use crate::error::{FieldError, ServiceError};
 use crate::ids::{CustomProviderId, DataIntegrationId, DikId};
@@ -176,11 +175,7 @@ fn not_found_slug() -> ServiceError {
 impl Integrations {
     /// The service.
     pub fn new(store: Arc<dyn Store>, vault: Vault, catalog: &'static Catalog) -> Self {
-        Self {
-            store,
-            vault,
-            catalog,
-        }
+        Self { store, vault, catalog }
     }
 
     /// The catalog this service validates against.
@@ -201,11 +196,7 @@ impl Integrations {
     }
 
     /// Creates a root.
-    pub async fn create(
-        &self,
-        env: &Environment,
-        req: CreateIntegration,
-    ) -> Result<DataIntegration, ServiceError> {
+    pub async fn create(&self, env: &Environment, req: CreateIntegration) -> Result<DataIntegration, ServiceError> {
         let slug = Slug::parse(&req.provider)
             .map_err(|e| ServiceError::invalid_field("provider", "invalid", e.to_string()))?;
         let ownership = parse_ownership(req.ownership.as_deref())?;
@@ -274,9 +265,7 @@ impl Integrations {
         let id = DataIntegrationId::new();
         let mut errors = vec![];
         let credentials = match (method, req.credentials) {
-            (AuthMethod::Oauth, Some(input)) => {
-                Some(self.credentials(id, input, &provider, &mut errors))
-            }
+            (AuthMethod::Oauth, Some(input)) => Some(self.credentials(id, input, &provider, &mut errors)),
             (AuthMethod::Oauth, None) => {
                 errors.push(FieldError::new(
                     "credentials",
@@ -300,9 +289,7 @@ impl Integrations {
         };
         let config = validate_config(&provider, req.config.unwrap_or_default(), &mut errors);
         let scopes = req.scopes.map(|s| validate_scopes(s, &mut errors));
-        let description = req
-            .description
-            .map(|d| validate_description(d, &mut errors));
+        let description = req.description.map(|d| validate_description(d, &mut errors));
         if let Some(api_key) = &req.api_key {
             check_api_key_input(method, api_key, &mut errors);
         }
@@ -329,16 +316,11 @@ impl Integrations {
             created_at: now,
             updated_at: now,
         };
-        match self
-            .store
-            .insert_data_integration(&root, new_custom.as_ref())
-            .await
-        {
+        match self.store.insert_data_integration(&root, new_custom.as_ref()).await {
             Ok(()) => Ok(root),
             Err(StoreError::Conflict(_)) => Err(ServiceError::Conflict {
                 code: "data_integration_already_exists",
-                message: "A data integration with this slug already exists in the environment."
-                    .into(),
+                message: "A data integration with this slug already exists in the environment.".into(),
             }),
             Err(e) => Err(e.into()),
         }
@@ -393,14 +375,9 @@ impl Integrations {
         }
         let provider = match &root.custom_provider {
             Some(cp) => ProviderRef::Custom(Box::new(cp.clone())),
-            None => {
-                ProviderRef::Builtin(self.catalog.get(root.slug.as_str()).ok_or_else(|| {
-                    ServiceError::Internal(format!(
-                        "built-in provider '{}' vanished from the catalog",
-                        root.slug
-                    ))
-                })?)
-            }
+            None => ProviderRef::Builtin(self.catalog.get(root.slug.as_str()).ok_or_else(|| {
+                ServiceError::Internal(format!("built-in provider '{}' vanished from the catalog", root.slug))
+            })?),
         };
         if let Some(input) = req.credentials {
             if root.auth_method == AuthMethod::Oauth {
@@ -442,12 +419,7 @@ impl Integrations {
     }
 
     /// Deletes a root (and, later, its connections).
-    pub async fn delete(
-        &self,
-        env: &Environment,
-        slug: &str,
-        ownership: Ownership,
-    ) -> Result<(), ServiceError> {
+    pub async fn delete(&self, env: &Environment, slug: &str, ownership: Ownership) -> Result<(), ServiceError> {
         let root = self.get(env, slug, ownership).await?;
         if self.store.delete_data_integration(env.id, root.id).await? {
             Ok(())
@@ -466,11 +438,7 @@ impl Integrations {
         let ownership = match ownership {
             None => None,
             Some(raw) => Some(Ownership::parse(raw).ok_or_else(|| {
-                ServiceError::invalid_field(
-                    "ownership",
-                    "invalid",
-                    "ownership must be 'user' or 'organization'.",
-                )
+                ServiceError::invalid_field("ownership", "invalid", "ownership must be 'user' or 'organization'.")
             })?),
         };
         if let Some((field, cursor)) = page.cursor() {
@@ -580,11 +548,7 @@ fn parse_ownership(raw: Option<&str>) -> Result<Ownership, ServiceError> {
     match raw {
         None => Ok(Ownership::User),
         Some(s) => Ownership::parse(s).ok_or_else(|| {
-            ServiceError::invalid_field(
-                "ownership",
-                "invalid",
-                "ownership must be 'user' or 'organization'.",
-            )
+            ServiceError::invalid_field("ownership", "invalid", "ownership must be 'user' or 'organization'.")
         }),
     }
 }
@@ -656,10 +620,7 @@ fn validate_scopes(scopes: Vec<String>, errors: &mut Vec<FieldError>) -> Vec<Str
     }
     let mut out: Vec<String> = vec![];
     for s in scopes {
-        if s.is_empty()
-            || s.len() > MAX_SCOPE_LEN
-            || s.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
+        if s.is_empty() || s.len() > MAX_SCOPE_LEN || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             errors.push(FieldError::new(
                 "scopes",
                 "invalid",
@@ -831,16 +792,11 @@ fn custom_definition(
         authorization_url: input
             .authorization_url
             .apply(current.and_then(|c| c.authorization_url.clone())),
-        token_url: input
-            .token_url
-            .apply(current.and_then(|c| c.token_url.clone())),
+        token_url: input.token_url.apply(current.and_then(|c| c.token_url.clone())),
         refresh_token_url: input
             .refresh_token_url
             .apply(current.and_then(|c| c.refresh_token_url.clone())),
-        pkce_enabled: input
-            .pkce_enabled
-            .or(current.map(|c| c.pkce_enabled))
-            .unwrap_or(true),
+        pkce_enabled: input.pkce_enabled.or(current.map(|c| c.pkce_enabled)).unwrap_or(true),
         request_scope_separator: separator,
         scopes_required: input
             .scopes_required

@@ -6,7 +6,6 @@ mod patch;
 
 pub use environments::{Environments, NewKey};
 pub use integrations::{
-    ApiKeyInput, CreateIntegration, CredentialsInput, CustomProviderInput, Integrations,
-    UpdateIntegration,
+    ApiKeyInput, CreateIntegration, CredentialsInput, CustomProviderInput, Integrations, UpdateIntegration,
 };
 pub use patch::Patch;

@@ -16,8 +16,7 @@ use crate::extract::{ApiJson, QueryMap};
 use crate::state::App;
 
 pub fn routes(app: &App) -> Router<App> {
-    let idempotent =
-        axum::middleware::from_fn_with_state(app.clone(), crate::idempotency::idempotent);
+    let idempotent = axum::middleware::from_fn_with_state(app.clone(), crate::idempotency::idempotent);
     Router::new()
         .route(
             "/data-integrations",
@@ -25,9 +24,7 @@ pub fn routes(app: &App) -> Router<App> {
         )
         .route(
             "/data-integrations/{slug}",
-            get(get_user_root)
-                .put(update_user_root)
-                .delete(delete_user_root),
+            get(get_user_root).put(update_user_root).delete(delete_user_root),
         )
         .route(
             "/data-integrations/{slug}/organization",
@@ -51,10 +48,7 @@ async fn list_data_integrations(
         query.one("order")?,
         Order::Desc,
     )?;
-    let page = app
-        .integrations
-        .list(&env, query.one("ownership")?, page)
-        .await?;
+    let page = app.integrations.list(&env, query.one("ownership")?, page).await?;
     Ok(Json(ListView::from_page(page, |r| {
         DataIntegrationView::new(r, &app.public_url)
     })))
@@ -77,35 +71,17 @@ async fn get_root(app: &App, env: &EnvAuth, slug: &str, ownership: Ownership) ->
     Ok(Json(DataIntegrationView::new(&root, &app.public_url)))
 }
 
-async fn update_root(
-    app: &App,
-    env: &EnvAuth,
-    slug: &str,
-    ownership: Ownership,
-    req: UpdateIntegration,
-) -> ViewResult {
-    let root = app
-        .integrations
-        .update(&env.0, slug, ownership, req)
-        .await?;
+async fn update_root(app: &App, env: &EnvAuth, slug: &str, ownership: Ownership, req: UpdateIntegration) -> ViewResult {
+    let root = app.integrations.update(&env.0, slug, ownership, req).await?;
     Ok(Json(DataIntegrationView::new(&root, &app.public_url)))
 }
 
-async fn delete_root(
-    app: &App,
-    env: &EnvAuth,
-    slug: &str,
-    ownership: Ownership,
-) -> Result<StatusCode, ApiError> {
+async fn delete_root(app: &App, env: &EnvAuth, slug: &str, ownership: Ownership) -> Result<StatusCode, ApiError> {
     app.integrations.delete(&env.0, slug, ownership).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn get_user_root(
-    State(app): State<App>,
-    env: EnvAuth,
-    Path(slug): Path<String>,
-) -> ViewResult {
+async fn get_user_root(State(app): State<App>, env: EnvAuth, Path(slug): Path<String>) -> ViewResult {
     get_root(&app, &env, &slug, Ownership::User).await
 }
 
@@ -126,11 +102,7 @@ async fn delete_user_root(
     delete_root(&app, &env, &slug, Ownership::User).await
 }
 
-async fn get_organization_root(
-    State(app): State<App>,
-    env: EnvAuth,
-    Path(slug): Path<String>,
-) -> ViewResult {
+async fn get_organization_root(State(app): State<App>, env: EnvAuth, Path(slug): Path<String>) -> ViewResult {
     get_root(&app, &env, &slug, Ownership::Organization).await
 }
 

@@ -95,10 +95,7 @@ impl DataIntegrationView {
             }),
             installation: None,
             config: root.config.clone(),
-            custom_provider: root
-                .custom_provider
-                .as_ref()
-                .map(|cp| cp.definition.clone()),
+            custom_provider: root.custom_provider.as_ref().map(|cp| cp.definition.clone()),
             created_at: format_ms(root.created_at),
             updated_at: format_ms(
                 root.updated_at

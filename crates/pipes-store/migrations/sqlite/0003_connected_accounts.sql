@@ -1,0 +1,62 @@
+-- Connected accounts ("installations") and pending authorizations.
+
+CREATE TABLE connected_accounts (
+    id                      TEXT PRIMARY KEY,
+    environment_id          TEXT NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+    data_integration_id     TEXT NOT NULL REFERENCES data_integrations(id) ON DELETE CASCADE,
+    -- user_id and organization_id joined with U+001F: the owner shape, for lookups.
+    owner_key               TEXT NOT NULL,
+    user_id                 TEXT,
+    organization_id         TEXT,
+    connection_role         TEXT NOT NULL,
+    account_identifier      TEXT,
+    account_display_name    TEXT,
+    auth_method             TEXT NOT NULL,
+    state                   TEXT NOT NULL,
+    state_reason            TEXT,
+    established_by_user_id  TEXT,
+    scopes                  TEXT NOT NULL,
+    config                  TEXT NOT NULL,
+    metadata                TEXT NOT NULL,
+    access_token            BLOB,
+    expires_at              INTEGER,
+    refresh_token           BLOB,
+    -- Bumped by every successful refresh: a re-read tells whether someone else refreshed.
+    refresh_generation      INTEGER NOT NULL,
+    -- Cross-process single flight: whoever holds an unexpired lease refreshes.
+    refresh_lease_owner     TEXT,
+    refresh_lease_until     INTEGER,
+    last_refreshed_at       INTEGER,
+    last_refresh_error      TEXT,
+    last_refresh_error_at   INTEGER,
+    created_at              INTEGER NOT NULL,
+    updated_at              INTEGER NOT NULL
+);
+CREATE INDEX connected_accounts_owner ON connected_accounts (data_integration_id, owner_key, connection_role);
+CREATE UNIQUE INDEX connected_accounts_compatibility
+    ON connected_accounts (data_integration_id, owner_key) WHERE connection_role = 'compatibility';
+
+CREATE TABLE authorizations (
+    id                      TEXT PRIMARY KEY,
+    environment_id          TEXT NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+    data_integration_id     TEXT NOT NULL REFERENCES data_integrations(id) ON DELETE CASCADE,
+    user_id                 TEXT NOT NULL,
+    organization_id         TEXT,
+    return_to               TEXT,
+    state                   TEXT NOT NULL,
+    provider_state          TEXT NOT NULL UNIQUE,
+    pkce_verifier           BLOB,
+    code_challenge          TEXT,
+    config                  TEXT NOT NULL,
+    account_display_name    TEXT,
+    display_name_given      INTEGER NOT NULL,
+    csrf_token              TEXT NOT NULL,
+    status                  TEXT NOT NULL,
+    connect_code_hash       TEXT UNIQUE,
+    connect_code_expires_at INTEGER,
+    held_tokens             BLOB,
+    connected_account_id    TEXT,
+    created_at              INTEGER NOT NULL,
+    expires_at              INTEGER NOT NULL
+);
+CREATE INDEX authorizations_expiry ON authorizations (expires_at);
