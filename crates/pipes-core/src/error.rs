@@ -42,6 +42,9 @@ pub enum ServiceError {
         message: String,
         errors: Vec<FieldError>,
     },
+    /// 503: a dependency (a provider) is temporarily unavailable; the caller may retry.
+    #[error("{message}")]
+    Unavailable { message: String, retry_after: u64 },
     /// 5xx: a real fault. The detail goes to the log, never to the caller.
     #[error("internal error: {0}")]
     Internal(String),

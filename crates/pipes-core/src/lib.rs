@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod domain;
 pub mod error;
 pub mod ids;
+pub mod oauth;
 pub mod pagination;
 pub mod secret;
 pub mod services;

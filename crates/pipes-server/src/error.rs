@@ -19,6 +19,8 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     /// Logged, not shown.
     pub internal: Option<String>,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -42,6 +44,7 @@ impl ApiError {
             message: message.into(),
             errors: vec![],
             internal: None,
+            retry_after: None,
         }
     }
 
@@ -90,6 +93,10 @@ impl From<ServiceError> for ApiError {
                 errors,
                 ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
             },
+            ServiceError::Unavailable { message, retry_after } => Self {
+                retry_after: Some(retry_after),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable", message)
+            },
             ServiceError::Internal(cause) => Self::internal(cause),
         }
     }
@@ -103,6 +110,11 @@ impl IntoResponse for ApiError {
             errors: &self.errors,
         };
         let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
         if let Some(cause) = self.internal {
             response.extensions_mut().insert(InternalCause(cause));
         }

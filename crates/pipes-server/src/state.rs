@@ -1,7 +1,10 @@
 use std::sync::Arc;
 
 use pipes_core::catalog::Catalog;
-use pipes_core::services::{Environments, Integrations};
+use std::time::Duration;
+
+use pipes_core::oauth::OAuthClient;
+use pipes_core::services::{Accounts, Credentials, Environments, Integrations, RefreshPolicy};
 use pipes_core::store::Store;
 use pipes_core::vault::Vault;
 
@@ -14,6 +17,10 @@ pub struct App {
     pub environments: Environments,
     /// Data integrations.
     pub integrations: Integrations,
+    /// Connected accounts.
+    pub accounts: Accounts,
+    /// Token and credential vending.
+    pub credentials: Credentials,
     /// The origin browsers and providers reach, without a trailing slash.
     pub public_url: Arc<str>,
 }
@@ -30,9 +37,23 @@ impl std::fmt::Debug for App {
 impl App {
     /// Wires the services over a store and a vault.
     pub fn new(store: Arc<dyn Store>, vault: Vault, catalog: &'static Catalog, public_url: &str) -> Self {
+        Self::with_policy(store, vault, catalog, public_url, RefreshPolicy::default())
+    }
+
+    /// Like [`App::new`] with an explicit refresh policy.
+    pub fn with_policy(
+        store: Arc<dyn Store>,
+        vault: Vault,
+        catalog: &'static Catalog,
+        public_url: &str,
+        policy: RefreshPolicy,
+    ) -> Self {
+        let oauth = OAuthClient::new(Duration::from_secs(15));
         Self {
             environments: Environments::new(store.clone()),
-            integrations: Integrations::new(store.clone(), vault, catalog),
+            integrations: Integrations::new(store.clone(), vault.clone(), catalog),
+            accounts: Accounts::new(store.clone(), vault.clone(), catalog),
+            credentials: Credentials::new(store.clone(), vault, catalog, oauth, policy),
             store,
             public_url: Arc::from(public_url.trim_end_matches('/')),
         }

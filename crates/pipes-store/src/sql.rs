@@ -8,7 +8,7 @@ use pipes_core::domain::{
 use pipes_core::ids::{ApiKeyId, ConnectedAccountId, DataIntegrationId, EnvironmentId};
 use pipes_core::pagination::Scan;
 use pipes_core::slug::Slug;
-use pipes_core::store::{IdempotencyBegin, SealedColumn, SealedRow, Store, StoreResult};
+use pipes_core::store::{IdempotencyBegin, SealedColumn, SealedRow, Store, StoreError, StoreResult};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool};
@@ -48,10 +48,11 @@ fn bind_account<'q>(q: Q<'q>, a: &'q ConnectedAccount) -> Q<'q> {
         .bind(a.tokens.expires_at)
         .bind(a.tokens.refresh_token.as_ref().map(|s| s.0.clone()))
         .bind(a.updated_at)
+        .bind(a.refresh_generation)
 }
 
-/// The columns [`bind_account`] binds, $1..$13.
-const ACCOUNT_MUTABLE: [&str; 13] = [
+/// The columns [`bind_account`] binds, $1..$14.
+const ACCOUNT_MUTABLE: [&str; 14] = [
     "connection_role",
     "account_identifier",
     "account_display_name",
@@ -65,6 +66,7 @@ const ACCOUNT_MUTABLE: [&str; 13] = [
     "expires_at",
     "refresh_token",
     "updated_at",
+    "refresh_generation",
 ];
 
 fn bind_root<'q>(q: Q<'q>, r: &'q DataIntegration) -> Q<'q> {
@@ -488,7 +490,7 @@ impl Store for SqlStore {
         let columns = ACCOUNT_MUTABLE.join(", ");
         let sql = format!(
             "INSERT INTO connected_accounts ({columns}, id, environment_id, data_integration_id, owner_key, user_id, \
-             organization_id, auth_method, refresh_generation, last_refreshed_at, created_at) \
+             organization_id, auth_method, last_refreshed_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
         );
         bind_account(sqlx::query(&sql), a)
@@ -499,7 +501,6 @@ impl Store for SqlStore {
             .bind(a.owner.user_id.as_deref())
             .bind(a.owner.organization_id.as_deref())
             .bind(a.auth_method.as_str())
-            .bind(a.refresh_generation)
             .bind(a.last_refreshed_at)
             .bind(a.created_at)
             .execute(&self.pool)
@@ -515,15 +516,21 @@ impl Store for SqlStore {
             .map(|(i, c)| format!("{c} = ${}", i + 1))
             .collect();
         let sql = format!(
-            "UPDATE connected_accounts SET {} WHERE id = $14 AND environment_id = $15",
+            "UPDATE connected_accounts SET {} WHERE id = $15 AND environment_id = $16",
             sets.join(", ")
         );
-        bind_account(sqlx::query(&sql), a)
+        let done = bind_account(sqlx::query(&sql), a)
             .bind(a.id.to_string())
             .bind(a.environment_id.to_string())
             .execute(&self.pool)
             .await
             .map_err(backend_err)?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Backend(format!(
+                "connected account {} vanished during the update",
+                a.id
+            )));
+        }
         Ok(())
     }
 

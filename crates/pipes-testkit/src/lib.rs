@@ -1,6 +1,8 @@
 //! Test support for Pipes: a real server on a free loopback port over a throwaway database.
 #![forbid(unsafe_code)]
 
+pub mod mock_provider;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -30,6 +32,8 @@ pub struct TestApp {
     pub environments: Environments,
     /// HTTP client.
     pub http: reqwest::Client,
+    /// The vault key list, to start sibling servers on the same database.
+    pub vault_spec: String,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -57,13 +61,8 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server on the given database, with a `sandbox` environment and a key.
 pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
-    let store = pipes_store::open(&db.url).await.expect("open test database");
-    let vault = Vault::from_spec(&Vault::generate_key_spec("test")).expect("test vault");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    let base_url = format!("http://{addr}");
-    let catalog = Catalog::builtin().expect("catalog");
-    let app = pipes_server::App::new(store.clone(), vault, catalog, &base_url);
+    let vault_spec = Vault::generate_key_spec("test");
+    let (store, base_url, addr, shutdown) = start_server(&db.url, &vault_spec).await;
     let environments = Environments::new(store.clone());
     let env = environments.create("sandbox", false).await.expect("environment");
     let key = environments
@@ -73,13 +72,6 @@ pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
         .secret
         .expose()
         .to_owned();
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = pipes_server::serve(app, listener, async {
-            let _ = rx.await;
-        })
-        .await;
-    });
     TestApp {
         base_url,
         addr,
@@ -89,8 +81,36 @@ pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
         db,
         environments,
         http: reqwest::Client::new(),
-        shutdown: Some(tx),
+        vault_spec,
+        shutdown: Some(shutdown),
     }
+}
+
+/// Opens the database with its own pool and serves it on a free port, as another process would.
+async fn start_server(db_url: &str, vault_spec: &str) -> (Arc<dyn Store>, String, SocketAddr, oneshot::Sender<()>) {
+    let store = pipes_store::open(db_url).await.expect("open test database");
+    let vault = Vault::from_spec(vault_spec).expect("test vault");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let base_url = format!("http://{addr}");
+    let app = pipes_server::App::new(store.clone(), vault, Catalog::builtin().expect("catalog"), &base_url);
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = pipes_server::serve(app, listener, async {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    (store, base_url, addr, tx)
+}
+
+/// Another server over the same database and vault (its own pool, its own in-process state):
+/// stands in for a second `pipes serve` process.
+#[derive(Debug)]
+pub struct Sibling {
+    /// `http://127.0.0.1:PORT`
+    pub base_url: String,
+    _shutdown: oneshot::Sender<()>,
 }
 
 impl TestApp {
@@ -119,6 +139,15 @@ impl TestApp {
             req = req.json(&b);
         }
         read(req.send().await.expect("request")).await
+    }
+
+    /// Starts another server on the same database and vault.
+    pub async fn sibling(&self) -> Sibling {
+        let (_, base_url, _, shutdown) = start_server(&self.db.url, &self.vault_spec).await;
+        Sibling {
+            base_url,
+            _shutdown: shutdown,
+        }
     }
 
     /// A second environment with its own key.

@@ -1,11 +1,17 @@
 //! Services: the operations the API and the CLI perform, with their validation.
 
+mod accounts;
+mod credentials;
 mod environments;
 mod integrations;
 mod patch;
+mod selection;
 
+pub use accounts::{requested_scopes, Accounts, ImportAccount, ProviderListing, UpdateAccount};
+pub use credentials::{ActiveCredential, Credentials, RefreshPolicy, VendRequest, Vended};
 pub use environments::{Environments, NewKey};
 pub use integrations::{
     ApiKeyInput, CreateIntegration, CredentialsInput, CustomProviderInput, Integrations, UpdateIntegration,
 };
 pub use patch::Patch;
+pub use selection::{select, OwnerChoice, OwnerInput, Selector};

@@ -1,6 +1,8 @@
 //! The WorkOS-compatible REST API, one module per resource.
 
+mod connected_accounts;
 mod data_integrations;
+mod vending;
 pub mod views;
 
 use axum::Router;
@@ -9,5 +11,8 @@ use crate::state::App;
 
 /// Every API route.
 pub fn routes(app: &App) -> Router<App> {
-    Router::new().merge(data_integrations::routes(app))
+    Router::new()
+        .merge(data_integrations::routes(app))
+        .merge(vending::routes())
+        .merge(connected_accounts::routes(app))
 }

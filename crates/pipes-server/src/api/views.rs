@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use pipes_core::domain::{CustomProviderDefinition, DataIntegration};
+use pipes_core::domain::{AuthMethod, ConnectedAccount, CustomProviderDefinition, DataIntegration, Ownership};
 use pipes_core::pagination::Page;
+use pipes_core::services::{ProviderListing, Vended};
 use pipes_core::time::format_ms;
 use serde::Serialize;
 
@@ -101,6 +102,242 @@ impl DataIntegrationView {
                 root.updated_at
                     .max(root.custom_provider.as_ref().map_or(0, |cp| cp.updated_at)),
             ),
+        }
+    }
+}
+
+/// The ConnectedAccount object (§3.4).
+#[derive(Debug, Serialize)]
+pub struct ConnectedAccountView {
+    object: &'static str,
+    id: String,
+    connection_role: &'static str,
+    account_identifier: Option<String>,
+    account_display_name: Option<String>,
+    user_id: Option<String>,
+    organization_id: Option<String>,
+    scopes: Vec<String>,
+    state: &'static str,
+    auth_method: &'static str,
+    api_key_last_4: Option<String>,
+    config: BTreeMap<String, String>,
+    established_by_user_id: Option<String>,
+    state_reason: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl ConnectedAccountView {
+    /// The view of a connection.
+    pub fn new(a: &ConnectedAccount) -> Self {
+        Self {
+            object: "connected_account",
+            id: a.id.to_string(),
+            connection_role: a.role.as_str(),
+            account_identifier: a.account_identifier.clone(),
+            account_display_name: a.account_display_name.clone(),
+            user_id: a.owner.user_id.clone(),
+            organization_id: a.owner.organization_id.clone(),
+            scopes: a.scopes.clone(),
+            state: a.state.as_str(),
+            auth_method: a.auth_method.as_str(),
+            api_key_last_4: None,
+            config: a.config.clone(),
+            established_by_user_id: a.established_by_user_id.clone(),
+            state_reason: a.state_reason.clone(),
+            created_at: format_ms(a.created_at),
+            updated_at: format_ms(a.updated_at),
+        }
+    }
+}
+
+/// A connection inside a data-providers list: the account plus the deprecated owner id under
+/// both spellings the SDKs read.
+#[derive(Debug, Serialize)]
+pub struct ListedAccountView {
+    #[serde(flatten)]
+    account: ConnectedAccountView,
+    userland_user_id: Option<String>,
+    #[serde(rename = "userlandUserId")]
+    userland_user_id_camel: Option<String>,
+}
+
+impl ListedAccountView {
+    fn new(a: &ConnectedAccount) -> Self {
+        Self {
+            account: ConnectedAccountView::new(a),
+            userland_user_id: a.owner.user_id.clone(),
+            userland_user_id_camel: a.owner.user_id.clone(),
+        }
+    }
+}
+
+/// The DataProvider object (§3.5).
+#[derive(Debug, Serialize)]
+pub struct DataProviderView {
+    object: &'static str,
+    id: String,
+    name: String,
+    description: Option<String>,
+    slug: String,
+    integration_type: String,
+    credentials_type: &'static str,
+    scopes: Option<Vec<String>>,
+    auth_methods: [&'static str; 1],
+    connection_owner: &'static str,
+    ownership: &'static str,
+    created_at: String,
+    updated_at: String,
+    connected_account: Option<ListedAccountView>,
+    connected_accounts: Vec<ListedAccountView>,
+}
+
+impl DataProviderView {
+    /// The view of one listing.
+    pub fn new(l: &ProviderListing) -> Self {
+        let root = &l.root;
+        Self {
+            object: "data_provider",
+            id: root.id.to_string(),
+            name: l.name.clone(),
+            description: root.description.clone(),
+            slug: root.slug.to_string(),
+            integration_type: root.slug.to_string(),
+            credentials_type: match root.auth_method {
+                AuthMethod::ApiKey => "api_key",
+                _ => "oauth2",
+            },
+            scopes: l.scopes.clone(),
+            auth_methods: [root.auth_method.as_str()],
+            connection_owner: root.ownership.as_str(),
+            ownership: match root.ownership {
+                Ownership::User => "userland_user",
+                Ownership::Organization => "organization",
+            },
+            created_at: format_ms(root.created_at),
+            updated_at: format_ms(root.updated_at),
+            connected_account: l.compatibility.as_ref().map(ListedAccountView::new),
+            connected_accounts: l.listed.iter().map(ListedAccountView::new).collect(),
+        }
+    }
+}
+
+/// A plain (unpaginated) list.
+#[derive(Debug, Serialize)]
+pub struct PlainList<T: Serialize> {
+    /// Always `list`.
+    pub object: &'static str,
+    /// The items.
+    pub data: Vec<T>,
+}
+
+/// `access_token` of a `/token` answer.
+#[derive(Debug, Serialize)]
+pub struct AccessTokenView {
+    object: &'static str,
+    access_token: String,
+    expires_at: Option<String>,
+    scopes: Vec<String>,
+    missing_scopes: Vec<String>,
+}
+
+/// `credential` of a `/credentials` answer.
+#[derive(Debug, Serialize)]
+pub struct CredentialValueView {
+    object: &'static str,
+    auth_method: &'static str,
+    value: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scopes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    missing_scopes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<BTreeMap<String, serde_json::Value>>,
+    config: BTreeMap<String, String>,
+}
+
+/// `/token` answers: `{active: true, access_token}` or `{active: false, error}`.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum TokenResponseView {
+    /// A usable token.
+    Active {
+        /// Always `true`.
+        active: bool,
+        /// The token.
+        access_token: AccessTokenView,
+    },
+    /// No usable token.
+    Inactive {
+        /// Always `false`.
+        active: bool,
+        /// Why.
+        error: &'static str,
+    },
+}
+
+impl TokenResponseView {
+    /// The answer for a vending outcome.
+    pub fn new(v: Vended) -> Self {
+        match v {
+            Vended::Inactive(error) => Self::Inactive { active: false, error },
+            Vended::Active(c) => Self::Active {
+                active: true,
+                access_token: AccessTokenView {
+                    object: "access_token",
+                    access_token: c.value.expose().to_owned(),
+                    expires_at: c.expires_at.map(format_ms),
+                    scopes: c.scopes,
+                    missing_scopes: c.missing_scopes,
+                },
+            },
+        }
+    }
+}
+
+/// `/credentials` answers.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum CredentialResponseView {
+    /// A usable credential.
+    Active {
+        /// Always `true`.
+        active: bool,
+        /// The credential.
+        credential: CredentialValueView,
+    },
+    /// No usable credential.
+    Inactive {
+        /// Always `false`.
+        active: bool,
+        /// Why.
+        error: &'static str,
+    },
+}
+
+impl CredentialResponseView {
+    /// The answer for a vending outcome.
+    pub fn new(v: Vended) -> Self {
+        match v {
+            Vended::Inactive(error) => Self::Inactive { active: false, error },
+            Vended::Active(c) => {
+                let token_based = c.auth_method != AuthMethod::ApiKey;
+                Self::Active {
+                    active: true,
+                    credential: CredentialValueView {
+                        object: "credential",
+                        auth_method: c.auth_method.as_str(),
+                        value: c.value.expose().to_owned(),
+                        expires_at: token_based.then(|| c.expires_at.map(format_ms)),
+                        scopes: token_based.then(|| c.scopes.clone()),
+                        missing_scopes: token_based.then(|| c.missing_scopes.clone()),
+                        metadata: token_based.then(|| c.metadata.clone()),
+                        config: c.config,
+                    },
+                }
+            }
         }
     }
 }

@@ -1,0 +1,546 @@
+//! Connected accounts: import, read, update and delete (contract §4.9), and the per-user list
+//! of providers with their connections (§4.11).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::selection::{select, OwnerChoice, Selector};
+use super::Patch;
+use crate::catalog::Catalog;
+use crate::domain::{
+    AccountState, AuthMethod, ConnectedAccount, ConnectionRole, CredentialsType, DataIntegration, Environment,
+    IntegrationState, TokenSet,
+};
+use crate::error::ServiceError;
+use crate::ids::ConnectedAccountId;
+use crate::secret::SecretString;
+use crate::store::{Store, StoreError};
+use crate::time::{now_ms, parse_rfc3339};
+use crate::vault::{Aad, Vault};
+
+/// Vault purpose of access tokens.
+pub const ACCESS_TOKEN_PURPOSE: &str = "connected_accounts.access_token";
+/// Vault purpose of refresh tokens.
+pub const REFRESH_TOKEN_PURPOSE: &str = "connected_accounts.refresh_token";
+
+/// `POST …/connected_accounts/{slug}`: import tokens obtained elsewhere.
+#[derive(Debug, Default, Deserialize)]
+pub struct ImportAccount {
+    /// Access token.
+    #[serde(default)]
+    pub access_token: Option<SecretString>,
+    /// Refresh token.
+    #[serde(default)]
+    pub refresh_token: Option<SecretString>,
+    /// Access-token expiry (RFC 3339).
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    /// Granted scopes.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// Explicit state.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// `add` for another connection.
+    #[serde(default)]
+    pub connection_intent: Option<String>,
+    /// Label.
+    #[serde(default)]
+    pub account_display_name: Patch<String>,
+    /// Developer-attested account id.
+    #[serde(default)]
+    pub account_identifier: Patch<String>,
+    /// The acting member (organization connections).
+    #[serde(default)]
+    pub user_id: Option<String>,
+}
+
+/// `PUT …/connected_accounts/{slug}`: replace tokens, scopes, state or labels.
+#[derive(Debug, Default, Deserialize)]
+pub struct UpdateAccount {
+    /// `null` clears.
+    #[serde(default)]
+    pub access_token: Patch<SecretString>,
+    /// `null` clears.
+    #[serde(default)]
+    pub refresh_token: Patch<SecretString>,
+    /// `null` clears.
+    #[serde(default)]
+    pub expires_at: Patch<String>,
+    /// Granted scopes.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// Explicit state.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// Label.
+    #[serde(default)]
+    pub account_display_name: Patch<String>,
+    /// Developer-attested account id.
+    #[serde(default)]
+    pub account_identifier: Patch<String>,
+    /// The acting member (organization connections).
+    #[serde(default)]
+    pub user_id: Option<String>,
+}
+
+/// One provider of the data-providers list with the owner's connections.
+#[derive(Debug)]
+pub struct ProviderListing {
+    /// The root.
+    pub root: DataIntegration,
+    /// Display name.
+    pub name: String,
+    /// Effective requested scopes; `None` when none are configured.
+    pub scopes: Option<Vec<String>>,
+    /// The compatibility connection.
+    pub compatibility: Option<ConnectedAccount>,
+    /// The connections to list.
+    pub listed: Vec<ConnectedAccount>,
+}
+
+/// Connected accounts.
+#[derive(Clone)]
+pub struct Accounts {
+    store: Arc<dyn Store>,
+    vault: Vault,
+    catalog: &'static Catalog,
+}
+
+impl std::fmt::Debug for Accounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Accounts")
+    }
+}
+
+/// What the requested scopes of a root are: its own, else the provider's defaults.
+pub fn requested_scopes(root: &DataIntegration, catalog: &Catalog) -> Option<Vec<String>> {
+    root.scopes.clone().or_else(|| {
+        catalog
+            .get(root.slug.as_str())
+            .map(|p| p.default_scopes.clone())
+            .filter(|s| !s.is_empty())
+    })
+}
+
+fn invalid_combination(message: &str) -> ServiceError {
+    ServiceError::Invalid {
+        code: "invalid_token_combination",
+        message: message.to_owned(),
+        errors: vec![],
+    }
+}
+
+fn parse_state(raw: Option<&str>) -> Result<Option<AccountState>, ServiceError> {
+    raw.map(|s| {
+        AccountState::parse(s).ok_or_else(|| {
+            ServiceError::invalid_field("state", "invalid", "state must be connected or needs_reauthorization.")
+        })
+    })
+    .transpose()
+}
+
+fn parse_expiry(raw: &str) -> Result<i64, ServiceError> {
+    parse_rfc3339(raw).ok_or_else(|| {
+        ServiceError::invalid_field("expires_at", "invalid", "expires_at must be an ISO-8601 timestamp.")
+    })
+}
+
+/// The plain token set a request describes, before sealing.
+struct PlainTokens {
+    access: Option<SecretString>,
+    refresh: Option<SecretString>,
+    expires_at: Option<i64>,
+}
+
+impl PlainTokens {
+    /// Applies the contract's token-combination table; returns the derived state.
+    fn validate(&self, explicit: Option<AccountState>) -> Result<AccountState, ServiceError> {
+        if self.refresh.as_ref().is_some_and(|r| r.expose().trim().is_empty()) {
+            return Err(ServiceError::Invalid {
+                code: "invalid_refresh_token",
+                message: "refresh_token must not be empty.".into(),
+                errors: vec![],
+            });
+        }
+        if self.access.as_ref().is_some_and(|a| a.expose().is_empty()) {
+            return Err(invalid_combination("access_token must not be empty."));
+        }
+        let derived =
+            match (&self.access, &self.refresh, self.expires_at) {
+                (None, None, None) => AccountState::NeedsReauthorization,
+                (None, _, Some(_)) => return Err(invalid_combination("expires_at requires an access_token.")),
+                (Some(_), None, Some(_)) => return Err(invalid_combination(
+                    "An expiring access_token needs a refresh_token; omit expires_at for a token that does not expire.",
+                )),
+                _ => AccountState::Connected,
+            };
+        match explicit {
+            Some(AccountState::Connected) if self.access.is_none() && self.refresh.is_none() => Err(
+                invalid_combination("state connected needs an access_token or a refresh_token."),
+            ),
+            Some(state) => Ok(state),
+            None => Ok(derived),
+        }
+    }
+
+    fn seal(&self, vault: &Vault, id: ConnectedAccountId) -> TokenSet {
+        let row = id.to_string();
+        TokenSet {
+            access_token: self.access.as_ref().map(|t| {
+                vault.seal_secret(
+                    t,
+                    Aad {
+                        purpose: ACCESS_TOKEN_PURPOSE,
+                        row_id: &row,
+                    },
+                )
+            }),
+            expires_at: self.expires_at,
+            refresh_token: self.refresh.as_ref().map(|t| {
+                vault.seal_secret(
+                    t,
+                    Aad {
+                        purpose: REFRESH_TOKEN_PURPOSE,
+                        row_id: &row,
+                    },
+                )
+            }),
+        }
+    }
+}
+
+fn check_scopes(scopes: Option<Vec<String>>) -> Result<Option<Vec<String>>, ServiceError> {
+    if let Some(list) = &scopes {
+        if list.len() > 200 || list.iter().any(|s| s.is_empty() || s.len() > 256) {
+            return Err(ServiceError::invalid_field(
+                "scopes",
+                "invalid",
+                "scopes must be up to 200 non-empty strings.",
+            ));
+        }
+    }
+    Ok(scopes)
+}
+
+fn check_label(field: &str, value: &Patch<String>) -> Result<(), ServiceError> {
+    match value.value() {
+        Some(v) if v.chars().count() > 255 => Err(ServiceError::invalid_field(
+            field,
+            "too_long",
+            format!("{field} must be at most 255 characters."),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl Accounts {
+    /// The service.
+    pub fn new(store: Arc<dyn Store>, vault: Vault, catalog: &'static Catalog) -> Self {
+        Self { store, vault, catalog }
+    }
+
+    /// Opens a connection's access token.
+    pub fn open_access_token(&self, a: &ConnectedAccount) -> Result<Option<SecretString>, ServiceError> {
+        let row = a.id.to_string();
+        Ok(a.tokens
+            .access_token
+            .as_ref()
+            .map(|s| {
+                self.vault.open_secret(
+                    s,
+                    Aad {
+                        purpose: ACCESS_TOKEN_PURPOSE,
+                        row_id: &row,
+                    },
+                )
+            })
+            .transpose()?)
+    }
+
+    /// Opens a connection's refresh token.
+    pub fn open_refresh_token(&self, a: &ConnectedAccount) -> Result<Option<SecretString>, ServiceError> {
+        let row = a.id.to_string();
+        Ok(a.tokens
+            .refresh_token
+            .as_ref()
+            .map(|s| {
+                self.vault.open_secret(
+                    s,
+                    Aad {
+                        purpose: REFRESH_TOKEN_PURPOSE,
+                        row_id: &row,
+                    },
+                )
+            })
+            .transpose()?)
+    }
+
+    /// Seals a token set for a connection.
+    pub fn seal_tokens(
+        &self,
+        id: ConnectedAccountId,
+        access: Option<&SecretString>,
+        refresh: Option<&SecretString>,
+        expires_at: Option<i64>,
+    ) -> TokenSet {
+        PlainTokens {
+            access: access.cloned(),
+            refresh: refresh.cloned(),
+            expires_at,
+        }
+        .seal(&self.vault, id)
+    }
+
+    /// Imports a connection.
+    pub async fn import(
+        &self,
+        env: &Environment,
+        slug: &str,
+        choice: &OwnerChoice,
+        req: ImportAccount,
+    ) -> Result<ConnectedAccount, ServiceError> {
+        let (root, compat) = select(self.store.as_ref(), env, slug, &choice.owner, &Selector::default()).await?;
+        self.check_root_for_tokens(&root)?;
+        check_label("account_display_name", &req.account_display_name)?;
+        check_label("account_identifier", &req.account_identifier)?;
+        let role = match req.connection_intent.as_deref() {
+            None => {
+                if compat.is_some() {
+                    return Err(ServiceError::Conflict {
+                        code: "connected_account_already_exists",
+                        message: "A connected account already exists for this user, integration, and organization."
+                            .into(),
+                    });
+                }
+                ConnectionRole::Compatibility
+            }
+            Some("add") => {
+                if !self
+                    .store
+                    .accounts_of_owner(root.id, &choice.owner.key())
+                    .await?
+                    .is_empty()
+                {
+                    return Err(ServiceError::NotFound {
+                        code: "multiple_connections_unavailable",
+                        message: "Multiple connections are not enabled for this environment.".into(),
+                    });
+                }
+                ConnectionRole::Compatibility
+            }
+            Some(_) => {
+                return Err(ServiceError::BadRequest {
+                    code: "invalid_connection_intent",
+                    message: "connection_intent must be 'add' on import.".into(),
+                })
+            }
+        };
+        let tokens = PlainTokens {
+            access: req.access_token,
+            refresh: req.refresh_token,
+            expires_at: req.expires_at.as_deref().map(parse_expiry).transpose()?,
+        };
+        let state = tokens.validate(parse_state(req.state.as_deref())?)?;
+        let id = ConnectedAccountId::new();
+        let now = now_ms();
+        let account = ConnectedAccount {
+            id,
+            environment_id: env.id,
+            data_integration_id: root.id,
+            owner: choice.owner.clone(),
+            role,
+            account_identifier: req.account_identifier.apply(None),
+            account_display_name: req.account_display_name.apply(None),
+            auth_method: AuthMethod::Oauth,
+            state,
+            state_reason: None,
+            established_by_user_id: match choice.owner.ownership {
+                crate::domain::Ownership::Organization => choice.acting_user.clone(),
+                crate::domain::Ownership::User => None,
+            },
+            scopes: check_scopes(req.scopes)?.unwrap_or_default(),
+            config: BTreeMap::new(),
+            metadata: BTreeMap::new(),
+            tokens: tokens.seal(&self.vault, id),
+            refresh_generation: 0,
+            last_refreshed_at: None,
+            last_refresh_error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.store.insert_connected_account(&account).await {
+            Ok(()) => Ok(account),
+            Err(StoreError::Conflict(_)) => Err(ServiceError::Conflict {
+                code: "connected_account_already_exists",
+                message: "A connected account already exists for this user, integration, and organization.".into(),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn check_root_for_tokens(&self, root: &DataIntegration) -> Result<(), ServiceError> {
+        if root.auth_method != AuthMethod::Oauth {
+            return Err(ServiceError::Invalid {
+                code: "auth_method_mismatch",
+                message: format!(
+                    "This integration uses {} authentication; tokens cannot be imported.",
+                    root.auth_method.as_str()
+                ),
+                errors: vec![],
+            });
+        }
+        if root.state != IntegrationState::Valid {
+            return Err(ServiceError::Invalid {
+                code: "invalid_data_integration_state",
+                message: "The data integration is not in a usable state.".into(),
+                errors: vec![],
+            });
+        }
+        if root
+            .credentials
+            .as_ref()
+            .is_some_and(|c| c.kind == CredentialsType::Organization)
+        {
+            return Err(ServiceError::Invalid {
+                code: "client_credentials_not_configured",
+                message: "The organization has not registered its OAuth app for this integration.".into(),
+                errors: vec![],
+            });
+        }
+        Ok(())
+    }
+
+    /// The selected connection; 404 when the slot is empty.
+    pub async fn get(
+        &self,
+        env: &Environment,
+        slug: &str,
+        choice: &OwnerChoice,
+        selector: &Selector<'_>,
+    ) -> Result<ConnectedAccount, ServiceError> {
+        let (_, account) = select(self.store.as_ref(), env, slug, &choice.owner, selector).await?;
+        account.ok_or_else(|| ServiceError::not_found("The user, organization, or connected account was not found."))
+    }
+
+    /// Updates the selected connection.
+    pub async fn update(
+        &self,
+        env: &Environment,
+        slug: &str,
+        choice: &OwnerChoice,
+        selector: &Selector<'_>,
+        req: UpdateAccount,
+    ) -> Result<ConnectedAccount, ServiceError> {
+        let selector = Selector {
+            supports_multiple_connections: false,
+            ..selector.clone()
+        };
+        let mut account = self.get(env, slug, choice, &selector).await?;
+        check_label("account_display_name", &req.account_display_name)?;
+        check_label("account_identifier", &req.account_identifier)?;
+        let tokens_changed = !matches!(
+            (&req.access_token, &req.refresh_token, &req.expires_at),
+            (Patch::Absent, Patch::Absent, Patch::Absent)
+        );
+        let tokens = PlainTokens {
+            access: req.access_token.apply(self.open_access_token(&account)?),
+            refresh: req.refresh_token.apply(self.open_refresh_token(&account)?),
+            expires_at: match req.expires_at {
+                Patch::Absent => account.tokens.expires_at,
+                Patch::Null => None,
+                Patch::Value(raw) => Some(parse_expiry(&raw)?),
+            },
+        };
+        let explicit = parse_state(req.state.as_deref())?;
+        let state = tokens.validate(explicit.or(if tokens_changed { None } else { Some(account.state) }))?;
+        if tokens_changed {
+            account.tokens = tokens.seal(&self.vault, account.id);
+            // Any refresh in flight started from the old tokens: make its write lose.
+            account.refresh_generation += 1;
+        }
+        if let Some(scopes) = check_scopes(req.scopes)? {
+            account.scopes = scopes;
+        }
+        account.state = state;
+        if state == AccountState::Connected {
+            account.state_reason = None;
+        }
+        account.account_display_name = req.account_display_name.apply(account.account_display_name.take());
+        account.account_identifier = req.account_identifier.apply(account.account_identifier.take());
+        account.updated_at = now_ms();
+        self.store.update_connected_account(&account).await?;
+        Ok(account)
+    }
+
+    /// Deletes the selected connection and its tokens.
+    pub async fn delete(
+        &self,
+        env: &Environment,
+        slug: &str,
+        choice: &OwnerChoice,
+        selector: &Selector<'_>,
+    ) -> Result<ConnectedAccount, ServiceError> {
+        let account = self.get(env, slug, choice, selector).await?;
+        if !self.store.delete_connected_account(env.id, account.id).await? {
+            return Err(ServiceError::not_found(
+                "The user, organization, or connected account was not found.",
+            ));
+        }
+        Ok(account)
+    }
+
+    /// Every enabled root of the owner's ownership with the owner's connections, by name.
+    pub async fn data_providers(
+        &self,
+        env: &Environment,
+        choice: &OwnerChoice,
+        plural: bool,
+    ) -> Result<Vec<ProviderListing>, ServiceError> {
+        let roots = self.store.all_data_integrations(env.id, choice.owner.ownership).await?;
+        let accounts = self
+            .store
+            .accounts_of_owner_in_env(env.id, choice.owner.ownership, &choice.owner.key())
+            .await?;
+        let mut out: Vec<ProviderListing> = roots
+            .into_iter()
+            .filter(|r| r.enabled)
+            .map(|root| {
+                let mine: Vec<ConnectedAccount> = accounts
+                    .iter()
+                    .filter(|a| a.data_integration_id == root.id)
+                    .cloned()
+                    .collect();
+                let compatibility = mine.iter().find(|a| a.role == ConnectionRole::Compatibility).cloned();
+                let listed = if plural {
+                    mine
+                } else {
+                    compatibility.iter().cloned().collect()
+                };
+                let name = match &root.custom_provider {
+                    Some(cp) => cp.definition.name.clone(),
+                    None => self
+                        .catalog
+                        .get(root.slug.as_str())
+                        .map_or_else(|| root.slug.to_string(), |p| p.name.clone()),
+                };
+                ProviderListing {
+                    scopes: requested_scopes(&root, self.catalog),
+                    name,
+                    root,
+                    compatibility,
+                    listed,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            a.name
+                .to_lowercase()
+                .cmp(&b.name.to_lowercase())
+                .then(a.root.slug.cmp(&b.root.slug))
+        });
+        Ok(out)
+    }
+}

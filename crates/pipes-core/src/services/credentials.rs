@@ -1,0 +1,496 @@
+//! Vending: a fresh credential in one call. A fresh token costs one indexed read and no
+//! write. A token inside the refresh margin is refreshed single-flight: one refresh per
+//! connection at a time in this process (callers share one future) and across processes (a
+//! lease in the database taken by compare-and-set, then a re-read). New tokens are persisted
+//! before anyone sees them; a refresh token is never presented twice by us.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::{BoxFuture, FutureExt, Shared};
+use serde::Deserialize;
+
+use super::accounts::{requested_scopes, Accounts};
+use super::integrations::CLIENT_SECRET_PURPOSE;
+use super::selection::{select, OwnerChoice, Selector};
+use crate::catalog::Catalog;
+use crate::domain::{
+    AccountState, AuthMethod, ConnectedAccount, CredentialsType, DataIntegration, Environment, RefreshError, TokenSet,
+};
+use crate::error::ServiceError;
+use crate::ids::ConnectedAccountId;
+use crate::oauth::{random_token, ClientApp, OAuthClient, OAuthError, ResolvedProvider};
+use crate::secret::SecretString;
+use crate::store::Store;
+use crate::time::{now_ms, Millis};
+use crate::vault::{Aad, Vault};
+
+/// The body of `/token` and `/credentials`.
+#[derive(Debug, Default, Deserialize)]
+pub struct VendRequest {
+    /// Owner, or acting member.
+    pub user_id: String,
+    /// Organization scope or owner; `null` = unscoped.
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    /// Exact connection.
+    #[serde(default)]
+    pub connected_account_id: Option<String>,
+    /// `user` or `organization`.
+    #[serde(default)]
+    pub connection_owner: Option<String>,
+    /// Plural contract.
+    #[serde(default)]
+    pub supports_multiple_connections: Option<bool>,
+}
+
+/// How vending answers.
+#[derive(Debug)]
+pub enum Vended {
+    /// A usable credential.
+    Active(ActiveCredential),
+    /// `not_installed` or `needs_reauthorization`.
+    Inactive(&'static str),
+}
+
+/// A credential ready to hand out.
+#[derive(Debug)]
+pub struct ActiveCredential {
+    /// How the connection authenticates.
+    pub auth_method: AuthMethod,
+    /// The token or key.
+    pub value: SecretString,
+    /// Expiry; `None` = does not expire.
+    pub expires_at: Option<Millis>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Requested but not granted.
+    pub missing_scopes: Vec<String>,
+    /// Non-secret token-response fields.
+    pub metadata: BTreeMap<String, serde_json::Value>,
+    /// Config snapshot.
+    pub config: BTreeMap<String, String>,
+}
+
+/// When to refresh.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshPolicy {
+    /// Refresh when less than min(this, half the token's lifetime) is left.
+    pub max_margin: Duration,
+    /// How long a refresh lease lasts; longer than the slowest token endpoint.
+    pub lease: Duration,
+    /// How long a caller waits for another process's refresh before answering from what it has.
+    pub wait: Duration,
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        Self {
+            max_margin: Duration::from_secs(300),
+            lease: Duration::from_secs(60),
+            wait: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Why a refresh did not produce a token.
+#[derive(Debug, Clone)]
+enum RefreshFailure {
+    /// The grant is gone.
+    NeedsReauthorization,
+    /// Try again later.
+    Unavailable { retry_after: Option<u64> },
+    /// A fault of ours.
+    Internal(String),
+}
+
+type Flight = Shared<BoxFuture<'static, Result<Arc<ConnectedAccount>, RefreshFailure>>>;
+
+struct Inner {
+    store: Arc<dyn Store>,
+    vault: Vault,
+    catalog: &'static Catalog,
+    accounts: Accounts,
+    oauth: OAuthClient,
+    policy: RefreshPolicy,
+    /// This process's identity as a lease holder.
+    instance: String,
+    flights: Mutex<HashMap<ConnectedAccountId, Flight>>,
+}
+
+/// Token and credential vending.
+#[derive(Clone)]
+pub struct Credentials {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("instance", &self.inner.instance)
+            .finish()
+    }
+}
+
+/// 503 with a retry hint; the caller may retry.
+pub fn unavailable(retry_after: Option<u64>) -> ServiceError {
+    ServiceError::Unavailable {
+        message: "The provider could not refresh the token right now; retry shortly.".into(),
+        retry_after: retry_after.unwrap_or(1),
+    }
+}
+
+impl Credentials {
+    /// The service.
+    pub fn new(
+        store: Arc<dyn Store>,
+        vault: Vault,
+        catalog: &'static Catalog,
+        oauth: OAuthClient,
+        policy: RefreshPolicy,
+    ) -> Self {
+        let accounts = Accounts::new(store.clone(), vault.clone(), catalog);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                vault,
+                catalog,
+                accounts,
+                oauth,
+                policy,
+                instance: format!("pipes-{}", random_token(9)),
+                flights: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// `POST /data-integrations/{slug}/token` (`oauth_only`) and `/credentials`.
+    pub async fn vend(
+        &self,
+        env: &Environment,
+        slug: &str,
+        choice: &OwnerChoice,
+        selector: &Selector<'_>,
+        oauth_only: bool,
+    ) -> Result<Vended, ServiceError> {
+        let (root, account) = select(self.inner.store.as_ref(), env, slug, &choice.owner, selector).await?;
+        let Some(account) = account else {
+            return Ok(Vended::Inactive("not_installed"));
+        };
+        if oauth_only && account.auth_method != AuthMethod::Oauth {
+            return Err(ServiceError::Invalid {
+                code: "auth_method_mismatch",
+                message: format!(
+                    "This installation uses {} authentication. Use the POST /:slug/credentials endpoint instead.",
+                    account.auth_method.as_str()
+                ),
+                errors: vec![],
+            });
+        }
+        if account.state == AccountState::NeedsReauthorization {
+            return Ok(Vended::Inactive("needs_reauthorization"));
+        }
+        let now = now_ms();
+        let account = if self.is_fresh(&account, now) {
+            account
+        } else if account.tokens.refresh_token.is_none() {
+            if account.tokens.access_token.is_some() && account.tokens.expires_at.is_some_and(|e| e > now) {
+                account // inside the margin but no way to refresh: hand out what is still valid
+            } else {
+                self.mark_dead_without_refresh_token(&account).await?;
+                return Ok(Vended::Inactive("needs_reauthorization"));
+            }
+        } else {
+            match self.refresh_single_flight(&root, &account).await {
+                Ok(fresh) => Arc::unwrap_or_clone(fresh),
+                Err(RefreshFailure::NeedsReauthorization) => return Ok(Vended::Inactive("needs_reauthorization")),
+                Err(RefreshFailure::Unavailable { retry_after }) => {
+                    // The provider is down: the current token is still good if it has not expired.
+                    match account.tokens.expires_at {
+                        Some(e) if e > now_ms() && account.tokens.access_token.is_some() => account,
+                        _ => return Err(unavailable(retry_after)),
+                    }
+                }
+                Err(RefreshFailure::Internal(cause)) => return Err(ServiceError::Internal(cause)),
+            }
+        };
+        let value = self
+            .inner
+            .accounts
+            .open_access_token(&account)?
+            .ok_or_else(|| ServiceError::Internal("refreshed connection has no access token".into()))?;
+        let requested = requested_scopes(&root, self.inner.catalog).unwrap_or_default();
+        let missing_scopes = requested.into_iter().filter(|s| !account.scopes.contains(s)).collect();
+        Ok(Vended::Active(ActiveCredential {
+            auth_method: account.auth_method,
+            value,
+            expires_at: account.tokens.expires_at,
+            scopes: account.scopes,
+            missing_scopes,
+            metadata: account.metadata,
+            config: account.config,
+        }))
+    }
+
+    /// Fresh = has an access token that does not expire within the margin.
+    fn is_fresh(&self, a: &ConnectedAccount, now: Millis) -> bool {
+        if a.tokens.access_token.is_none() {
+            return false;
+        }
+        let Some(expires_at) = a.tokens.expires_at else {
+            return true;
+        };
+        let max_margin = i64::try_from(self.inner.policy.max_margin.as_millis()).unwrap_or(i64::MAX);
+        // The lifetime is known from the last refresh or code exchange; for imported tokens it
+        // is not, and the full margin applies.
+        let margin = match a.last_refreshed_at {
+            Some(issued) => max_margin.min((expires_at - issued).max(0) / 2),
+            None => max_margin,
+        };
+        expires_at - now > margin
+    }
+
+    async fn mark_dead_without_refresh_token(&self, a: &ConnectedAccount) -> Result<(), ServiceError> {
+        let mut dead = a.clone();
+        dead.state = AccountState::NeedsReauthorization;
+        dead.updated_at = now_ms();
+        self.inner.store.update_connected_account(&dead).await?;
+        Ok(())
+    }
+
+    /// Joins the refresh in flight for this connection, or starts one.
+    async fn refresh_single_flight(
+        &self,
+        root: &DataIntegration,
+        account: &ConnectedAccount,
+    ) -> Result<Arc<ConnectedAccount>, RefreshFailure> {
+        let flight = {
+            let mut flights = self.inner.flights.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(f) = flights.get(&account.id) {
+                f.clone()
+            } else {
+                let this = self.clone();
+                let (root, account) = (root.clone(), account.clone());
+                let id = account.id;
+                let fut = async move {
+                    let result = this.refresh_across_processes(&root, &account).await;
+                    this.inner.flights.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                    result
+                }
+                .boxed()
+                .shared();
+                flights.insert(id, fut.clone());
+                fut
+            }
+        };
+        // Run the flight on its own task so that a caller that goes away (client disconnect)
+        // cannot cancel a refresh whose new tokens must be persisted.
+        let handle = tokio::spawn(flight);
+        handle
+            .await
+            .unwrap_or_else(|e| Err(RefreshFailure::Internal(format!("refresh task failed: {e}"))))
+    }
+
+    async fn reread(&self, a: &ConnectedAccount) -> Result<ConnectedAccount, RefreshFailure> {
+        self.inner
+            .store
+            .connected_account(a.environment_id, a.id)
+            .await
+            .map_err(|e| RefreshFailure::Internal(e.to_string()))?
+            .ok_or(RefreshFailure::NeedsReauthorization)
+    }
+
+    async fn refresh_across_processes(
+        &self,
+        root: &DataIntegration,
+        seen: &ConnectedAccount,
+    ) -> Result<Arc<ConnectedAccount>, RefreshFailure> {
+        let inner = &self.inner;
+        let lease_ms = i64::try_from(inner.policy.lease.as_millis()).unwrap_or(60_000);
+        let deadline = now_ms() + i64::try_from(inner.policy.wait.as_millis()).unwrap_or(20_000);
+        let holder = format!("{}-{}", inner.instance, random_token(6));
+        loop {
+            let now = now_ms();
+            let taken = inner
+                .store
+                .take_refresh_lease(seen.id, &holder, now, now + lease_ms)
+                .await
+                .map_err(|e| RefreshFailure::Internal(e.to_string()))?;
+            let current = self.reread(seen).await?;
+            if current.state == AccountState::NeedsReauthorization {
+                if taken {
+                    let _ = inner.store.release_refresh_lease(seen.id, &holder).await;
+                }
+                return Err(RefreshFailure::NeedsReauthorization);
+            }
+            if current.refresh_generation != seen.refresh_generation && self.is_fresh(&current, now_ms()) {
+                // Someone else refreshed meanwhile.
+                if taken {
+                    let _ = inner.store.release_refresh_lease(seen.id, &holder).await;
+                }
+                return Ok(Arc::new(current));
+            }
+            if taken {
+                return self.refresh_holding_lease(root, current, &holder).await;
+            }
+            if now_ms() > deadline {
+                return Err(RefreshFailure::Unavailable { retry_after: Some(1) });
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    fn provider_for(
+        &self,
+        root: &DataIntegration,
+        a: &ConnectedAccount,
+    ) -> Result<(ResolvedProvider, ClientApp), RefreshFailure> {
+        let provider = match &root.custom_provider {
+            Some(cp) => ResolvedProvider::custom(root.slug.as_str(), &cp.definition),
+            None => {
+                let p = self.inner.catalog.get(root.slug.as_str()).ok_or_else(|| {
+                    RefreshFailure::Internal(format!("provider '{}' is not in the catalog", root.slug))
+                })?;
+                let mut config: BTreeMap<String, String> = p
+                    .config
+                    .iter()
+                    .filter_map(|f| f.default.clone().map(|d| (f.key.clone(), d)))
+                    .collect();
+                config.extend(root.config.clone());
+                config.extend(a.config.clone());
+                ResolvedProvider::builtin(p, &config).map_err(RefreshFailure::Internal)?
+            }
+        };
+        let creds = root
+            .credentials
+            .as_ref()
+            .ok_or_else(|| RefreshFailure::Internal("integration has no OAuth app".into()))?;
+        if creds.kind == CredentialsType::Organization {
+            return Err(RefreshFailure::Internal(
+                "organization OAuth apps are not supported yet".into(),
+            ));
+        }
+        let row = root.id.to_string();
+        let client_secret = creds
+            .client_secret
+            .as_ref()
+            .map(|s| {
+                self.inner.vault.open_secret(
+                    s,
+                    Aad {
+                        purpose: CLIENT_SECRET_PURPOSE,
+                        row_id: &row,
+                    },
+                )
+            })
+            .transpose()
+            .map_err(|e| RefreshFailure::Internal(e.to_string()))?;
+        let app = ClientApp {
+            client_id: creds.client_id.clone().unwrap_or_default(),
+            client_secret,
+        };
+        Ok((provider, app))
+    }
+
+    async fn refresh_holding_lease(
+        &self,
+        root: &DataIntegration,
+        current: ConnectedAccount,
+        holder: &str,
+    ) -> Result<Arc<ConnectedAccount>, RefreshFailure> {
+        let inner = &self.inner;
+        let release = || async {
+            let _ = inner.store.release_refresh_lease(current.id, holder).await;
+        };
+        let refresh_token = match inner.accounts.open_refresh_token(&current) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                release().await;
+                return Err(RefreshFailure::NeedsReauthorization);
+            }
+            Err(e) => {
+                release().await;
+                return Err(RefreshFailure::Internal(e.to_string()));
+            }
+        };
+        let (provider, app) = match self.provider_for(root, &current) {
+            Ok(v) => v,
+            Err(e) => {
+                release().await;
+                return Err(e);
+            }
+        };
+        let started = now_ms();
+        match inner.oauth.refresh(&provider, &app, &refresh_token).await {
+            Ok(resp) => {
+                let expires_at = resp.expires_in.map(|s| started + s * 1000);
+                // Merge: providers that do not rotate send no refresh token; keep ours.
+                let refresh = resp.refresh_token.clone().unwrap_or(refresh_token);
+                let tokens: TokenSet =
+                    inner
+                        .accounts
+                        .seal_tokens(current.id, Some(&resp.access_token), Some(&refresh), expires_at);
+                let scopes = resp.scopes.clone().unwrap_or_else(|| current.scopes.clone());
+                let mut metadata = current.metadata.clone();
+                metadata.extend(resp.metadata.clone());
+                let metadata_json = serde_json::to_string(&metadata).unwrap_or_else(|_| "{}".into());
+                let stored = inner
+                    .store
+                    .store_refreshed_tokens(
+                        current.id,
+                        holder,
+                        current.refresh_generation,
+                        &tokens,
+                        &scopes,
+                        &metadata_json,
+                        started,
+                    )
+                    .await
+                    .map_err(|e| RefreshFailure::Internal(e.to_string()))?;
+                if !stored {
+                    // Our lease expired and someone else refreshed: their tokens are the live ones.
+                    tracing::error!(account.id = %current.id, "refresh result could not be stored: lease lost");
+                    return self.reread(&current).await.map(Arc::new);
+                }
+                tracing::info!(account.id = %current.id, provider = %provider.slug, "token refreshed");
+                let mut fresh = current;
+                fresh.tokens = tokens;
+                fresh.scopes = scopes;
+                fresh.metadata = metadata;
+                fresh.refresh_generation += 1;
+                fresh.last_refreshed_at = Some(started);
+                fresh.last_refresh_error = None;
+                Ok(Arc::new(fresh))
+            }
+            Err(err) => {
+                let code = err.code();
+                let dead = err.is_dead_grant();
+                if dead {
+                    // Before declaring the grant dead: did another process refresh meanwhile?
+                    let again = self.reread(&current).await?;
+                    if again.refresh_generation != current.refresh_generation {
+                        release().await;
+                        return Ok(Arc::new(again));
+                    }
+                }
+                let record = RefreshError {
+                    code: code.clone(),
+                    at: now_ms(),
+                };
+                let _ = inner
+                    .store
+                    .record_refresh_failure(current.id, holder, current.refresh_generation, &record, dead)
+                    .await;
+                tracing::warn!(account.id = %current.id, provider = %provider.slug, error = %code, "token refresh failed");
+                Err(match err {
+                    _ if dead => RefreshFailure::NeedsReauthorization,
+                    OAuthError::Transient { retry_after, .. } => RefreshFailure::Unavailable {
+                        retry_after: retry_after.map(|d| d.as_secs().max(1)),
+                    },
+                    _ => RefreshFailure::Unavailable { retry_after: Some(5) },
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Choosing the owner and the connection a request means (contract §3.8).
+
+use crate::domain::{valid_external_id, ConnectedAccount, DataIntegration, Environment, Owner, Ownership};
+use crate::error::ServiceError;
+use crate::ids::ConnectedAccountId;
+use crate::slug::Slug;
+use crate::store::Store;
+
+/// The owner fields of a request, as sent.
+#[derive(Debug, Clone, Default)]
+pub struct OwnerInput<'a> {
+    /// `user` (default) or `organization`.
+    pub connection_owner: Option<&'a str>,
+    /// The owner, or the acting member for organization-owned connections.
+    pub user_id: Option<&'a str>,
+    /// Organization scope or owner.
+    pub organization_id: Option<&'a str>,
+}
+
+/// A parsed owner: whose connection, and who acts.
+#[derive(Debug, Clone)]
+pub struct OwnerChoice {
+    /// The owner shape.
+    pub owner: Owner,
+    /// The acting user (the owner for user-owned connections).
+    pub acting_user: Option<String>,
+}
+
+fn check_id(field: &str, value: &str) -> Result<(), ServiceError> {
+    if valid_external_id(value) {
+        Ok(())
+    } else {
+        Err(ServiceError::invalid_field(
+            field,
+            "invalid",
+            format!("{field} must be 1-255 visible ASCII characters."),
+        ))
+    }
+}
+
+impl OwnerInput<'_> {
+    /// Validates the owner fields. `user_id_required`: user-owned calls always need a user.
+    pub fn parse(&self, user_id_required: bool) -> Result<OwnerChoice, ServiceError> {
+        let ownership = match self.connection_owner {
+            None => Ownership::User,
+            Some(raw) => Ownership::parse(raw).ok_or_else(|| {
+                ServiceError::invalid_field(
+                    "connection_owner",
+                    "invalid",
+                    "connection_owner must be 'user' or 'organization'.",
+                )
+            })?,
+        };
+        if let Some(org) = self.organization_id {
+            check_id("organization_id", org)?;
+        }
+        match ownership {
+            Ownership::User => {
+                let user = self
+                    .user_id
+                    .ok_or_else(|| ServiceError::invalid_field("user_id", "required", "user_id is required."))?;
+                check_id("user_id", user)?;
+                Ok(OwnerChoice {
+                    owner: Owner::user(user, self.organization_id),
+                    acting_user: Some(user.to_owned()),
+                })
+            }
+            Ownership::Organization => {
+                let org = self.organization_id.ok_or_else(|| ServiceError::Invalid {
+                    code: "organization_id_required",
+                    message: "organization_id is required when connection_owner is organization.".into(),
+                    errors: vec![],
+                })?;
+                if let Some(user) = self.user_id {
+                    check_id("user_id", user)?;
+                } else if user_id_required {
+                    return Err(ServiceError::invalid_field(
+                        "user_id",
+                        "required",
+                        "user_id is required.",
+                    ));
+                }
+                Ok(OwnerChoice {
+                    owner: Owner::organization(org),
+                    acting_user: self.user_id.map(str::to_owned),
+                })
+            }
+        }
+    }
+}
+
+/// How to pick among an owner's connections.
+#[derive(Debug, Clone, Default)]
+pub struct Selector<'a> {
+    /// An exact connection.
+    pub connected_account_id: Option<&'a str>,
+    /// The plural contract: consider every connection of the owner.
+    pub supports_multiple_connections: bool,
+}
+
+/// "Data integration not found" for a slug.
+pub fn root_not_found() -> ServiceError {
+    ServiceError::not_found("Data integration not found for the given provider slug.")
+}
+
+fn account_not_found() -> ServiceError {
+    ServiceError::NotFound {
+        code: "connected_account_not_found",
+        message: "No connected account with that ID exists for this owner.".into(),
+    }
+}
+
+/// Finds the root of `slug` for the owner's ownership and the selected connection (or `None`
+/// when the owner has no such connection). 404 for an unknown root or a foreign
+/// `connected_account_id`; 409 when the plural contract matches several connections.
+pub async fn select(
+    store: &dyn Store,
+    env: &Environment,
+    slug: &str,
+    owner: &Owner,
+    selector: &Selector<'_>,
+) -> Result<(DataIntegration, Option<ConnectedAccount>), ServiceError> {
+    let slug = Slug::parse(slug).map_err(|_| root_not_found())?;
+    if selector.connected_account_id.is_none() && !selector.supports_multiple_connections {
+        return store
+            .root_with_compatibility_account(env.id, &slug, owner.ownership, &owner.key())
+            .await?
+            .ok_or_else(root_not_found);
+    }
+    let root = store
+        .data_integration(env.id, &slug, owner.ownership)
+        .await?
+        .ok_or_else(root_not_found)?;
+    if let Some(raw) = selector.connected_account_id {
+        let id = ConnectedAccountId::parse(raw).map_err(|_| account_not_found())?;
+        let account = store
+            .connected_account(env.id, id)
+            .await?
+            .filter(|a| a.data_integration_id == root.id && a.owner == *owner)
+            .ok_or_else(account_not_found)?;
+        return Ok((root, Some(account)));
+    }
+    let mut all = store.accounts_of_owner(root.id, &owner.key()).await?;
+    match all.len() {
+        0 => Ok((root, None)),
+        1 => Ok((root, all.pop())),
+        _ => Err(ServiceError::Conflict {
+            code: "account_selection_required",
+            message: "Several connections match; pass connected_account_id to choose one.".into(),
+        }),
+    }
+}

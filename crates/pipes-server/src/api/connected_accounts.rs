@@ -1,0 +1,236 @@
+//! Connected accounts of users (`/user_management/users/{user_id}/…`) and organizations
+//! (`/organizations/{organization_id}/…`), and their data-providers lists.
+
+use axum::extract::{Path, State};
+use axum::handler::Handler;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use pipes_core::services::{ImportAccount, OwnerChoice, OwnerInput, Selector, UpdateAccount};
+
+use super::views::{ConnectedAccountView, DataProviderView, PlainList};
+use crate::auth::EnvAuth;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, QueryMap};
+use crate::state::App;
+
+pub fn routes(app: &App) -> Router<App> {
+    let idempotent = axum::middleware::from_fn_with_state(app.clone(), crate::idempotency::idempotent);
+    Router::new()
+        .route(
+            "/user_management/users/{user_id}/connected_accounts/{slug}",
+            get(get_user_account)
+                .post(import_user_account.layer(idempotent.clone()))
+                .put(update_user_account)
+                .delete(delete_user_account),
+        )
+        .route(
+            "/user_management/users/{user_id}/data_providers",
+            get(list_user_data_providers),
+        )
+        .route(
+            "/organizations/{organization_id}/connected_accounts/{slug}",
+            get(get_organization_account)
+                .post(import_organization_account.layer(idempotent))
+                .put(update_organization_account)
+                .delete(delete_organization_account),
+        )
+        .route(
+            "/organizations/{organization_id}/data_providers",
+            get(list_organization_data_providers),
+        )
+}
+
+fn flag(query: &QueryMap, name: &str) -> Result<bool, ApiError> {
+    match query.one(name)? {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(ApiError::bad_request(format!("{name} must be true or false."))),
+    }
+}
+
+fn selector(query: &QueryMap) -> Result<Selector<'_>, ApiError> {
+    let intent = query.one("connection_intent")?;
+    if intent.is_some_and(|i| i != "reauthorize") {
+        return Err(ApiError::bad_request("connection_intent must be reauthorize here."));
+    }
+    let connected_account_id = query.one("connected_account_id")?;
+    if intent.is_some() && connected_account_id.is_none() {
+        return Err(ApiError::bad_request(
+            "connection_intent reauthorize requires connected_account_id.",
+        ));
+    }
+    Ok(Selector {
+        connected_account_id,
+        supports_multiple_connections: flag(query, "supports_multiple_connections")?,
+    })
+}
+
+fn user_owner(user_id: &str, query: &QueryMap) -> Result<OwnerChoice, ApiError> {
+    Ok(OwnerInput {
+        connection_owner: None,
+        user_id: Some(user_id),
+        organization_id: query.one("organization_id")?,
+    }
+    .parse(true)?)
+}
+
+fn org_owner(organization_id: &str, acting_user: Option<&str>) -> Result<OwnerChoice, ApiError> {
+    Ok(OwnerInput {
+        connection_owner: Some("organization"),
+        user_id: acting_user,
+        organization_id: Some(organization_id),
+    }
+    .parse(false)?)
+}
+
+type AccountResult = Result<Json<ConnectedAccountView>, ApiError>;
+
+async fn get_user_account(
+    State(app): State<App>,
+    EnvAuth(env): EnvAuth,
+    Path((user_id, slug)): Path<(String, String)>,
+    query: QueryMap,
+) -> AccountResult {
+    let account = app
+        .accounts
+        .get(&env, &slug, &user_owner(&user_id, &query)?, &selector(&query)?)
+        .await?;
+    Ok(Json(ConnectedAccountView::new(&account)))
+}
+
+async fn import_user_account(
+    State(app): State<App>,
+    EnvAuth(env): EnvAuth,
+    Path((user_id, slug)): Path<(String, String)>,
+    query: QueryMap,
+    ApiJson(req): ApiJson<ImportAccount>,
+) -> Result<(StatusCode, Json<ConnectedAccountView>), ApiError> {
+    let account = app
+        .accounts
+        .import(&env, &slug, &user_owner(&user_id, &query)?, req)
+        .await?;
+    Ok((StatusCode::CREATED, Json(ConnectedAccountView::new(&account))))
+}
+
+async fn update_user_account(
+    State(app): State<App>,
+    EnvAuth(env): EnvAuth,
+    Path((user_id, slug)): Path<(String, String)>,
+    query: QueryMap,
+    ApiJson(req): ApiJson<UpdateAccount>,
+) -> AccountResult {
+    let choice = user_owner(&user_id, &query)?;
+    let account = app
+        .accounts
+        .update(&env, &slug, &choice, &selector(&query)?, req)
+        .await?;
+    Ok(Json(ConnectedAccountView::new(&account)))
+}
+
+async fn delete_user_account(
+    State(app): State<App>,
+    EnvAuth(env): EnvAuth,
+    Path((user_id, slug)): Path<(String, String)>,
+    query: QueryMap,
+) -> Result<StatusCode, ApiError> {
+    app.accounts
+        .delete(&env, &slug, &user_owner(&user_id, &query)?, &selector(&query)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_user_data_providers(
+    State(app): State<App>,
+    EnvAuth(env): EnvAuth,
+    Path(user_id): Path<String>,
+    query: QueryMap,
+) -> Result<Json<PlainList<DataProviderView>>, ApiError> {
+    let choice = user_owner(&user_id, &query)?;
+    let listings = app
+        .accounts
+        .data_providers(&env, &choice, flag(&query, "supports_multiple_connections")?)
+        .await?;
+    Ok(Json(PlainList {
+        object: "list",
+        data: listings.iter().map(DataProviderView::new).collect(),
+    }))
+}
+
+async fn get_organization_account(
+    State(app): State<App>,
+    EnvAuth(env): EnvAuth,
+    Path((organization_id, slug)): Path<(String, String)>,
+    query: QueryMap,
+) -> AccountResult {
+    let account = app
+        .accounts
+        .get(&env, &slug, &org_owner(&organization_id, None)?, &selector(&query)?)
+        .await?;
+    Ok(Json(ConnectedAccountView::new(&account)))
+}
+
+async fn import_organization_account(
+    State(app): State<App>,
+    EnvAuth(env): EnvAuth,
+    Path((organization_id, slug)): Path<(String, String)>,
+    ApiJson(req): ApiJson<ImportAccount>,
+) -> Result<(StatusCode, Json<ConnectedAccountView>), ApiError> {
+    let acting = req.user_id.clone().ok_or_else(|| {
+        ApiError::from(pipes_core::ServiceError::invalid_field(
+            "user_id",
+            "required",
+            "user_id is required.",
+        ))
+    })?;
+    let account = app
+        .accounts
+        .import(&env, &slug, &org_owner(&organization_id, Some(&acting))?, req)
+        .await?;
+    Ok((StatusCode::CREATED, Json(ConnectedAccountView::new(&account))))
+}
+
+async fn update_organization_account(
+    State(app): State<App>,
+    EnvAuth(env): EnvAuth,
+    Path((organization_id, slug)): Path<(String, String)>,
+    query: QueryMap,
+    ApiJson(req): ApiJson<UpdateAccount>,
+) -> AccountResult {
+    let acting = req.user_id.clone();
+    let choice = org_owner(&organization_id, acting.as_deref())?;
+    let account = app
+        .accounts
+        .update(&env, &slug, &choice, &selector(&query)?, req)
+        .await?;
+    Ok(Json(ConnectedAccountView::new(&account)))
+}
+
+async fn delete_organization_account(
+    State(app): State<App>,
+    EnvAuth(env): EnvAuth,
+    Path((organization_id, slug)): Path<(String, String)>,
+    query: QueryMap,
+) -> Result<StatusCode, ApiError> {
+    app.accounts
+        .delete(&env, &slug, &org_owner(&organization_id, None)?, &selector(&query)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_organization_data_providers(
+    State(app): State<App>,
+    EnvAuth(env): EnvAuth,
+    Path(organization_id): Path<String>,
+    query: QueryMap,
+) -> Result<Json<PlainList<DataProviderView>>, ApiError> {
+    let choice = org_owner(&organization_id, None)?;
+    let listings = app
+        .accounts
+        .data_providers(&env, &choice, flag(&query, "supports_multiple_connections")?)
+        .await?;
+    Ok(Json(PlainList {
+        object: "list",
+        data: listings.iter().map(DataProviderView::new).collect(),
+    }))
+}

@@ -1,0 +1,369 @@
+//! A scriptable OAuth 2.0 provider for tests and `pipes dev`: an authorize endpoint that
+//! redirects at once, a token endpoint with PKCE checks, configurable token lifetime,
+//! refresh-token rotation with reuse detection (a reused token revokes its whole grant, as
+//! real providers do), failure injection, and counters of what it served.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// A failure the token endpoint answers with, once, instead of working.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// `400 {"error": "invalid_grant"}`.
+    InvalidGrant,
+    /// `500`.
+    ServerError,
+    /// `429` with `Retry-After`.
+    RateLimited(u64),
+    /// Waits this long, then answers normally.
+    Slow(Duration),
+}
+
+/// What the provider served.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Authorization requests.
+    pub authorizations: u64,
+    /// Successful code exchanges.
+    pub code_exchanges: u64,
+    /// Successful refreshes.
+    pub refreshes: u64,
+    /// Refresh attempts with a token that had already been used (a broker bug).
+    pub reused_refresh_tokens: u64,
+    /// Refresh attempts with unknown or revoked tokens.
+    pub invalid_refresh_tokens: u64,
+    /// Token requests that failed PKCE or client authentication.
+    pub rejected_requests: u64,
+}
+
+#[derive(Debug)]
+struct Code {
+    client_id: String,
+    redirect_uri: String,
+    challenge: Option<String>,
+    scope: String,
+}
+
+#[derive(Debug)]
+struct Refresh {
+    grant: u64,
+    used: bool,
+}
+
+#[derive(Debug)]
+struct MockState {
+    client_id: String,
+    client_secret: String,
+    lifetime_secs: i64,
+    rotate: bool,
+    deny: bool,
+    next_grant: u64,
+    revoked_grants: Vec<u64>,
+    codes: HashMap<String, Code>,
+    refresh_tokens: HashMap<String, Refresh>,
+    failures: VecDeque<Failure>,
+    counters: Counters,
+}
+
+/// A running mock provider.
+#[derive(Debug, Clone)]
+pub struct MockProvider {
+    /// `http://127.0.0.1:PORT`
+    pub base_url: String,
+    /// Bound address.
+    pub addr: SocketAddr,
+    state: Arc<Mutex<MockState>>,
+}
+
+fn random(n: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
+}
+
+impl MockProvider {
+    /// Starts a provider on a free loopback port with client `client_id`/`client_secret`.
+    pub async fn start(client_id: &str, client_secret: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind mock provider");
+        Self::serve(listener, client_id, client_secret)
+    }
+
+    /// Serves on an already bound listener (used by `pipes dev`).
+    pub fn serve(listener: tokio::net::TcpListener, client_id: &str, client_secret: &str) -> Self {
+        let addr = listener.local_addr().expect("local addr");
+        let state = Arc::new(Mutex::new(MockState {
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            lifetime_secs: 3600,
+            rotate: true,
+            deny: false,
+            next_grant: 1,
+            revoked_grants: vec![],
+            codes: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            failures: VecDeque::new(),
+            counters: Counters::default(),
+        }));
+        let app = Router::new()
+            .route("/authorize", get(authorize))
+            .route("/token", post(token))
+            .route("/stats", get(stats))
+            .with_state(state.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            base_url: format!("http://{addr}"),
+            addr,
+            state,
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut MockState) -> T) -> T {
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Access-token lifetime in seconds (default 3600).
+    pub fn set_token_lifetime(&self, secs: i64) {
+        self.with(|s| s.lifetime_secs = secs);
+    }
+
+    /// Whether refreshes rotate the refresh token (default true).
+    pub fn set_rotation(&self, rotate: bool) {
+        self.with(|s| s.rotate = rotate);
+    }
+
+    /// Makes the authorize endpoint answer `error=access_denied`.
+    pub fn set_deny(&self, deny: bool) {
+        self.with(|s| s.deny = deny);
+    }
+
+    /// Queues failures for the next token requests.
+    pub fn fail_next(&self, failures: impl IntoIterator<Item = Failure>) {
+        self.with(|s| s.failures.extend(failures));
+    }
+
+    /// What has been served so far.
+    pub fn counters(&self) -> Counters {
+        self.with(|s| s.counters)
+    }
+
+    /// Revokes every grant, as a user removing the app at the provider would.
+    pub fn revoke_all(&self) {
+        self.with(|s| {
+            let grants: Vec<u64> = s.refresh_tokens.values().map(|r| r.grant).collect();
+            s.revoked_grants.extend(grants);
+        });
+    }
+
+    /// Issues a grant directly (as if a user had consented): (access token, refresh token).
+    pub fn issue_grant(&self) -> (String, String) {
+        self.with(|s| {
+            let grant = s.next_grant;
+            s.next_grant += 1;
+            let (access, refresh) = (format!("at_{}", random(24)), format!("rt_{}", random(24)));
+            s.refresh_tokens.insert(refresh.clone(), Refresh { grant, used: false });
+            (access, refresh)
+        })
+    }
+}
+
+async fn authorize(State(state): State<Arc<Mutex<MockState>>>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    s.counters.authorizations += 1;
+    let Some(redirect_uri) = q.get("redirect_uri") else {
+        return (StatusCode::BAD_REQUEST, "missing redirect_uri").into_response();
+    };
+    if q.get("client_id") != Some(&s.client_id) || q.get("response_type").map(String::as_str) != Some("code") {
+        return (StatusCode::BAD_REQUEST, "unknown client or response type").into_response();
+    }
+    let Ok(mut target) = url::Url::parse(redirect_uri) else {
+        return (StatusCode::BAD_REQUEST, "bad redirect_uri").into_response();
+    };
+    {
+        let mut pairs = target.query_pairs_mut();
+        if s.deny {
+            pairs.append_pair("error", "access_denied");
+            pairs.append_pair("error_description", "The user denied the request.");
+        } else {
+            let code = random(32);
+            let challenge = match q.get("code_challenge_method").map(String::as_str) {
+                Some("S256") | None => q.get("code_challenge").cloned(),
+                Some(_) => return (StatusCode::BAD_REQUEST, "only S256").into_response(),
+            };
+            let client_id = s.client_id.clone();
+            s.codes.insert(
+                code.clone(),
+                Code {
+                    client_id,
+                    redirect_uri: redirect_uri.clone(),
+                    challenge,
+                    scope: q.get("scope").cloned().unwrap_or_default(),
+                },
+            );
+            pairs.append_pair("code", &code);
+        }
+        if let Some(st) = q.get("state") {
+            pairs.append_pair("state", st);
+        }
+    }
+    Redirect::to(target.as_str()).into_response()
+}
+
+fn oauth_error(status: StatusCode, error: &str) -> Response {
+    (
+        status,
+        Json(json!({ "error": error, "error_description": format!("mock provider: {error}") })),
+    )
+        .into_response()
+}
+
+async fn token(State(state): State<Arc<Mutex<MockState>>>, headers: HeaderMap, body: String) -> Response {
+    let failure = state.lock().unwrap_or_else(|p| p.into_inner()).failures.pop_front();
+    match failure {
+        Some(Failure::InvalidGrant) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"),
+        Some(Failure::ServerError) => return (StatusCode::INTERNAL_SERVER_ERROR, "upstream down").into_response(),
+        Some(Failure::RateLimited(secs)) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", secs.to_string())],
+                "slow down",
+            )
+                .into_response()
+        }
+        Some(Failure::Slow(d)) => tokio::time::sleep(d).await,
+        None => {}
+    }
+    let is_json = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    let params: HashMap<String, String> = if is_json {
+        serde_json::from_str(&body).unwrap_or_default()
+    } else {
+        url::form_urlencoded::parse(body.as_bytes()).into_owned().collect()
+    };
+    let (client_id, client_secret) = match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        Some(basic) if basic.starts_with("Basic ") => {
+            let decoded = STANDARD
+                .decode(&basic[6..])
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .unwrap_or_default();
+            let (id, secret) = decoded.split_once(':').unwrap_or_default();
+            let dec = |s: &str| {
+                url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+            };
+            (dec(id), dec(secret))
+        }
+        _ => (params.get("client_id").cloned(), params.get("client_secret").cloned()),
+    };
+    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    if client_id.as_deref() != Some(&s.client_id) || client_secret.as_deref() != Some(&s.client_secret) {
+        s.counters.rejected_requests += 1;
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    let scope = match params.get("grant_type").map(String::as_str) {
+        Some("authorization_code") => {
+            let Some(code) = params.get("code").and_then(|c| s.codes.remove(c)) else {
+                s.counters.rejected_requests += 1;
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            };
+            let verifier_ok = match &code.challenge {
+                None => true,
+                Some(ch) => params
+                    .get("code_verifier")
+                    .is_some_and(|v| URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes())) == *ch),
+            };
+            if code.client_id != s.client_id || params.get("redirect_uri") != Some(&code.redirect_uri) || !verifier_ok {
+                s.counters.rejected_requests += 1;
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            }
+            s.counters.code_exchanges += 1;
+            let grant = s.next_grant;
+            s.next_grant += 1;
+            let refresh = format!("rt_{}", random(24));
+            s.refresh_tokens.insert(refresh.clone(), Refresh { grant, used: false });
+            return issue(&s, Some(refresh), &code.scope);
+        }
+        Some("refresh_token") => {
+            let presented = params.get("refresh_token").cloned().unwrap_or_default();
+            let (grant, used) = match s.refresh_tokens.get(&presented) {
+                Some(r) => (r.grant, r.used),
+                None => {
+                    s.counters.invalid_refresh_tokens += 1;
+                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+                }
+            };
+            if used {
+                // Reuse of a rotated token: treat as theft and revoke the whole grant.
+                s.counters.reused_refresh_tokens += 1;
+                s.revoked_grants.push(grant);
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            }
+            if s.revoked_grants.contains(&grant) {
+                s.counters.invalid_refresh_tokens += 1;
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            }
+            s.counters.refreshes += 1;
+            if s.rotate {
+                if let Some(r) = s.refresh_tokens.get_mut(&presented) {
+                    r.used = true;
+                }
+                let next = format!("rt_{}", random(24));
+                s.refresh_tokens.insert(next.clone(), Refresh { grant, used: false });
+                return issue(&s, Some(next), "");
+            }
+            String::new()
+        }
+        _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+    };
+    issue(&s, None, &scope)
+}
+
+fn issue(s: &MockState, refresh: Option<String>, scope: &str) -> Response {
+    let mut body = json!({
+        "access_token": format!("at_{}", random(24)),
+        "token_type": "Bearer",
+        "expires_in": s.lifetime_secs,
+    });
+    if let Some(r) = refresh {
+        body["refresh_token"] = json!(r);
+    }
+    if !scope.is_empty() {
+        body["scope"] = json!(scope);
+    }
+    Json(body).into_response()
+}
+
+async fn stats(State(state): State<Arc<Mutex<MockState>>>) -> Json<serde_json::Value> {
+    let c = state.lock().unwrap_or_else(|p| p.into_inner()).counters;
+    Json(json!({
+        "authorizations": c.authorizations,
+        "code_exchanges": c.code_exchanges,
+        "refreshes": c.refreshes,
+        "reused_refresh_tokens": c.reused_refresh_tokens,
+        "invalid_refresh_tokens": c.invalid_refresh_tokens,
+        "rejected_requests": c.rejected_requests,
+    }))
+}
