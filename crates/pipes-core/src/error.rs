@@ -29,6 +29,9 @@ pub enum ServiceError {
     /// 400: malformed or contradictory request.
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    /// 403: the caller may not do this.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     /// 404: the named thing does not exist (for this environment).
     #[error("{message}")]
     NotFound { code: &'static str, message: String },

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    ApiKey, ConnectedAccount, CustomProvider, DataIntegration, Environment, EnvironmentName, Ownership, RefreshError,
-    TokenSet,
+    ApiKey, Authorization, AuthorizationStatus, ConnectedAccount, CustomProvider, DataIntegration, Environment,
+    EnvironmentName, Ownership, RefreshError, TokenSet,
 };
 use crate::ids::{ApiKeyId, ConnectedAccountId, DataIntegrationId, EnvironmentId};
 use crate::pagination::Scan;
@@ -215,6 +215,20 @@ pub trait Store: Send + Sync + 'static {
         error: &RefreshError,
         needs_reauthorization: bool,
     ) -> StoreResult<bool>;
+
+    // --- authorizations ---
+
+    /// Stores a new pending authorization.
+    async fn insert_authorization(&self, a: &Authorization) -> StoreResult<()>;
+    /// An authorization by its id (the authorize-URL segment).
+    async fn authorization(&self, id: &str) -> StoreResult<Option<Authorization>>;
+    /// An authorization by its provider-facing state (the callback).
+    async fn authorization_by_provider_state(&self, state: &str) -> StoreResult<Option<Authorization>>;
+    /// An authorization by the hash of its connect code (`finish`).
+    async fn authorization_by_connect_code(&self, hash: &str) -> StoreResult<Option<Authorization>>;
+    /// Writes an authorization's changed fields if its status is still `from`; `false` when
+    /// another request moved it first (each step happens once).
+    async fn advance_authorization(&self, a: &Authorization, from: AuthorizationStatus) -> StoreResult<bool>;
 
     // --- idempotency keys ---
 

@@ -87,6 +87,7 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::BadRequest { code, message } => Self::new(StatusCode::BAD_REQUEST, code, message),
+            ServiceError::Forbidden { code, message } => Self::new(StatusCode::FORBIDDEN, code, message),
             ServiceError::NotFound { code, message } => Self::new(StatusCode::NOT_FOUND, code, message),
             ServiceError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
             ServiceError::Invalid { code, message, errors } => Self {

@@ -5,6 +5,7 @@ pub mod api;
 mod auth;
 mod error;
 mod extract;
+mod hosted;
 mod idempotency;
 mod middleware;
 mod state;
@@ -23,6 +24,7 @@ pub use state::App;
 pub fn router(app: App) -> Router {
     Router::new()
         .merge(api::routes(&app))
+        .merge(hosted::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(middleware::no_route)

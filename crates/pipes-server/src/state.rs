@@ -4,7 +4,7 @@ use pipes_core::catalog::Catalog;
 use std::time::Duration;
 
 use pipes_core::oauth::OAuthClient;
-use pipes_core::services::{Accounts, Credentials, Environments, Integrations, RefreshPolicy};
+use pipes_core::services::{Accounts, Connect, Credentials, Environments, Integrations, RefreshPolicy};
 use pipes_core::store::Store;
 use pipes_core::vault::Vault;
 
@@ -21,6 +21,8 @@ pub struct App {
     pub accounts: Accounts,
     /// Token and credential vending.
     pub credentials: Credentials,
+    /// The connection flow.
+    pub connect: Connect,
     /// The origin browsers and providers reach, without a trailing slash.
     pub public_url: Arc<str>,
 }
@@ -53,6 +55,7 @@ impl App {
             environments: Environments::new(store.clone()),
             integrations: Integrations::new(store.clone(), vault.clone(), catalog),
             accounts: Accounts::new(store.clone(), vault.clone(), catalog),
+            connect: Connect::new(store.clone(), vault.clone(), catalog, oauth.clone(), public_url),
             credentials: Credentials::new(store.clone(), vault, catalog, oauth, policy),
             store,
             public_url: Arc::from(public_url.trim_end_matches('/')),

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use pipes_core::domain::{
-    AccountState, ApiKey, AuthMethod, ConnectedAccount, ConnectionRole, CredentialsType, CustomProvider,
-    DataIntegration, Environment, EnvironmentName, IntegrationCredentials, IntegrationState, Owner, Ownership,
-    RefreshError, TokenSet,
+    AccountState, ApiKey, AuthMethod, Authorization, AuthorizationStatus, ConnectedAccount, ConnectionIntent,
+    ConnectionRole, CredentialsType, CustomProvider, DataIntegration, Environment, EnvironmentName,
+    IntegrationCredentials, IntegrationState, Owner, Ownership, RefreshError, TokenSet,
 };
 use pipes_core::ids::{
     ApiKeyId, ClientId, ConnectedAccountId, CustomProviderId, DataIntegrationId, DikId, EnvironmentId,
@@ -216,5 +216,63 @@ pub(crate) fn connected_account(row: &AnyRow) -> StoreResult<ConnectedAccount> {
         last_refresh_error: last_error,
         created_at: get(row, "ca_created_at")?,
         updated_at: get(row, "ca_updated_at")?,
+    })
+}
+
+pub(crate) fn authorization(row: &AnyRow) -> StoreResult<Authorization> {
+    let ownership = Ownership::parse(&get::<String>(row, "connection_owner")?)
+        .ok_or_else(|| corrupt("connection owner", "unknown value"))?;
+    let user_id: String = get(row, "user_id")?;
+    let organization_id: Option<String> = get(row, "organization_id")?;
+    let owner = match ownership {
+        Ownership::User => Owner::user(&user_id, organization_id.as_deref()),
+        Ownership::Organization => Owner::organization(organization_id.as_deref().unwrap_or_default()),
+    };
+    let intent = match (
+        get::<Option<String>>(row, "connection_intent")?.as_deref(),
+        get::<Option<String>>(row, "target_account_id")?,
+    ) {
+        (Some("add"), _) => ConnectionIntent::Add,
+        (Some("reauthorize"), Some(id)) => {
+            ConnectionIntent::Reauthorize(parse("target account id", ConnectedAccountId::parse(&id))?)
+        }
+        _ => ConnectionIntent::Compatibility,
+    };
+    let display_given = get::<i64>(row, "display_name_given")? != 0;
+    Ok(Authorization {
+        id: get(row, "id")?,
+        environment_id: parse(
+            "environment id",
+            EnvironmentId::parse(&get::<String>(row, "environment_id")?),
+        )?,
+        data_integration_id: parse(
+            "data integration id",
+            DataIntegrationId::parse(&get::<String>(row, "data_integration_id")?),
+        )?,
+        owner,
+        user_id,
+        intent,
+        return_to: get(row, "return_to")?,
+        state: get(row, "state")?,
+        provider_state: get(row, "provider_state")?,
+        pkce_verifier: get::<Option<Vec<u8>>>(row, "pkce_verifier")?.map(Sealed),
+        code_challenge: get(row, "code_challenge")?,
+        config: json("config", &get::<String>(row, "config")?)?,
+        account_display_name: if display_given {
+            Some(get(row, "account_display_name")?)
+        } else {
+            None
+        },
+        csrf_token: get(row, "csrf_token")?,
+        status: AuthorizationStatus::parse(&get::<String>(row, "status")?)
+            .ok_or_else(|| corrupt("authorization status", "unknown value"))?,
+        connect_code_hash: get(row, "connect_code_hash")?,
+        connect_code_expires_at: get(row, "connect_code_expires_at")?,
+        held_tokens: get::<Option<Vec<u8>>>(row, "held_tokens")?.map(Sealed),
+        connected_account_id: get::<Option<String>>(row, "connected_account_id")?
+            .map(|id| parse("connected account id", ConnectedAccountId::parse(&id)))
+            .transpose()?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
     })
 }

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use pipes_core::domain::{
-    ApiKey, ConnectedAccount, CustomProvider, DataIntegration, Environment, EnvironmentName, Ownership, RefreshError,
-    TokenSet,
+    ApiKey, Authorization, AuthorizationStatus, ConnectedAccount, ConnectionIntent, CustomProvider, DataIntegration,
+    Environment, EnvironmentName, Ownership, RefreshError, TokenSet,
 };
 use pipes_core::ids::{ApiKeyId, ConnectedAccountId, DataIntegrationId, EnvironmentId};
 use pipes_core::pagination::Scan;
@@ -84,6 +84,15 @@ fn bind_root<'q>(q: Q<'q>, r: &'q DataIntegration) -> Q<'q> {
 }
 
 impl SqlStore {
+    async fn authorization_where(&self, column: &'static str, value: &str) -> StoreResult<Option<Authorization>> {
+        let row = sqlx::query(&format!("SELECT * FROM authorizations WHERE {column} = $1"))
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        row.map(|r| rows::authorization(&r)).transpose()
+    }
+
     pub(crate) fn new(pool: AnyPool, backend: Backend) -> Self {
         Self { pool, backend }
     }
@@ -631,6 +640,74 @@ impl Store for SqlStore {
         .bind(id.to_string())
         .bind(generation)
         .bind(holder)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_authorization(&self, a: &Authorization) -> StoreResult<()> {
+        let (intent, target) = match &a.intent {
+            ConnectionIntent::Compatibility => (None, None),
+            ConnectionIntent::Add => (Some("add"), None),
+            ConnectionIntent::Reauthorize(id) => (Some("reauthorize"), Some(id.to_string())),
+        };
+        sqlx::query(
+            "INSERT INTO authorizations (id, environment_id, data_integration_id, connection_owner, user_id, \
+             organization_id, connection_intent, target_account_id, return_to, state, provider_state, pkce_verifier, \
+             code_challenge, config, account_display_name, display_name_given, csrf_token, status, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+        )
+        .bind(a.id.as_str())
+        .bind(a.environment_id.to_string())
+        .bind(a.data_integration_id.to_string())
+        .bind(a.owner.ownership.as_str())
+        .bind(a.user_id.as_str())
+        .bind(a.owner.organization_id.as_deref())
+        .bind(intent)
+        .bind(target)
+        .bind(a.return_to.as_deref())
+        .bind(a.state.as_str())
+        .bind(a.provider_state.as_str())
+        .bind(a.pkce_verifier.as_ref().map(|s| s.0.clone()))
+        .bind(a.code_challenge.as_deref())
+        .bind(rows::to_json(&a.config))
+        .bind(a.account_display_name.clone().flatten())
+        .bind(i64::from(a.account_display_name.is_some()))
+        .bind(a.csrf_token.as_str())
+        .bind(a.status.as_str())
+        .bind(a.created_at)
+        .bind(a.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn authorization(&self, id: &str) -> StoreResult<Option<Authorization>> {
+        self.authorization_where("id", id).await
+    }
+
+    async fn authorization_by_provider_state(&self, state: &str) -> StoreResult<Option<Authorization>> {
+        self.authorization_where("provider_state", state).await
+    }
+
+    async fn authorization_by_connect_code(&self, hash: &str) -> StoreResult<Option<Authorization>> {
+        self.authorization_where("connect_code_hash", hash).await
+    }
+
+    async fn advance_authorization(&self, a: &Authorization, from: AuthorizationStatus) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE authorizations SET status = $1, connect_code_hash = $2, connect_code_expires_at = $3, \
+             held_tokens = $4, connected_account_id = $5 WHERE id = $6 AND status = $7",
+        )
+        .bind(a.status.as_str())
+        .bind(a.connect_code_hash.as_deref())
+        .bind(a.connect_code_expires_at)
+        .bind(a.held_tokens.as_ref().map(|s| s.0.clone()))
+        .bind(a.connected_account_id.map(|id| id.to_string()))
+        .bind(a.id.as_str())
+        .bind(from.as_str())
         .execute(&self.pool)
         .await
         .map_err(backend_err)?;

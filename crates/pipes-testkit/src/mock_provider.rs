@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -225,7 +225,7 @@ async fn authorize(State(state): State<Arc<Mutex<MockState>>>, Query(q): Query<H
             pairs.append_pair("state", st);
         }
     }
-    Redirect::to(target.as_str()).into_response()
+    (StatusCode::FOUND, [(axum::http::header::LOCATION, target.to_string())]).into_response()
 }
 
 fn oauth_error(status: StatusCode, error: &str) -> Response {

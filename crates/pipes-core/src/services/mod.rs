@@ -1,6 +1,7 @@
 //! Services: the operations the API and the CLI perform, with their validation.
 
 mod accounts;
+mod connect;
 mod credentials;
 mod environments;
 mod integrations;
@@ -8,6 +9,10 @@ mod patch;
 mod selection;
 
 pub use accounts::{requested_scopes, Accounts, ImportAccount, ProviderListing, UpdateAccount};
+pub use connect::{
+    append_query, constant_time_eq, AuthorizeOutcome, AuthorizeRequest, CallbackQuery, ConfirmScreen, Connect, Ending,
+    FinishRequest, PageOutcome,
+};
 pub use credentials::{ActiveCredential, Credentials, RefreshPolicy, VendRequest, Vended};
 pub use environments::{Environments, NewKey};
 pub use integrations::{

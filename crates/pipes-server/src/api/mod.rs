@@ -1,5 +1,6 @@
 //! The WorkOS-compatible REST API, one module per resource.
 
+mod connect;
 mod connected_accounts;
 mod data_integrations;
 mod vending;
@@ -14,5 +15,6 @@ pub fn routes(app: &App) -> Router<App> {
     Router::new()
         .merge(data_integrations::routes(app))
         .merge(vending::routes())
+        .merge(connect::routes(app))
         .merge(connected_accounts::routes(app))
 }

@@ -1,0 +1,104 @@
+use std::collections::BTreeMap;
+
+use crate::domain::Owner;
+use crate::ids::{ConnectedAccountId, DataIntegrationId, EnvironmentId};
+use crate::time::Millis;
+use crate::vault::Sealed;
+
+/// Where a pending authorization is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizationStatus {
+    /// Created; the link has not been used.
+    Pending,
+    /// The user went on to the provider.
+    Opened,
+    /// Tokens exchanged and held until the app finishes (session binding).
+    Held,
+    /// The connection was saved.
+    Completed,
+    /// It ended without a connection (declined, failed, expired, wrong verifier).
+    Failed,
+}
+
+impl AuthorizationStatus {
+    /// Storage spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Opened => "opened",
+            Self::Held => "held",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Parses the storage spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "opened" => Some(Self::Opened),
+            "held" => Some(Self::Held),
+            "completed" => Some(Self::Completed),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// What a connect attempt should do with the owner's connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionIntent {
+    /// The compatibility connection: create it or reconnect it in place.
+    Compatibility,
+    /// A new connection.
+    Add,
+    /// Exactly this connection.
+    Reauthorize(ConnectedAccountId),
+}
+
+/// A single-use, short-lived authorization created by `POST …/authorize`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    /// Opaque, URL-safe, unguessable; the path segment of the authorize URL.
+    pub id: String,
+    /// Owning environment.
+    pub environment_id: EnvironmentId,
+    /// The root being connected.
+    pub data_integration_id: DataIntegrationId,
+    /// Who will own the connection.
+    pub owner: Owner,
+    /// The user who authorizes (the owner, or the acting member).
+    pub user_id: String,
+    /// Which connection it targets.
+    pub intent: ConnectionIntent,
+    /// Where the browser goes at the end.
+    pub return_to: Option<String>,
+    /// Caller-facing state, appended to `return_to`.
+    pub state: String,
+    /// Provider-facing state: finds this authorization at the callback.
+    pub provider_state: String,
+    /// Our PKCE verifier toward the provider, sealed.
+    pub pkce_verifier: Option<Sealed>,
+    /// The caller's session-binding challenge.
+    pub code_challenge: Option<String>,
+    /// Installation-scope config values.
+    pub config: BTreeMap<String, String>,
+    /// Label for the connection: `None` keeps, `Some(None)` clears, `Some(Some)` sets.
+    pub account_display_name: Option<Option<String>>,
+    /// Protects the confirmation form.
+    pub csrf_token: String,
+    /// Life-cycle status.
+    pub status: AuthorizationStatus,
+    /// SHA-256 of the connect code, once issued.
+    pub connect_code_hash: Option<String>,
+    /// When the connect code stops working.
+    pub connect_code_expires_at: Option<Millis>,
+    /// Exchanged tokens held for `finish`, sealed.
+    pub held_tokens: Option<Sealed>,
+    /// The connection it produced.
+    pub connected_account_id: Option<ConnectedAccountId>,
+    /// Creation time.
+    pub created_at: Millis,
+    /// When it stops being usable.
+    pub expires_at: Millis,
+}

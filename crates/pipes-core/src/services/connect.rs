@@ -1,0 +1,1150 @@
+//! The connection flow: `POST …/authorize` creates a single-use authorization; the browser
+//! lands on the hosted page, goes to the provider and comes back to the callback, where the
+//! code is exchanged and the connection saved (or held for `finish` when the app bound the
+//! flow to its session with a `code_challenge`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::accounts::{requested_scopes, Accounts};
+use super::integrations::CLIENT_SECRET_PURPOSE;
+use super::selection::{select, OwnerInput, Selector};
+use super::Patch;
+use crate::catalog::{Catalog, ConfigScope};
+use crate::domain::{
+    AccountState, AuthMethod, Authorization, AuthorizationStatus, ConnectedAccount, ConnectionIntent, ConnectionRole,
+    CredentialsType, DataIntegration, Environment, Ownership,
+};
+use crate::error::{FieldError, ServiceError};
+use crate::ids::ConnectedAccountId;
+use crate::oauth::{pkce_challenge, random_token, ClientApp, OAuthClient, ResolvedProvider};
+use crate::secret::SecretString;
+use crate::store::{Store, StoreError};
+use crate::time::{now_ms, Millis};
+use crate::vault::{Aad, Vault};
+
+const PKCE_PURPOSE: &str = "authorizations.pkce_verifier";
+const HELD_PURPOSE: &str = "authorizations.held_tokens";
+/// An authorization link works for 10 minutes if never opened.
+const LINK_TTL_MS: i64 = 10 * 60 * 1000;
+/// Once opened, the user has until 30 minutes after creation to come back.
+const TOTAL_TTL_MS: i64 = 30 * 60 * 1000;
+/// A connect code works for 90 seconds.
+const CONNECT_CODE_TTL_MS: i64 = 90 * 1000;
+
+/// `POST /data-integrations/{slug}/authorize`.
+#[derive(Debug, Default, Deserialize)]
+pub struct AuthorizeRequest {
+    /// Owner or acting member.
+    pub user_id: String,
+    /// Organization scope or owner.
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    /// `user` or `organization`.
+    #[serde(default)]
+    pub connection_owner: Option<String>,
+    /// Where the browser returns.
+    #[serde(default)]
+    pub return_to: Option<String>,
+    /// Session binding.
+    #[serde(default)]
+    pub code_challenge: Option<String>,
+    /// Only `S256`.
+    #[serde(default)]
+    pub code_challenge_method: Option<String>,
+    /// Installation-scope config values.
+    #[serde(default)]
+    pub config: Option<BTreeMap<String, String>>,
+    /// `add` or `reauthorize`.
+    #[serde(default)]
+    pub connection_intent: Option<String>,
+    /// The connection to reauthorize.
+    #[serde(default)]
+    pub connected_account_id: Option<String>,
+    /// Label for the connection.
+    #[serde(default)]
+    pub account_display_name: Patch<String>,
+}
+
+/// What `authorize` answers.
+#[derive(Debug)]
+pub struct AuthorizeOutcome {
+    /// The hosted URL to send the browser to.
+    pub url: String,
+    /// The caller-facing state.
+    pub state: String,
+    /// Whether `finish` is required (session binding).
+    pub finish_required: bool,
+}
+
+/// `POST /data-integrations/finish`.
+#[derive(Debug, Deserialize)]
+pub struct FinishRequest {
+    /// From the `return_to` redirect.
+    pub connect_code: String,
+    /// The verifier behind the challenge.
+    pub code_verifier: String,
+    /// For log correlation only.
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+/// The provider's answer at the callback.
+#[derive(Debug, Default, Deserialize)]
+pub struct CallbackQuery {
+    /// Authorization code.
+    pub code: Option<String>,
+    /// Our provider-facing state.
+    pub state: Option<String>,
+    /// The provider's error.
+    pub error: Option<String>,
+    /// Its description.
+    pub error_description: Option<String>,
+}
+
+/// What the browser is shown or sent to.
+#[derive(Debug)]
+pub enum Ending {
+    /// 302 to this URL.
+    Redirect(String),
+    /// The confirmation screen.
+    Confirm(ConfirmScreen),
+    /// A final page (no `return_to`), or an error page.
+    Page(PageOutcome),
+}
+
+/// What the confirmation screen shows.
+#[derive(Debug)]
+pub struct ConfirmScreen {
+    /// Provider display name.
+    pub provider: String,
+    /// The user the connection is for.
+    pub user_id: String,
+    /// The organization, if any.
+    pub organization_id: Option<String>,
+    /// Whether the organization will own it.
+    pub organization_owned: bool,
+    /// The label, if set.
+    pub account_display_name: Option<String>,
+    /// The form's CSRF token.
+    pub csrf_token: String,
+}
+
+/// A page that ends the flow.
+#[derive(Debug)]
+pub struct PageOutcome {
+    /// HTTP status.
+    pub status: u16,
+    /// Whether the connection was made.
+    pub success: bool,
+    /// Heading.
+    pub title: String,
+    /// What happened and what to do.
+    pub message: String,
+    /// The caller-facing state (for `postMessage`).
+    pub state: Option<String>,
+    /// Error code, on failure.
+    pub error: Option<String>,
+}
+
+/// The tokens held between the callback and `finish`.
+#[derive(Serialize, Deserialize)]
+struct HeldTokens {
+    access_token: String,
+    refresh_token: Option<String>,
+    expires_at: Option<Millis>,
+    scopes: Vec<String>,
+    metadata: BTreeMap<String, serde_json::Value>,
+    exchanged_at: Millis,
+}
+
+impl std::fmt::Debug for HeldTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HeldTokens([REDACTED])")
+    }
+}
+
+/// A failure that ends a flow in the browser.
+#[derive(Debug)]
+struct FlowError {
+    code: &'static str,
+    description: String,
+}
+
+impl FlowError {
+    fn new(code: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+}
+
+/// The connection flow.
+#[derive(Clone)]
+pub struct Connect {
+    store: Arc<dyn Store>,
+    vault: Vault,
+    catalog: &'static Catalog,
+    oauth: OAuthClient,
+    accounts: Accounts,
+    public_url: Arc<str>,
+}
+
+impl std::fmt::Debug for Connect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Connect")
+    }
+}
+
+fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn bad_request(code: &'static str, message: &str) -> ServiceError {
+    ServiceError::BadRequest {
+        code,
+        message: message.to_owned(),
+    }
+}
+
+fn is_loopback_host(u: &url::Url) -> bool {
+    super::environments::is_loopback(u)
+}
+
+/// Whether `return_to` matches a registered redirect URI: exactly, except that loopback URIs
+/// match on any port. `ignore_query`: compare without the query (non-bound flows may carry one).
+fn matches_registered(return_to: &url::Url, registered: &[String], ignore_query: bool) -> bool {
+    registered.iter().filter_map(|r| url::Url::parse(r).ok()).any(|r| {
+        let same_port = r.port_or_known_default() == return_to.port_or_known_default() || is_loopback_host(&r);
+        let same_query = ignore_query || r.query() == return_to.query();
+        r.scheme() == return_to.scheme()
+            && r.host_str() == return_to.host_str()
+            && same_port
+            && r.path() == return_to.path()
+            && same_query
+    })
+}
+
+fn valid_verifier(v: &str) -> bool {
+    (43..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+impl Connect {
+    /// The service; `public_url` is the origin browsers reach.
+    pub fn new(
+        store: Arc<dyn Store>,
+        vault: Vault,
+        catalog: &'static Catalog,
+        oauth: OAuthClient,
+        public_url: &str,
+    ) -> Self {
+        let accounts = Accounts::new(store.clone(), vault.clone(), catalog);
+        Self {
+            store,
+            vault,
+            catalog,
+            oauth,
+            accounts,
+            public_url: Arc::from(public_url.trim_end_matches('/')),
+        }
+    }
+
+    fn provider_name(&self, root: &DataIntegration) -> String {
+        match &root.custom_provider {
+            Some(cp) => cp.definition.name.clone(),
+            None => self
+                .catalog
+                .get(root.slug.as_str())
+                .map_or_else(|| root.slug.to_string(), |p| p.name.clone()),
+        }
+    }
+
+    /// Creates a pending authorization and returns the hosted URL.
+    pub async fn authorize(
+        &self,
+        env: &Environment,
+        slug: &str,
+        req: AuthorizeRequest,
+    ) -> Result<AuthorizeOutcome, ServiceError> {
+        let choice = OwnerInput {
+            connection_owner: req.connection_owner.as_deref(),
+            user_id: Some(&req.user_id),
+            organization_id: req.organization_id.as_deref(),
+        }
+        .parse(true)?;
+        if req.code_challenge_method.is_some() && req.code_challenge.is_none() {
+            return Err(bad_request(
+                "code_challenge_not_found",
+                "code_challenge_method was sent without code_challenge.",
+            ));
+        }
+        if req.code_challenge_method.as_deref().is_some_and(|m| m != "S256") {
+            return Err(bad_request(
+                "invalid_code_challenge_method",
+                "Only S256 is supported as code_challenge_method.",
+            ));
+        }
+        if let Some(ch) = &req.code_challenge {
+            if ch.len() != 43 || !ch.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return Err(bad_request(
+                    "invalid_code_challenge",
+                    "code_challenge must be the base64url SHA-256 of your code_verifier (43 characters).",
+                ));
+            }
+        }
+        let registered = self.store.list_redirect_uris(env.id).await?;
+        let return_to = match &req.return_to {
+            None if req.code_challenge.is_some() => {
+                return Err(bad_request(
+                    "return_to_requires_exact_match",
+                    "return_to is required with code_challenge.",
+                ))
+            }
+            None => None,
+            Some(raw) => {
+                let parsed = url::Url::parse(raw)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+                    .ok_or_else(|| bad_request("invalid_return_to", "return_to must be an absolute http(s) URL."))?;
+                if req.code_challenge.is_some() {
+                    if parsed.query().is_some()
+                        || parsed.fragment().is_some()
+                        || !matches_registered(&parsed, &registered, false)
+                    {
+                        return Err(bad_request(
+                            "return_to_requires_exact_match",
+                            "With code_challenge, return_to must exactly match a registered redirect URI (pipes redirect-uris add).",
+                        ));
+                    }
+                } else if parsed.fragment().is_some() || !matches_registered(&parsed, &registered, true) {
+                    return Err(bad_request(
+                        "invalid_return_to",
+                        "return_to must match a redirect URI registered for this environment (pipes redirect-uris add).",
+                    ));
+                }
+                Some(raw.clone())
+            }
+        };
+        let intent = match (req.connection_intent.as_deref(), req.connected_account_id.as_deref()) {
+            (None, None) => ConnectionIntent::Compatibility,
+            (Some("add"), None) => ConnectionIntent::Add,
+            (Some("reauthorize"), Some(id)) => {
+                ConnectionIntent::Reauthorize(ConnectedAccountId::parse(id).map_err(|_| ServiceError::NotFound {
+                    code: "connected_account_not_found",
+                    message: "No connected account with that ID exists for this owner.".into(),
+                })?)
+            }
+            (Some("reauthorize"), None) => {
+                return Err(bad_request(
+                    "connected_account_id_required",
+                    "connection_intent reauthorize requires connected_account_id.",
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(bad_request(
+                    "connected_account_id_not_allowed",
+                    "connected_account_id is only accepted with connection_intent reauthorize.",
+                ))
+            }
+            (Some(_), None) => {
+                return Err(ServiceError::invalid_field(
+                    "connection_intent",
+                    "invalid",
+                    "connection_intent must be add or reauthorize.",
+                ))
+            }
+        };
+        let (root, _) = select(self.store.as_ref(), env, slug, &choice.owner, &Selector::default()).await?;
+        if root.auth_method != AuthMethod::Oauth {
+            return Err(ServiceError::Invalid {
+                code: "auth_method_mismatch",
+                message: format!(
+                    "This integration uses {} authentication and has no authorization flow.",
+                    root.auth_method.as_str()
+                ),
+                errors: vec![],
+            });
+        }
+        if !root.enabled || root.state != crate::domain::IntegrationState::Valid {
+            return Err(ServiceError::Invalid {
+                code: "invalid_data_integration_state",
+                message: "The data integration is disabled or not configured; enable it before connecting.".into(),
+                errors: vec![],
+            });
+        }
+        if root
+            .credentials
+            .as_ref()
+            .is_none_or(|c| c.kind == CredentialsType::Organization)
+        {
+            return Err(ServiceError::Invalid {
+                code: "invalid_data_integration_state",
+                message: "This integration uses organization OAuth apps, which this server does not support yet."
+                    .into(),
+                errors: vec![],
+            });
+        }
+        match &intent {
+            ConnectionIntent::Add => {
+                if !self
+                    .store
+                    .accounts_of_owner(root.id, &choice.owner.key())
+                    .await?
+                    .is_empty()
+                {
+                    return Err(ServiceError::NotFound {
+                        code: "multiple_connections_unavailable",
+                        message: "Multiple connections are not enabled for this environment.".into(),
+                    });
+                }
+            }
+            ConnectionIntent::Reauthorize(id) => {
+                let target = self.store.connected_account(env.id, *id).await?;
+                if !target.is_some_and(|t| t.data_integration_id == root.id && t.owner == choice.owner) {
+                    return Err(ServiceError::NotFound {
+                        code: "connected_account_not_found",
+                        message: "No connected account with that ID exists for this owner.".into(),
+                    });
+                }
+            }
+            ConnectionIntent::Compatibility => {}
+        }
+        let config = self.installation_config(&root, req.config.unwrap_or_default())?;
+        let display_name = match req.account_display_name {
+            Patch::Absent => None,
+            Patch::Null => Some(None),
+            Patch::Value(v) if v.chars().count() > 255 => {
+                return Err(ServiceError::invalid_field(
+                    "account_display_name",
+                    "too_long",
+                    "account_display_name is too long.",
+                ))
+            }
+            Patch::Value(v) => Some(Some(v)),
+        };
+        let id = random_token(18).replace(['-', '_'], "x");
+        let pkce = match &root.custom_provider {
+            Some(cp) => cp.definition.pkce_enabled,
+            None => self.catalog.get(root.slug.as_str()).is_some_and(|p| p.pkce),
+        };
+        let pkce_verifier = pkce.then(|| {
+            let verifier = SecretString::new(random_token(48));
+            self.vault.seal_secret(
+                &verifier,
+                Aad {
+                    purpose: PKCE_PURPOSE,
+                    row_id: &id,
+                },
+            )
+        });
+        let now = now_ms();
+        let authorization = Authorization {
+            id: id.clone(),
+            environment_id: env.id,
+            data_integration_id: root.id,
+            owner: choice.owner,
+            user_id: req.user_id,
+            intent,
+            return_to,
+            state: format!("st_{}", random_token(18)),
+            provider_state: random_token(24),
+            pkce_verifier,
+            code_challenge: req.code_challenge,
+            config,
+            account_display_name: display_name,
+            csrf_token: random_token(24),
+            status: AuthorizationStatus::Pending,
+            connect_code_hash: None,
+            connect_code_expires_at: None,
+            held_tokens: None,
+            connected_account_id: None,
+            created_at: now,
+            expires_at: now + LINK_TTL_MS,
+        };
+        self.store.insert_authorization(&authorization).await?;
+        Ok(AuthorizeOutcome {
+            url: format!("{}/data-integrations/{id}/authorize-redirect", self.public_url),
+            state: authorization.state,
+            finish_required: authorization.code_challenge.is_some(),
+        })
+    }
+
+    /// Validates installation-scope config against the provider's fields.
+    fn installation_config(
+        &self,
+        root: &DataIntegration,
+        config: BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, ServiceError> {
+        let Some(p) = root
+            .custom_provider
+            .is_none()
+            .then(|| self.catalog.get(root.slug.as_str()))
+            .flatten()
+        else {
+            if config.is_empty() {
+                return Ok(config);
+            }
+            return Err(ServiceError::invalid_field(
+                "config",
+                "not_allowed",
+                "custom providers declare no config fields.",
+            ));
+        };
+        let mut errors = vec![];
+        for (key, value) in &config {
+            match p.config_field(key) {
+                Some(f) if f.scope == ConfigScope::Installation && f.accepts(value) => {}
+                Some(f) if f.scope == ConfigScope::Installation => errors.push(FieldError::new(
+                    format!("config.{key}"),
+                    "invalid",
+                    format!("'{}' is not a valid {}.", value.escape_debug(), f.label),
+                )),
+                Some(_) => errors.push(FieldError::new(
+                    format!("config.{key}"),
+                    "integration_scoped",
+                    format!("config field '{key}' is set on the integration, not per connection."),
+                )),
+                None => errors.push(FieldError::new(
+                    format!("config.{key}"),
+                    "unknown_field",
+                    format!("provider '{}' declares no config field '{key}'.", p.slug),
+                )),
+            }
+        }
+        for f in p
+            .config
+            .iter()
+            .filter(|f| f.scope == ConfigScope::Installation && f.required)
+        {
+            if !config.contains_key(&f.key) && f.default.is_none() && !root.config.contains_key(&f.key) {
+                errors.push(FieldError::new(
+                    format!("config.{}", f.key),
+                    "required",
+                    format!("config.{} ({}) is required.", f.key, f.label),
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ServiceError::invalid_fields(errors))
+        }
+    }
+
+    async fn live_authorization(&self, id: &str) -> Result<Option<(Authorization, DataIntegration)>, ServiceError> {
+        let Some(a) = self.store.authorization(id).await? else {
+            return Ok(None);
+        };
+        if a.status != AuthorizationStatus::Pending || a.expires_at < now_ms() {
+            return Ok(None);
+        }
+        let root = self.root_of(&a).await?;
+        Ok(root.map(|r| (a, r)))
+    }
+
+    async fn root_of(&self, a: &Authorization) -> Result<Option<DataIntegration>, ServiceError> {
+        let roots = self
+            .store
+            .all_data_integrations(a.environment_id, a.owner.ownership)
+            .await?;
+        Ok(roots.into_iter().find(|r| r.id == a.data_integration_id))
+    }
+
+    /// `GET …/authorize-redirect`: the confirmation screen, or straight to the provider when
+    /// the flow is session-bound.
+    pub async fn land(&self, id: &str) -> Result<Ending, ServiceError> {
+        let Some((a, root)) = self.live_authorization(id).await? else {
+            return Ok(Ending::Page(expired_page()));
+        };
+        if a.code_challenge.is_some() {
+            return self.go_to_provider(a, &root).await;
+        }
+        Ok(Ending::Confirm(ConfirmScreen {
+            provider: self.provider_name(&root),
+            user_id: a.user_id.clone(),
+            organization_id: a.owner.organization_id.clone(),
+            organization_owned: a.owner.ownership == Ownership::Organization,
+            account_display_name: a.account_display_name.clone().flatten(),
+            csrf_token: a.csrf_token.clone(),
+        }))
+    }
+
+    /// The confirmation form: continue to the provider, or cancel.
+    pub async fn confirm(&self, id: &str, csrf_token: &str, cancel: bool) -> Result<Ending, ServiceError> {
+        let Some((a, root)) = self.live_authorization(id).await? else {
+            return Ok(Ending::Page(expired_page()));
+        };
+        if !constant_time_eq(csrf_token.as_bytes(), a.csrf_token.as_bytes()) {
+            return Ok(Ending::Page(PageOutcome {
+                status: 403,
+                success: false,
+                title: "This request could not be verified".into(),
+                message:
+                    "The form was not submitted from this page. Go back to the application and start connecting again."
+                        .into(),
+                state: None,
+                error: Some("invalid_csrf_token".into()),
+            }));
+        }
+        if cancel {
+            let mut failed = a.clone();
+            failed.status = AuthorizationStatus::Failed;
+            if !self
+                .store
+                .advance_authorization(&failed, AuthorizationStatus::Pending)
+                .await?
+            {
+                return Ok(Ending::Page(expired_page()));
+            }
+            return Ok(self.fail(
+                &a,
+                &root,
+                FlowError::new("access_denied", "The user cancelled the connection."),
+            ));
+        }
+        self.go_to_provider(a, &root).await
+    }
+
+    async fn go_to_provider(&self, a: Authorization, root: &DataIntegration) -> Result<Ending, ServiceError> {
+        let (provider, app) = match self.resolve(root, &a.config) {
+            Ok(v) => v,
+            Err(e) => return Ok(self.fail(&a, root, e)),
+        };
+        let verifier = a
+            .pkce_verifier
+            .as_ref()
+            .map(|s| {
+                self.vault.open_secret(
+                    s,
+                    Aad {
+                        purpose: PKCE_PURPOSE,
+                        row_id: &a.id,
+                    },
+                )
+            })
+            .transpose()?;
+        let scopes = requested_scopes(root, self.catalog).unwrap_or_default();
+        let url = match self.oauth.authorize_url(
+            &provider,
+            &app.client_id,
+            &root.redirect_uri(&self.public_url),
+            &scopes,
+            &a.provider_state,
+            verifier.as_ref().map(SecretString::expose),
+        ) {
+            Ok(u) => u,
+            Err(e) => return Ok(self.fail(&a, root, FlowError::new("invalid_authorization_url", e.to_string()))),
+        };
+        let mut opened = a.clone();
+        opened.status = AuthorizationStatus::Opened;
+        opened.expires_at = a.created_at + TOTAL_TTL_MS;
+        if !self
+            .store
+            .advance_authorization(&opened, AuthorizationStatus::Pending)
+            .await?
+        {
+            return Ok(Ending::Page(expired_page()));
+        }
+        Ok(Ending::Redirect(url))
+    }
+
+    fn resolve(
+        &self,
+        root: &DataIntegration,
+        installation: &BTreeMap<String, String>,
+    ) -> Result<(ResolvedProvider, ClientApp), FlowError> {
+        let provider = match &root.custom_provider {
+            Some(cp) => ResolvedProvider::custom(root.slug.as_str(), &cp.definition),
+            None => {
+                let p = self
+                    .catalog
+                    .get(root.slug.as_str())
+                    .ok_or_else(|| FlowError::new("invalid_data_integration", "The provider is not in the catalog."))?;
+                let mut config: BTreeMap<String, String> = p
+                    .config
+                    .iter()
+                    .filter_map(|f| f.default.clone().map(|d| (f.key.clone(), d)))
+                    .collect();
+                config.extend(root.config.clone());
+                config.extend(installation.clone());
+                ResolvedProvider::builtin(p, &config).map_err(|e| FlowError::new("invalid_data_integration", e))?
+            }
+        };
+        let creds = root
+            .credentials
+            .as_ref()
+            .filter(|c| c.kind == CredentialsType::Custom)
+            .ok_or_else(|| FlowError::new("invalid_client_id", "The integration has no OAuth app configured."))?;
+        let row = root.id.to_string();
+        let client_secret = creds
+            .client_secret
+            .as_ref()
+            .map(|s| {
+                self.vault.open_secret(
+                    s,
+                    Aad {
+                        purpose: CLIENT_SECRET_PURPOSE,
+                        row_id: &row,
+                    },
+                )
+            })
+            .transpose()
+            .map_err(|e| FlowError::new("installation_failed", e.to_string()))?;
+        Ok((
+            provider,
+            ClientApp {
+                client_id: creds.client_id.clone().unwrap_or_default(),
+                client_secret,
+            },
+        ))
+    }
+
+    /// Ends a flow in failure: back to `return_to` with the error, or an explanatory page.
+    fn fail(&self, a: &Authorization, root: &DataIntegration, e: FlowError) -> Ending {
+        tracing::info!(authorization = %a.id, provider = %root.slug, error = e.code, "connection failed");
+        match &a.return_to {
+            Some(rt) => Ending::Redirect(append_query(
+                rt,
+                &[
+                    ("error", e.code),
+                    ("error_description", &e.description),
+                    ("state", &a.state),
+                ],
+            )),
+            None => Ending::Page(PageOutcome {
+                status: 400,
+                success: false,
+                title: format!("Could not connect {}", self.provider_name(root)),
+                message: format!(
+                    "{} Close this window and try connecting again from the application.",
+                    e.description
+                ),
+                state: Some(a.state.clone()),
+                error: Some(e.code.to_owned()),
+            }),
+        }
+    }
+
+    /// `GET /data-integrations/{slug}/{dik}/callback`.
+    pub async fn callback(&self, slug: &str, dik: &str, q: CallbackQuery) -> Result<Ending, ServiceError> {
+        let unknown = || {
+            Ending::Page(PageOutcome {
+                status: 400,
+                success: false,
+                title: "This sign-in could not be matched".into(),
+                message: "The provider sent you back with a link that is unknown, already used or expired. \
+                          Close this window and start connecting again from the application."
+                    .into(),
+                state: None,
+                error: Some("authorization_state_expired".into()),
+            })
+        };
+        let Some(state) = q.state.as_deref().filter(|s| !s.is_empty() && s.len() < 200) else {
+            return Ok(unknown());
+        };
+        let Some(a) = self.store.authorization_by_provider_state(state).await? else {
+            return Ok(unknown());
+        };
+        let Some(root) = self.root_of(&a).await? else {
+            return Ok(unknown());
+        };
+        if a.status != AuthorizationStatus::Opened || root.slug.as_str() != slug || root.dik.to_string() != dik {
+            return Ok(unknown());
+        }
+        // Claim the authorization: a replayed callback finds it no longer open.
+        let mut claimed = a.clone();
+        claimed.status = AuthorizationStatus::Failed;
+        if !self
+            .store
+            .advance_authorization(&claimed, AuthorizationStatus::Opened)
+            .await?
+        {
+            return Ok(unknown());
+        }
+        if a.expires_at < now_ms() {
+            return Ok(self.fail(
+                &a,
+                &root,
+                FlowError::new(
+                    "authorization_state_expired",
+                    "The authorization expired before it was completed.",
+                ),
+            ));
+        }
+        if let Some(error) = q.error.as_deref() {
+            let description = q
+                .error_description
+                .clone()
+                .unwrap_or_else(|| format!("The provider answered '{error}'."));
+            let code = if error == "access_denied" {
+                "access_denied"
+            } else {
+                "provider_error"
+            };
+            return Ok(self.fail(&a, &root, FlowError::new(code, description)));
+        }
+        let Some(code) = q.code.as_deref().filter(|c| !c.is_empty()) else {
+            return Ok(self.fail(
+                &a,
+                &root,
+                FlowError::new("missing_code", "The provider sent no authorization code."),
+            ));
+        };
+        let (provider, app) = match self.resolve(&root, &a.config) {
+            Ok(v) => v,
+            Err(e) => return Ok(self.fail(&a, &root, e)),
+        };
+        let verifier = a
+            .pkce_verifier
+            .as_ref()
+            .map(|s| {
+                self.vault.open_secret(
+                    s,
+                    Aad {
+                        purpose: PKCE_PURPOSE,
+                        row_id: &a.id,
+                    },
+                )
+            })
+            .transpose()?;
+        let exchanged_at = now_ms();
+        let resp = match self
+            .oauth
+            .exchange_code(
+                &provider,
+                &app,
+                code,
+                &root.redirect_uri(&self.public_url),
+                verifier.as_ref().map(SecretString::expose),
+            )
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let code = match &e {
+                    crate::oauth::OAuthError::Malformed(m) if m == "missing_access_token" => "missing_access_token",
+                    crate::oauth::OAuthError::Malformed(_) => "unexpected_response_format",
+                    _ => "authorization_code_exchange_error",
+                };
+                return Ok(self.fail(
+                    &a,
+                    &root,
+                    FlowError::new(
+                        code,
+                        format!("The provider did not accept the authorization code ({}).", e.code()),
+                    ),
+                ));
+            }
+        };
+        let held = HeldTokens {
+            access_token: resp.access_token.expose().to_owned(),
+            refresh_token: resp.refresh_token.as_ref().map(|t| t.expose().to_owned()),
+            expires_at: resp.expires_in.map(|s| exchanged_at + s * 1000),
+            scopes: resp
+                .scopes
+                .clone()
+                .unwrap_or_else(|| requested_scopes(&root, self.catalog).unwrap_or_default()),
+            metadata: resp.metadata.clone(),
+            exchanged_at,
+        };
+        if a.code_challenge.is_some() {
+            let connect_code = random_token(32);
+            let sealed = self.vault.seal(
+                serde_json::to_vec(&held).unwrap_or_default().as_slice(),
+                Aad {
+                    purpose: HELD_PURPOSE,
+                    row_id: &a.id,
+                },
+            );
+            let mut waiting = a.clone();
+            waiting.status = AuthorizationStatus::Held;
+            waiting.connect_code_hash = Some(sha256_hex(&connect_code));
+            waiting.connect_code_expires_at = Some(now_ms() + CONNECT_CODE_TTL_MS);
+            waiting.held_tokens = Some(sealed);
+            // The row is ours (we claimed it as failed above); move it to held.
+            self.store
+                .advance_authorization(&waiting, AuthorizationStatus::Failed)
+                .await?;
+            let rt = a.return_to.clone().unwrap_or_default();
+            return Ok(Ending::Redirect(append_query(
+                &rt,
+                &[("connect_code", &connect_code), ("state", &a.state)],
+            )));
+        }
+        match self.save(&a, &root, held).await {
+            Ok(account) => {
+                let mut done = a.clone();
+                done.status = AuthorizationStatus::Completed;
+                done.connected_account_id = Some(account.id);
+                self.store
+                    .advance_authorization(&done, AuthorizationStatus::Failed)
+                    .await?;
+                Ok(match &a.return_to {
+                    Some(rt) => Ending::Redirect(append_query(rt, &[("state", &a.state)])),
+                    None => Ending::Page(PageOutcome {
+                        status: 200,
+                        success: true,
+                        title: format!("{} is connected", self.provider_name(&root)),
+                        message: "You can close this window and return to the application.".into(),
+                        state: Some(a.state.clone()),
+                        error: None,
+                    }),
+                })
+            }
+            Err(e) => Ok(self.fail(&a, &root, e)),
+        }
+    }
+
+    /// Saves the connection an authorization produced, per its intent.
+    async fn save(
+        &self,
+        a: &Authorization,
+        root: &DataIntegration,
+        held: HeldTokens,
+    ) -> Result<ConnectedAccount, FlowError> {
+        let internal =
+            |e: String| FlowError::new("installation_failed", format!("The connection could not be saved: {e}"));
+        let existing = self
+            .store
+            .accounts_of_owner(root.id, &a.owner.key())
+            .await
+            .map_err(|e| internal(e.to_string()))?;
+        let target = match &a.intent {
+            ConnectionIntent::Compatibility => existing.into_iter().find(|c| c.role == ConnectionRole::Compatibility),
+            ConnectionIntent::Add if existing.is_empty() => None,
+            ConnectionIntent::Add => {
+                return Err(FlowError::new(
+                    "multiple_connections_unavailable",
+                    "Multiple connections are not enabled.",
+                ))
+            }
+            ConnectionIntent::Reauthorize(id) => {
+                Some(existing.into_iter().find(|c| c.id == *id).ok_or_else(|| {
+                    FlowError::new("target_deleted", "The connection to reauthorize no longer exists.")
+                })?)
+            }
+        };
+        let now = now_ms();
+        let access = SecretString::new(held.access_token);
+        let refresh = held.refresh_token.map(SecretString::new);
+        let established_by = Some(a.user_id.clone());
+        match target {
+            Some(mut account) => {
+                let keep_refresh = if refresh.is_none() {
+                    self.accounts.open_refresh_token(&account).ok().flatten()
+                } else {
+                    None
+                };
+                account.tokens = self.accounts.seal_tokens(
+                    account.id,
+                    Some(&access),
+                    refresh.as_ref().or(keep_refresh.as_ref()),
+                    held.expires_at,
+                );
+                account.refresh_generation += 1;
+                account.state = AccountState::Connected;
+                account.state_reason = None;
+                account.scopes = held.scopes;
+                account.metadata.extend(held.metadata);
+                account.config = a.config.clone();
+                account.established_by_user_id = established_by;
+                account.last_refreshed_at = Some(held.exchanged_at);
+                account.last_refresh_error = None;
+                if let Some(label) = &a.account_display_name {
+                    account.account_display_name = label.clone();
+                }
+                account.updated_at = now;
+                self.store
+                    .update_connected_account(&account)
+                    .await
+                    .map_err(|e| internal(e.to_string()))?;
+                Ok(account)
+            }
+            None => {
+                let id = ConnectedAccountId::new();
+                let account = ConnectedAccount {
+                    id,
+                    environment_id: a.environment_id,
+                    data_integration_id: root.id,
+                    owner: a.owner.clone(),
+                    role: ConnectionRole::Compatibility,
+                    account_identifier: None,
+                    account_display_name: a.account_display_name.clone().flatten(),
+                    auth_method: AuthMethod::Oauth,
+                    state: AccountState::Connected,
+                    state_reason: None,
+                    established_by_user_id: established_by,
+                    scopes: held.scopes,
+                    config: a.config.clone(),
+                    metadata: held.metadata,
+                    tokens: self
+                        .accounts
+                        .seal_tokens(id, Some(&access), refresh.as_ref(), held.expires_at),
+                    refresh_generation: 0,
+                    last_refreshed_at: Some(held.exchanged_at),
+                    last_refresh_error: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                match self.store.insert_connected_account(&account).await {
+                    Ok(()) => Ok(account),
+                    Err(StoreError::Conflict(_)) => Err(FlowError::new(
+                        "installation_failed",
+                        "A connection was created concurrently; connect again.",
+                    )),
+                    Err(e) => Err(internal(e.to_string())),
+                }
+            }
+        }
+    }
+
+    /// `POST /data-integrations/finish`: saves a session-bound connection.
+    pub async fn finish(&self, env: &Environment, req: FinishRequest) -> Result<ConnectedAccount, ServiceError> {
+        let invalid = || {
+            bad_request(
+                "invalid_connect_code",
+                "The connect code is unknown, expired, already used, or the verifier is wrong.",
+            )
+        };
+        if req.connect_code.is_empty() || req.connect_code.len() > 200 {
+            return Err(invalid());
+        }
+        let Some(a) = self
+            .store
+            .authorization_by_connect_code(&sha256_hex(&req.connect_code))
+            .await?
+        else {
+            return Err(invalid());
+        };
+        if a.environment_id != env.id {
+            return Err(ServiceError::Forbidden {
+                code: "connect_code_environment_mismatch",
+                message: "This connect code belongs to another environment.".into(),
+            });
+        }
+        if a.status != AuthorizationStatus::Held {
+            return Err(invalid());
+        }
+        // Any attempt consumes the code, whatever its outcome.
+        let mut consumed = a.clone();
+        consumed.status = AuthorizationStatus::Failed;
+        consumed.held_tokens = None;
+        if !self
+            .store
+            .advance_authorization(&consumed, AuthorizationStatus::Held)
+            .await?
+        {
+            return Err(bad_request(
+                "concurrent_request",
+                "A finish for this connect code is already running.",
+            ));
+        }
+        if req.state.as_deref().is_some_and(|s| s != a.state) {
+            tracing::warn!(authorization = %a.id, "finish called with a state that does not match the authorization");
+        }
+        if a.connect_code_expires_at.is_none_or(|t| t < now_ms()) {
+            return Err(bad_request(
+                "authorization_state_expired",
+                "The connect code expired: finish within 90 seconds of the redirect.",
+            ));
+        }
+        let challenge_ok = valid_verifier(&req.code_verifier)
+            && a.code_challenge
+                .as_deref()
+                .is_some_and(|c| constant_time_eq(pkce_challenge(&req.code_verifier).as_bytes(), c.as_bytes()));
+        if !challenge_ok {
+            return Err(invalid());
+        }
+        let root = self.root_of(&a).await?.ok_or_else(|| {
+            bad_request(
+                "invalid_data_integration",
+                "The data integration was deleted meanwhile.",
+            )
+        })?;
+        let sealed = a.held_tokens.as_ref().ok_or_else(invalid)?;
+        let bytes = self.vault.open(
+            sealed,
+            Aad {
+                purpose: HELD_PURPOSE,
+                row_id: &a.id,
+            },
+        )?;
+        let held: HeldTokens = serde_json::from_slice(&bytes).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let account = self.save(&a, &root, held).await.map_err(|e| ServiceError::BadRequest {
+            code: e.code,
+            message: e.description,
+        })?;
+        let mut done = consumed;
+        done.status = AuthorizationStatus::Completed;
+        done.connected_account_id = Some(account.id);
+        self.store
+            .advance_authorization(&done, AuthorizationStatus::Failed)
+            .await?;
+        Ok(account)
+    }
+}
+
+fn expired_page() -> PageOutcome {
+    PageOutcome {
+        status: 410,
+        success: false,
+        title: "This link has expired".into(),
+        message: "Connection links work once and only for a few minutes. Go back to the application and start connecting again.".into(),
+        state: None,
+        error: Some("authorization_state_expired".into()),
+    }
+}
+
+/// Appends query parameters to a URL, keeping the ones it has.
+pub fn append_query(base: &str, pairs: &[(&str, &str)]) -> String {
+    match url::Url::parse(base) {
+        Ok(mut u) => {
+            {
+                let mut q = u.query_pairs_mut();
+                for (k, v) in pairs {
+                    q.append_pair(k, v);
+                }
+            }
+            u.into()
+        }
+        Err(_) => base.to_owned(),
+    }
+}
+
+/// Compares secrets without leaking where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_to_matching_is_exact_except_loopback_ports() {
+        let reg = vec!["https://app.test/cb".to_owned(), "http://localhost/cb".to_owned()];
+        let m = |u: &str, ignore_query: bool| matches_registered(&url::Url::parse(u).unwrap(), &reg, ignore_query);
+        assert!(m("https://app.test/cb", false));
+        assert!(m("http://localhost:5173/cb", false));
+        assert!(!m("https://app.test/cb/other", false));
+        assert!(!m("https://evil.test/cb", false));
+        assert!(!m("https://app.test:8443/cb", false));
+        assert!(!m("https://app.test/cb?x=1", false));
+        assert!(m("https://app.test/cb?x=1", true));
+    }
+
+    #[test]
+    fn appends_to_existing_queries() {
+        assert_eq!(
+            append_query("https://a.test/cb?x=1", &[("state", "s t")]),
+            "https://a.test/cb?x=1&state=s+t"
+        );
+    }
+}

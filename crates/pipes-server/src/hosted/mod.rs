@@ -1,0 +1,121 @@
+//! Browser pages: the authorize link, the confirmation screen and the provider callback.
+//! They are unauthenticated and protected by unguessable single-use identifiers, a CSRF token
+//! on the confirmation form, and headers that forbid framing, caching and referrers.
+
+mod pages;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use pipes_core::services::{CallbackQuery, Ending};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::state::App;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/data-integrations/{id}/authorize-redirect", get(land).post(confirm))
+        .route("/data-integrations/{slug}/{dik}/callback", get(callback))
+}
+
+/// Security headers for every hosted page and redirect.
+fn harden(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    r
+}
+
+fn render(ending: Ending, action: &str) -> Response {
+    harden(match ending {
+        Ending::Redirect(url) => match HeaderValue::from_str(&url) {
+            Ok(v) => (StatusCode::FOUND, [(header::LOCATION, v)]).into_response(),
+            Err(_) => ApiError::internal("redirect URL is not a valid header".into()).into_response(),
+        },
+        Ending::Confirm(screen) => pages::confirm(&screen, action).into_response(),
+        Ending::Page(page) => pages::outcome(&page).into_response(),
+    })
+}
+
+fn internal(e: pipes_core::ServiceError) -> Response {
+    let status = match e {
+        pipes_core::ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    tracing::error!(error = %e, "hosted page failed");
+    harden(
+        pages::outcome(&pipes_core::services::PageOutcome {
+            status: status.as_u16(),
+            success: false,
+            title: "Something went wrong".into(),
+            message:
+                "Pipes could not complete this step. Close this window and try connecting again from the application."
+                    .into(),
+            state: None,
+            error: Some("internal_error".into()),
+        })
+        .into_response(),
+    )
+}
+
+async fn land(State(app): State<App>, Path(id): Path<String>) -> Response {
+    match app.connect.land(&id).await {
+        Ok(ending) => render(ending, &format!("/data-integrations/{id}/authorize-redirect")),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ConfirmForm {
+    csrf_token: String,
+    #[serde(default)]
+    action: Option<String>,
+}
+
+async fn confirm(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    form: Result<Form<ConfirmForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return harden(
+            pages::outcome(&pipes_core::services::PageOutcome {
+                status: 400,
+                success: false,
+                title: "This request could not be verified".into(),
+                message: "Go back to the application and start connecting again.".into(),
+                state: None,
+                error: Some("invalid_request".into()),
+            })
+            .into_response(),
+        );
+    };
+    let cancel = form.action.as_deref() == Some("cancel");
+    match app.connect.confirm(&id, &form.csrf_token, cancel).await {
+        Ok(ending) => render(ending, &format!("/data-integrations/{id}/authorize-redirect")),
+        Err(e) => internal(e),
+    }
+}
+
+async fn callback(
+    State(app): State<App>,
+    Path((slug, dik)): Path<(String, String)>,
+    query: Result<Query<CallbackQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = query.map(|Query(q)| q).unwrap_or_default();
+    match app.connect.callback(&slug, &dik, q).await {
+        Ok(ending) => render(ending, ""),
+        Err(e) => internal(e),
+    }
+}

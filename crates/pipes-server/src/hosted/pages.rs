@@ -1,0 +1,123 @@
+//! The HTML of the hosted pages: plain, accessible, self-contained (no external assets).
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use pipes_core::services::{ConfirmScreen, PageOutcome};
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "
+:root { color-scheme: light dark; --fg: #1b1f24; --muted: #57606a; --bg: #f6f8fa; --card: #fff; --line: #d0d7de;
+        --accent: #3b5bdb; --accent-fg: #fff; --bad: #c92a2a; --good: #2b8a3e; }
+@media (prefers-color-scheme: dark) { :root { --fg: #e6edf3; --muted: #9da7b3; --bg: #0d1117; --card: #161b22;
+        --line: #30363d; --accent: #5c7cfa; } }
+* { box-sizing: border-box; }
+body { margin: 0; min-height: 100vh; display: grid; place-items: center; background: var(--bg); color: var(--fg);
+       font: 16px/1.5 system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; padding: 24px; }
+main { width: 100%; max-width: 440px; background: var(--card); border: 1px solid var(--line); border-radius: 12px;
+       padding: 32px; box-shadow: 0 8px 24px rgba(0,0,0,.06); }
+h1 { font-size: 1.35rem; margin: 0 0 12px; }
+p { margin: 0 0 16px; color: var(--muted); }
+dl { margin: 0 0 24px; display: grid; grid-template-columns: auto 1fr; gap: 6px 16px; }
+dt { color: var(--muted); } dd { margin: 0; font-weight: 600; word-break: break-all; }
+.actions { display: flex; gap: 12px; }
+button { flex: 1; font: inherit; font-weight: 600; padding: 10px 16px; border-radius: 8px; cursor: pointer;
+         border: 1px solid var(--line); background: transparent; color: var(--fg); }
+button.primary { background: var(--accent); border-color: var(--accent); color: var(--accent-fg); }
+button:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
+.mark { font-size: 2rem; line-height: 1; margin-bottom: 12px; }
+.ok { color: var(--good); } .bad { color: var(--bad); }
+code { font-size: .85em; }
+footer { margin-top: 24px; font-size: .8rem; color: var(--muted); }
+";
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"robots\" content=\"noindex\"><title>{}</title><style>{STYLE}</style></head>\
+         <body><main>{body}<footer>Secured by Pipes</footer></main></body></html>",
+        escape(title)
+    )
+}
+
+/// The confirmation screen: whose account this connection will belong to, Continue or Cancel.
+pub fn confirm(s: &ConfirmScreen, action: &str) -> Response {
+    let mut rows = format!("<dt>Account</dt><dd>{}</dd>", escape(&s.provider));
+    if s.organization_owned {
+        rows.push_str(&format!(
+            "<dt>Shared with</dt><dd>organization {}</dd><dt>Connected by</dt><dd>{}</dd>",
+            escape(s.organization_id.as_deref().unwrap_or("")),
+            escape(&s.user_id)
+        ));
+    } else {
+        rows.push_str(&format!("<dt>For user</dt><dd>{}</dd>", escape(&s.user_id)));
+        if let Some(org) = &s.organization_id {
+            rows.push_str(&format!("<dt>Organization</dt><dd>{}</dd>", escape(org)));
+        }
+    }
+    if let Some(label) = &s.account_display_name {
+        rows.push_str(&format!("<dt>Label</dt><dd>{}</dd>", escape(label)));
+    }
+    let body = format!(
+        "<h1>Connect your {provider} account</h1>\
+         <p>You are about to sign in to {provider} and connect the account you choose there to:</p>\
+         <dl>{rows}</dl>\
+         <p>Only continue if you started this from the application and this is you.</p>\
+         <form method=\"post\" action=\"{action}\">\
+         <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+         <div class=\"actions\">\
+         <button type=\"submit\" name=\"action\" value=\"cancel\">Cancel</button>\
+         <button type=\"submit\" name=\"action\" value=\"continue\" class=\"primary\" autofocus>Continue to {provider}</button>\
+         </div></form>",
+        provider = escape(&s.provider),
+        action = escape(action),
+        csrf = escape(&s.csrf_token),
+    );
+    Html(page(&format!("Connect {}", s.provider), &body)).into_response()
+}
+
+/// A page that ends the flow; tells an opener window (popup flows) how it ended.
+pub fn outcome(p: &PageOutcome) -> Response {
+    let mark = if p.success {
+        "<div class=\"mark ok\" aria-hidden=\"true\">&#10003;</div>"
+    } else {
+        "<div class=\"mark bad\" aria-hidden=\"true\">!</div>"
+    };
+    let message = serde_json::json!({
+        "type": "pipes:complete",
+        "state": p.state,
+        "status": if p.success { "success" } else { "error" },
+        "error": p.error,
+    });
+    // JSON inside a script: escape '<' so the payload can never close the tag.
+    let script = format!(
+        "<script>if (window.opener) {{ window.opener.postMessage({}, '*'); }}</script>",
+        message.to_string().replace('<', "\\u003c")
+    );
+    let detail = p
+        .error
+        .as_deref()
+        .map(|e| format!("<p><code>{}</code></p>", escape(e)))
+        .unwrap_or_default();
+    let body = format!(
+        "{mark}<h1>{}</h1><p>{}</p>{detail}{script}",
+        escape(&p.title),
+        escape(&p.message)
+    );
+    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::OK);
+    (status, Html(page(&p.title, &body))).into_response()
+}
