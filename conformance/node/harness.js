@@ -51,6 +51,7 @@ export async function startPipes() {
     baseUrl: `http://${address}`,
     apiKey,
     clientId,
+    env,
     logs: () => readFileSync(logPath, 'utf8'),
     stop: () => new Promise((done) => {
       child.removeAllListeners('exit');
@@ -58,4 +59,46 @@ export async function startPipes() {
       child.kill('SIGTERM');
     }),
   };
+}
+
+// Starts a third-party OAuth server (see providers.js) and returns its endpoints and a stats reader.
+export async function startProvider(kind = 'oauth2-mock-server') {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const child = spawn(process.execPath, [join(here, 'providers.js'), kind], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const info = await new Promise((resolveInfo, reject) => {
+    child.on('exit', (code) => reject(new Error(`provider exited with ${code}`)));
+    createInterface({ input: child.stdout }).once('line', (line) => resolveInfo(JSON.parse(line)));
+  });
+  return {
+    ...info,
+    stats: async () => (await fetch(`${info.control_url}/stats`)).json(),
+    setTtl: async (seconds) => fetch(`${info.control_url}/ttl?seconds=${seconds}`),
+    stop: () => {
+      child.removeAllListeners('exit');
+      child.kill('SIGTERM');
+    },
+  };
+}
+
+// Follows the browser part of a connection by hand: the hosted page (confirming when it asks),
+// the provider, and the callback. Returns the final redirect target.
+export async function browse(url) {
+  const noFollow = { redirect: 'manual' };
+  let res = await fetch(url, noFollow);
+  if (res.status === 200) {
+    const html = await res.text();
+    const csrf = /name="csrf_token" value="([^"]+)"/.exec(html)[1];
+    res = await fetch(url, {
+      ...noFollow,
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf_token: csrf, action: 'continue' }),
+    });
+  }
+  if (res.status !== 302) throw new Error(`expected a redirect to the provider, got ${res.status}`);
+  const atProvider = await fetch(res.headers.get('location'), noFollow);
+  if (atProvider.status !== 302) throw new Error(`provider answered ${atProvider.status}`);
+  const callback = await fetch(atProvider.headers.get('location'), noFollow);
+  if (callback.status !== 302) throw new Error(`callback answered ${callback.status}: ${await callback.text()}`);
+  return new URL(callback.headers.get('location'));
 }

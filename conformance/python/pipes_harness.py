@@ -85,3 +85,68 @@ def start(tmp: Path | None = None) -> PipesServer:
             raise RuntimeError(f"pipes serve did not start:\n{log_path.read_text() if log_path.exists() else ''}")
     base_url = f"http://{address[0]}"
     return PipesServer(base_url=base_url, api_key=api_key, client_id=client_id, log_path=log_path, env=env, process=process)
+
+
+@dataclass
+class Provider:
+    authorization_url: str
+    token_url: str
+    control_url: str
+    process: subprocess.Popen
+
+    def stats(self) -> dict:
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.control_url}/stats") as r:
+            return json.loads(r.read())
+
+    def set_ttl(self, seconds: int) -> None:
+        import urllib.request
+
+        urllib.request.urlopen(f"{self.control_url}/ttl?seconds={seconds}").read()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def start_provider(kind: str = "oauth2-mock-server") -> Provider:
+    """A real third-party OAuth server, from conformance/node/providers.js."""
+    script = ROOT / "conformance" / "node" / "providers.js"
+    process = subprocess.Popen(["node", str(script), kind], stdout=subprocess.PIPE, text=True)
+    info = json.loads(process.stdout.readline())  # type: ignore[union-attr]
+    return Provider(info["authorization_url"], info["token_url"], info["control_url"], process)
+
+
+class _NoRedirect(__import__("urllib.request").request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # noqa: D102
+        return None
+
+
+def browse(url: str) -> str:
+    """Follows the browser part of a connection by hand (confirming on the hosted page when it
+    asks) and returns where the callback finally redirects."""
+    import re
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    opener = urllib.request.build_opener(_NoRedirect)
+
+    def fetch(u: str, data: bytes | None = None) -> tuple[int, str, str]:
+        try:
+            r = opener.open(urllib.request.Request(u, data=data))
+            return r.status, r.headers.get("location", ""), r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers.get("location", ""), e.read().decode()
+
+    status, location, body = fetch(url)
+    if status == 200:
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', body).group(1)  # type: ignore[union-attr]
+        status, location, body = fetch(url, urllib.parse.urlencode({"csrf_token": csrf, "action": "continue"}).encode())
+    assert status == 302, (status, body)
+    status, location, body = fetch(location)
+    assert status == 302, (status, body)
+    status, location, body = fetch(location)
+    assert status == 302, (status, body)
+    return location
