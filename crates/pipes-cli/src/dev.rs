@@ -19,6 +19,53 @@ pub struct DevArgs {
     /// Name of the environment to create and use.
     #[arg(long, value_name = "NAME", default_value = "sandbox")]
     env: String,
+    /// Port of the built-in mock OAuth provider (a `mock` integration uses it, so you can click
+    /// through a whole connection with no internet). 0 picks a free port.
+    #[arg(long, value_name = "PORT", default_value_t = 8089)]
+    mock_provider_port: u16,
+    /// Do not start the mock provider.
+    #[arg(long)]
+    no_mock_provider: bool,
+}
+
+const MOCK_CLIENT_ID: &str = "pipes-dev-client";
+const MOCK_CLIENT_SECRET: &str = "pipes-dev-secret";
+
+/// Starts the mock provider and points the environment's `mock` integration at it.
+async fn start_mock_provider(
+    port: u16,
+    integrations: &pipes_core::services::Integrations,
+    env: &pipes_core::domain::Environment,
+) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("cannot start the mock provider on 127.0.0.1:{port} (use --mock-provider-port)"))?;
+    let mock = pipes_server::mock_provider::MockProvider::serve(listener, MOCK_CLIENT_ID, MOCK_CLIENT_SECRET);
+    let provider = serde_json::json!({
+        "name": "Mock Provider",
+        "authorization_url": format!("{}/authorize", mock.base_url),
+        "token_url": format!("{}/token", mock.base_url),
+    });
+    let credentials =
+        serde_json::json!({"type": "custom", "client_id": MOCK_CLIENT_ID, "client_secret": MOCK_CLIENT_SECRET});
+    match integrations.get(env, "mock", pipes_core::domain::Ownership::User).await {
+        Ok(_) => {
+            let update =
+                serde_json::from_value(serde_json::json!({"custom_provider": provider, "credentials": credentials}))?;
+            integrations
+                .update(env, "mock", pipes_core::domain::Ownership::User, update)
+                .await?;
+        }
+        Err(_) => {
+            let create = serde_json::from_value(serde_json::json!({
+                "provider": "mock", "enabled": true, "scopes": ["profile", "email"],
+                "description": "A local OAuth provider for trying Pipes out; not a real service.",
+                "credentials": credentials, "custom_provider": provider,
+            }))?;
+            integrations.create(env, create).await?;
+        }
+    }
+    Ok(mock.base_url)
 }
 
 /// Writes a file readable only by its owner.
@@ -74,7 +121,7 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
     let vault = Vault::from_spec(&vault_spec).map_err(|e| anyhow!("vault key: {e}"))?;
 
     let store = ops::open_store(&config).await?;
-    let envs = Environments::new(store);
+    let envs = Environments::new(store.clone());
     let (env, _) = envs.ensure(&args.env, false).await?;
     for uri in ["http://localhost", "http://127.0.0.1"] {
         envs.add_redirect_uri(&env, uri).await?;
@@ -91,6 +138,13 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
 
     let (listener, url) = ops::bind(&config).await?;
     let bound = listener.local_addr()?;
+    let catalog = pipes_core::catalog::Catalog::builtin().map_err(|e| anyhow!(e))?;
+    let mock = if args.no_mock_provider {
+        None
+    } else {
+        let integrations = pipes_core::services::Integrations::new(store.clone(), vault.clone(), catalog);
+        Some(start_mock_provider(args.mock_provider_port, &integrations, &env).await?)
+    };
     println!();
     println!("  Pipes is running for development");
     println!();
@@ -102,6 +156,17 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
     println!("  try it:");
     println!("    curl -s {url}/data-integrations -H 'Authorization: Bearer {key}'");
     println!();
+    if let Some(mock) = &mock {
+        println!("  mock OAuth provider at {mock}, used by the `mock` integration. Connect an account:");
+        println!(
+            "    curl -s -X POST {url}/data-integrations/mock/authorize -H 'Authorization: Bearer {key}' \\\n      -H 'Content-Type: application/json' -d '{{\"user_id\":\"user_123\"}}'"
+        );
+        println!("    (open the \"url\" it returns in your browser and press Continue), then fetch a token:");
+        println!(
+            "    curl -s -X POST {url}/data-integrations/mock/token -H 'Authorization: Bearer {key}' \\\n      -H 'Content-Type: application/json' -d '{{\"user_id\":\"user_123\"}}'"
+        );
+        println!();
+    }
     println!(
         "  Node:   new WorkOS('{key}', {{ apiHostname: '{}', port: {}, https: false }})",
         bound.ip(),

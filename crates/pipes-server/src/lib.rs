@@ -8,6 +8,7 @@ mod extract;
 mod hosted;
 mod idempotency;
 mod middleware;
+pub mod mock_provider;
 mod state;
 
 use std::future::Future;

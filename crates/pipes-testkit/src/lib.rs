@@ -1,7 +1,8 @@
 //! Test support for Pipes: a real server on a free loopback port over a throwaway database.
 #![forbid(unsafe_code)]
 
-pub mod mock_provider;
+/// The scriptable mock OAuth provider (it lives in pipes-server because `pipes dev` runs it).
+pub use pipes_server::mock_provider;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! A scriptable OAuth 2.0 provider for tests and `pipes dev`: an authorize endpoint that
+//! A scriptable OAuth 2.0 provider for tests and `pipes dev` (never for production): an authorize endpoint that
 //! redirects at once, a token endpoint with PKCE checks, configurable token lifetime,
 //! refresh-token rotation with reuse detection (a reused token revokes its whole grant, as
 //! real providers do), failure injection, and counters of what it served.
