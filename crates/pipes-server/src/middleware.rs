@@ -38,12 +38,14 @@ pub async fn request_id_and_log(mut req: Request, next: Next) -> Response {
 pub async fn json_errors(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
-    let is_json = response
+    // Framework rejections come without a body type or as plain text; our own errors are JSON
+    // and the hosted pages are HTML: leave those alone.
+    let plain = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_none_or(|v| v.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
         return response;
     }
     let (code, message) = match status {

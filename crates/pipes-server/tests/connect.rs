@@ -151,9 +151,17 @@ async fn a_confirmed_connection_is_saved_and_vends_tokens() {
     );
     assert_eq!(f.mock.counters().code_exchanges, 1);
 
-    // The link is single-use.
+    // The link is single-use, and says so in a page a person can read.
     let again = f.browser.get(url).send().await.unwrap();
     assert_eq!(again.status().as_u16(), 410);
+    assert!(again
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(again.text().await.unwrap().contains("This link has expired"));
 
     // Connecting again reconnects the same (compatibility) connection in place.
     let (_, out) = f.authorize(json!({"user_id": "user_1", "return_to": RETURN_TO})).await;
