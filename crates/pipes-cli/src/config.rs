@@ -30,6 +30,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "kid:base64key[,kid:base64key…]; the first seals, all open",
     ),
     (
+        "PIPES_REFRESH_MARGIN_SECONDS",
+        "refresh_margin_seconds",
+        "refresh a token when less than min(this, half its lifetime) is left (default 300)",
+    ),
+    (
         "PIPES_LOG",
         "log",
         "log filter, e.g. info or pipes_server=debug (default info)",
@@ -57,6 +62,7 @@ struct FileConfig {
     vault_keys: Option<String>,
     log: Option<String>,
     log_format: Option<String>,
+    refresh_margin_seconds: Option<u64>,
 }
 
 /// How log lines are written.
@@ -82,6 +88,8 @@ pub struct Config {
     pub log: String,
     /// Log format.
     pub log_format: LogFormat,
+    /// Maximum refresh margin.
+    pub refresh_margin: std::time::Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -136,7 +144,14 @@ impl Config {
             Some("json") => LogFormat::Json,
             Some(other) => bail!("PIPES_LOG_FORMAT must be text or json, not '{other}'"),
         };
+        let refresh_margin_seconds = match env("PIPES_REFRESH_MARGIN_SECONDS") {
+            Some(raw) => raw.parse::<u64>().ok().filter(|s| *s <= 86_400).with_context(|| {
+                format!("PIPES_REFRESH_MARGIN_SECONDS '{raw}' must be a number of seconds up to 86400")
+            })?,
+            None => from_file.refresh_margin_seconds.unwrap_or(300),
+        };
         Ok(Self {
+            refresh_margin: std::time::Duration::from_secs(refresh_margin_seconds),
             listen,
             database_url,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),

@@ -155,7 +155,11 @@ pub async fn run_server(
     public_url: &str,
 ) -> anyhow::Result<()> {
     let store = open_store(config).await?;
-    let app = App::new(store.clone(), vault, catalog()?, public_url);
+    let policy = pipes_core::services::RefreshPolicy {
+        max_margin: config.refresh_margin,
+        ..Default::default()
+    };
+    let app = App::with_policy(store.clone(), vault, catalog()?, public_url, policy);
     let local = listener.local_addr()?;
     tracing::info!(
         listen = %local,
