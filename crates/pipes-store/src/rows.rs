@@ -165,6 +165,10 @@ pub(crate) const ACCOUNT_COLUMNS: &str = "ca.id AS ca_id, ca.environment_id AS c
     ca.last_refresh_error_at AS ca_last_refresh_error_at, ca.created_at AS ca_created_at, \
     ca.updated_at AS ca_updated_at, di.ownership AS ca_ownership";
 
+/// `FROM` clause matching [`ACCOUNT_COLUMNS`] (the ownership comes from the root).
+pub(crate) const ACCOUNT_FROM: &str =
+    "connected_accounts ca JOIN data_integrations di ON di.id = ca.data_integration_id";
+
 pub(crate) fn connected_account(row: &AnyRow) -> StoreResult<ConnectedAccount> {
     let ownership =
         Ownership::parse(&get::<String>(row, "ca_ownership")?).ok_or_else(|| corrupt("ownership", "unknown value"))?;

@@ -13,7 +13,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool};
 
-use crate::rows::{self, get, ACCOUNT_COLUMNS, ROOT_COLUMNS, ROOT_FROM};
+use crate::rows::{self, get, ACCOUNT_COLUMNS, ACCOUNT_FROM, ROOT_COLUMNS, ROOT_FROM};
 use crate::{backend_err, migrate, Backend};
 
 /// A store over a SQLite or PostgreSQL pool.
@@ -428,7 +428,7 @@ impl Store for SqlStore {
 
     async fn accounts_of_owner(&self, root: DataIntegrationId, owner_key: &str) -> StoreResult<Vec<ConnectedAccount>> {
         let sql = format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM connected_accounts ca JOIN data_integrations di ON di.id = ca.data_integration_id \
+            "SELECT {ACCOUNT_COLUMNS} FROM {ACCOUNT_FROM} \
              WHERE ca.data_integration_id = $1 AND ca.owner_key = $2 ORDER BY ca.id"
         );
         let rows = sqlx::query(&sql)
@@ -447,7 +447,7 @@ impl Store for SqlStore {
         owner_key: &str,
     ) -> StoreResult<Vec<ConnectedAccount>> {
         let sql = format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM connected_accounts ca JOIN data_integrations di ON di.id = ca.data_integration_id \
+            "SELECT {ACCOUNT_COLUMNS} FROM {ACCOUNT_FROM} \
              WHERE ca.environment_id = $1 AND di.ownership = $2 AND ca.owner_key = $3 ORDER BY ca.id"
         );
         let rows = sqlx::query(&sql)
@@ -483,7 +483,7 @@ impl Store for SqlStore {
         id: ConnectedAccountId,
     ) -> StoreResult<Option<ConnectedAccount>> {
         let sql = format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM connected_accounts ca JOIN data_integrations di ON di.id = ca.data_integration_id \
+            "SELECT {ACCOUNT_COLUMNS} FROM {ACCOUNT_FROM} \
              WHERE ca.environment_id = $1 AND ca.id = $2"
         );
         let row = sqlx::query(&sql)

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::resolve::provider_name;
 use super::selection::{select, OwnerChoice, Selector};
 use super::Patch;
 use crate::catalog::Catalog;
@@ -519,13 +520,7 @@ impl Accounts {
                 } else {
                     compatibility.iter().cloned().collect()
                 };
-                let name = match &root.custom_provider {
-                    Some(cp) => cp.definition.name.clone(),
-                    None => self
-                        .catalog
-                        .get(root.slug.as_str())
-                        .map_or_else(|| root.slug.to_string(), |p| p.name.clone()),
-                };
+                let name = provider_name(&root, self.catalog);
                 ProviderListing {
                     scopes: requested_scopes(&root, self.catalog),
                     name,

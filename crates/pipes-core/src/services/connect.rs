@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::accounts::{requested_scopes, Accounts};
-use super::integrations::CLIENT_SECRET_PURPOSE;
+use super::resolve::{provider_name, resolve_oauth, ResolveError};
 use super::selection::{select, OwnerInput, Selector};
 use super::Patch;
 use crate::catalog::{Catalog, ConfigScope};
@@ -257,13 +257,7 @@ impl Connect {
     }
 
     fn provider_name(&self, root: &DataIntegration) -> String {
-        match &root.custom_provider {
-            Some(cp) => cp.definition.name.clone(),
-            None => self
-                .catalog
-                .get(root.slug.as_str())
-                .map_or_else(|| root.slug.to_string(), |p| p.name.clone()),
-        }
+        provider_name(root, self.catalog)
     }
 
     /// Creates a pending authorization and returns the hosted URL.
@@ -660,50 +654,11 @@ impl Connect {
         root: &DataIntegration,
         installation: &BTreeMap<String, String>,
     ) -> Result<(ResolvedProvider, ClientApp), FlowError> {
-        let provider = match &root.custom_provider {
-            Some(cp) => ResolvedProvider::custom(root.slug.as_str(), &cp.definition),
-            None => {
-                let p = self
-                    .catalog
-                    .get(root.slug.as_str())
-                    .ok_or_else(|| FlowError::new("invalid_data_integration", "The provider is not in the catalog."))?;
-                let mut config: BTreeMap<String, String> = p
-                    .config
-                    .iter()
-                    .filter_map(|f| f.default.clone().map(|d| (f.key.clone(), d)))
-                    .collect();
-                config.extend(root.config.clone());
-                config.extend(installation.clone());
-                ResolvedProvider::builtin(p, &config).map_err(|e| FlowError::new("invalid_data_integration", e))?
-            }
-        };
-        let creds = root
-            .credentials
-            .as_ref()
-            .filter(|c| c.kind == CredentialsType::Custom)
-            .ok_or_else(|| FlowError::new("invalid_client_id", "The integration has no OAuth app configured."))?;
-        let row = root.id.to_string();
-        let client_secret = creds
-            .client_secret
-            .as_ref()
-            .map(|s| {
-                self.vault.open_secret(
-                    s,
-                    Aad {
-                        purpose: CLIENT_SECRET_PURPOSE,
-                        row_id: &row,
-                    },
-                )
-            })
-            .transpose()
-            .map_err(|e| FlowError::new("installation_failed", e.to_string()))?;
-        Ok((
-            provider,
-            ClientApp {
-                client_id: creds.client_id.clone().unwrap_or_default(),
-                client_secret,
-            },
-        ))
+        resolve_oauth(root, installation, self.catalog, &self.vault).map_err(|e| match e {
+            ResolveError::Provider(m) => FlowError::new("invalid_data_integration", m),
+            ResolveError::NoApp(m) => FlowError::new("invalid_client_id", m),
+            ResolveError::Vault(m) => FlowError::new("installation_failed", m),
+        })
     }
 
     /// Ends a flow in failure: back to `return_to` with the error, or an explanatory page.

@@ -12,19 +12,17 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use serde::Deserialize;
 
 use super::accounts::{requested_scopes, Accounts};
-use super::integrations::CLIENT_SECRET_PURPOSE;
+use super::resolve::resolve_oauth;
 use super::selection::{select, OwnerChoice, Selector};
 use crate::catalog::Catalog;
-use crate::domain::{
-    AccountState, AuthMethod, ConnectedAccount, CredentialsType, DataIntegration, Environment, RefreshError, TokenSet,
-};
+use crate::domain::{AccountState, AuthMethod, ConnectedAccount, DataIntegration, Environment, RefreshError, TokenSet};
 use crate::error::ServiceError;
 use crate::ids::ConnectedAccountId;
 use crate::oauth::{random_token, ClientApp, OAuthClient, OAuthError, ResolvedProvider};
 use crate::secret::SecretString;
 use crate::store::Store;
 use crate::time::{now_ms, Millis};
-use crate::vault::{Aad, Vault};
+use crate::vault::Vault;
 
 /// The body of `/token` and `/credentials`.
 #[derive(Debug, Default, Deserialize)]
@@ -346,51 +344,8 @@ impl Credentials {
         root: &DataIntegration,
         a: &ConnectedAccount,
     ) -> Result<(ResolvedProvider, ClientApp), RefreshFailure> {
-        let provider = match &root.custom_provider {
-            Some(cp) => ResolvedProvider::custom(root.slug.as_str(), &cp.definition),
-            None => {
-                let p = self.inner.catalog.get(root.slug.as_str()).ok_or_else(|| {
-                    RefreshFailure::Internal(format!("provider '{}' is not in the catalog", root.slug))
-                })?;
-                let mut config: BTreeMap<String, String> = p
-                    .config
-                    .iter()
-                    .filter_map(|f| f.default.clone().map(|d| (f.key.clone(), d)))
-                    .collect();
-                config.extend(root.config.clone());
-                config.extend(a.config.clone());
-                ResolvedProvider::builtin(p, &config).map_err(RefreshFailure::Internal)?
-            }
-        };
-        let creds = root
-            .credentials
-            .as_ref()
-            .ok_or_else(|| RefreshFailure::Internal("integration has no OAuth app".into()))?;
-        if creds.kind == CredentialsType::Organization {
-            return Err(RefreshFailure::Internal(
-                "organization OAuth apps are not supported yet".into(),
-            ));
-        }
-        let row = root.id.to_string();
-        let client_secret = creds
-            .client_secret
-            .as_ref()
-            .map(|s| {
-                self.inner.vault.open_secret(
-                    s,
-                    Aad {
-                        purpose: CLIENT_SECRET_PURPOSE,
-                        row_id: &row,
-                    },
-                )
-            })
-            .transpose()
-            .map_err(|e| RefreshFailure::Internal(e.to_string()))?;
-        let app = ClientApp {
-            client_id: creds.client_id.clone().unwrap_or_default(),
-            client_secret,
-        };
-        Ok((provider, app))
+        resolve_oauth(root, &a.config, self.inner.catalog, &self.inner.vault)
+            .map_err(|e| RefreshFailure::Internal(e.to_string()))
     }
 
     async fn refresh_holding_lease(

@@ -185,14 +185,7 @@ impl Integrations {
 
     /// Display name of a root's provider.
     pub fn provider_name(&self, root: &DataIntegration) -> String {
-        match &root.custom_provider {
-            Some(cp) => cp.definition.name.clone(),
-            None => self
-                .catalog
-                .get(root.slug.as_str())
-                .map(|p| p.name.clone())
-                .unwrap_or_else(|| root.slug.to_string()),
-        }
+        super::resolve::provider_name(root, self.catalog)
     }
 
     /// Creates a root.

@@ -6,6 +6,7 @@ mod credentials;
 mod environments;
 mod integrations;
 mod patch;
+mod resolve;
 mod selection;
 
 pub use accounts::{requested_scopes, Accounts, ImportAccount, ProviderListing, UpdateAccount};
@@ -19,4 +20,5 @@ pub use integrations::{
     ApiKeyInput, CreateIntegration, CredentialsInput, CustomProviderInput, Integrations, UpdateIntegration,
 };
 pub use patch::Patch;
+pub use resolve::{provider_name, resolve_oauth, ResolveError};
 pub use selection::{select, OwnerChoice, OwnerInput, Selector};
