@@ -62,9 +62,9 @@ export async function startPipes() {
 }
 
 // Starts a third-party OAuth server (see providers.js) and returns its endpoints and a stats reader.
-export async function startProvider(kind = 'oauth2-mock-server') {
+export async function startProvider(kind = 'oauth2-mock-server', ...args) {
   const here = dirname(fileURLToPath(import.meta.url));
-  const child = spawn(process.execPath, [join(here, 'providers.js'), kind], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [join(here, 'providers.js'), kind, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const info = await new Promise((resolveInfo, reject) => {
     child.on('exit', (code) => reject(new Error(`provider exited with ${code}`)));
     createInterface({ input: child.stdout }).once('line', (line) => resolveInfo(JSON.parse(line)));
@@ -81,7 +81,8 @@ export async function startProvider(kind = 'oauth2-mock-server') {
 }
 
 // Follows the browser part of a connection by hand: the hosted page (confirming when it asks),
-// the provider, and the callback. Returns the final redirect target.
+// the provider (signing in and consenting on its own pages when it has them, with a cookie jar),
+// and the callback. Returns the final redirect target.
 export async function browse(url) {
   const noFollow = { redirect: 'manual' };
   let res = await fetch(url, noFollow);
@@ -96,9 +97,39 @@ export async function browse(url) {
     });
   }
   if (res.status !== 302) throw new Error(`expected a redirect to the provider, got ${res.status}`);
-  const atProvider = await fetch(res.headers.get('location'), noFollow);
-  if (atProvider.status !== 302) throw new Error(`provider answered ${atProvider.status}`);
-  const callback = await fetch(atProvider.headers.get('location'), noFollow);
-  if (callback.status !== 302) throw new Error(`callback answered ${callback.status}: ${await callback.text()}`);
-  return new URL(callback.headers.get('location'));
+  const jar = new Map();
+  let next = res.headers.get('location');
+  let form;
+  for (let step = 0; step < 12; step += 1) {
+    const headers = { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') };
+    if (form) headers['content-type'] = 'application/x-www-form-urlencoded';
+    const at = await fetch(next, { ...noFollow, method: form ? 'POST' : 'GET', headers, body: form });
+    for (const c of at.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const eq = pair.indexOf('=');
+      jar.set(pair.slice(0, eq), pair.slice(eq + 1));
+    }
+    form = undefined;
+    if (at.status >= 300 && at.status < 400) {
+      const target = new URL(at.headers.get('location'), next);
+      if (target.pathname.endsWith('/callback')) {
+        const callback = await fetch(target, noFollow);
+        // Without return_to the callback ends on its own page: report the callback URL.
+        if (callback.status === 200 && (await callback.text()).includes(' is connected')) return target;
+        if (callback.status !== 302) throw new Error(`callback answered ${callback.status}: ${await callback.text()}`);
+        return new URL(callback.headers.get('location'));
+      }
+      next = target.toString();
+    } else if (at.status === 200) {
+      // The provider's own sign-in or consent page.
+      const html = await at.text();
+      const action = /<form[^>]*action="([^"]+)"/.exec(html)[1];
+      const prompt = /name="prompt" value="(\w+)"/.exec(html)[1];
+      form = new URLSearchParams(prompt === 'login' ? { prompt, login: 'conformance-user', password: 'any' } : { prompt });
+      next = new URL(action, next).toString();
+    } else {
+      throw new Error(`provider answered ${at.status}: ${await at.text()}`);
+    }
+  }
+  throw new Error('too many steps at the provider');
 }
