@@ -64,7 +64,7 @@ def test_connect_without_session_binding(client, acme):
     assert account.established_by_user_id == "user_py"
 
 
-def test_session_binding_saves_only_on_finish(client, acme):
+def test_session_binding_saves_only_on_finish(client, acme, server):
     verifier, challenge = pkce_pair()
     out = client.pipes.authorize_data_integration(
         acme, user_id="user_bound", return_to="http://localhost:4200/done", code_challenge=challenge, code_challenge_method="S256"
@@ -84,12 +84,13 @@ def test_session_binding_saves_only_on_finish(client, acme):
     )
     back = query(pipes_harness.browse(out.url))
     finished = client.pipes.finish_connection(connect_code=back["connect_code"], code_verifier=verifier, state=back["state"])
+    assert back["connect_code"] not in server.logs() and verifier not in server.logs()
     assert finished.connected_account.user_id == "user_bound"
     assert finished.connected_account.state == "connected"
     assert client.pipes.get_access_token(acme, user_id="user_bound").active is True
 
 
-def test_expiry_refreshes_once_for_fifty_concurrent_callers(client, acme, provider):
+def test_expiry_refreshes_once_for_fifty_concurrent_callers(client, acme, provider, server):
     provider.set_ttl(2)
     out = client.pipes.authorize_data_integration(acme, user_id="user_busy", return_to=RETURN_TO)
     pipes_harness.browse(out.url)
@@ -105,6 +106,10 @@ def test_expiry_refreshes_once_for_fifty_concurrent_callers(client, acme, provid
     assert len(tokens) == 1, "50 identical answers"
     assert tokens != {first}
     assert after["refreshes"] - before["refreshes"] == 1, "exactly one refresh at the provider"
+    logs = server.logs()
+    assert "token refreshed" in logs, "the refresh is logged"
+    for secret in tokens | {first}:
+        assert secret not in logs, "no access token in the logs"
     assert after["reused_refresh_tokens"] == 0
     assert after["invalid_refresh_tokens"] == 0
 

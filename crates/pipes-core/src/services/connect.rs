@@ -84,9 +84,9 @@ pub struct AuthorizeOutcome {
 #[derive(Debug, Deserialize)]
 pub struct FinishRequest {
     /// From the `return_to` redirect.
-    pub connect_code: String,
+    pub connect_code: SecretString,
     /// The verifier behind the challenge.
-    pub code_verifier: String,
+    pub code_verifier: SecretString,
     /// For log correlation only.
     #[serde(default)]
     pub state: Option<String>,
@@ -96,7 +96,7 @@ pub struct FinishRequest {
 #[derive(Debug, Default, Deserialize)]
 pub struct CallbackQuery {
     /// Authorization code.
-    pub code: Option<String>,
+    pub code: Option<SecretString>,
     /// Our provider-facing state.
     pub state: Option<String>,
     /// The provider's error.
@@ -117,7 +117,6 @@ pub enum Ending {
 }
 
 /// What the confirmation screen shows.
-#[derive(Debug)]
 pub struct ConfirmScreen {
     /// Provider display name.
     pub provider: String,
@@ -131,6 +130,15 @@ pub struct ConfirmScreen {
     pub account_display_name: Option<String>,
     /// The form's CSRF token.
     pub csrf_token: String,
+}
+
+impl std::fmt::Debug for ConfirmScreen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfirmScreen")
+            .field("provider", &self.provider)
+            .field("user_id", &self.user_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A page that ends the flow.
@@ -745,7 +753,7 @@ impl Connect {
             };
             return Ok(self.fail(&a, &root, FlowError::new(code, description)));
         }
-        let Some(code) = q.code.as_deref().filter(|c| !c.is_empty()) else {
+        let Some(code) = q.code.as_ref().map(SecretString::expose).filter(|c| !c.is_empty()) else {
             return Ok(self.fail(
                 &a,
                 &root,
@@ -968,12 +976,13 @@ impl Connect {
                 "The connect code is unknown, expired, already used, or the verifier is wrong.",
             )
         };
-        if req.connect_code.is_empty() || req.connect_code.len() > 200 {
+        let (connect_code, code_verifier) = (req.connect_code.expose(), req.code_verifier.expose());
+        if connect_code.is_empty() || connect_code.len() > 200 {
             return Err(invalid());
         }
         let Some(a) = self
             .store
-            .authorization_by_connect_code(&sha256_hex(&req.connect_code))
+            .authorization_by_connect_code(&sha256_hex(connect_code))
             .await?
         else {
             return Err(invalid());
@@ -1010,10 +1019,10 @@ impl Connect {
                 "The connect code expired: finish within 90 seconds of the redirect.",
             ));
         }
-        let challenge_ok = valid_verifier(&req.code_verifier)
+        let challenge_ok = valid_verifier(code_verifier)
             && a.code_challenge
                 .as_deref()
-                .is_some_and(|c| constant_time_eq(pkce_challenge(&req.code_verifier).as_bytes(), c.as_bytes()));
+                .is_some_and(|c| constant_time_eq(pkce_challenge(code_verifier).as_bytes(), c.as_bytes()));
         if !challenge_ok {
             return Err(invalid());
         }
@@ -1093,6 +1102,27 @@ mod tests {
         assert!(!m("https://app.test:8443/cb", false));
         assert!(!m("https://app.test/cb?x=1", false));
         assert!(m("https://app.test/cb?x=1", true));
+    }
+
+    #[test]
+    fn debug_output_holds_no_codes_or_verifiers() {
+        let finish: FinishRequest =
+            serde_json::from_value(serde_json::json!({"connect_code": "cc-secret-1", "code_verifier": "cv-secret-2"}))
+                .unwrap();
+        let callback: CallbackQuery =
+            serde_json::from_value(serde_json::json!({"code": "ac-secret-3", "state": "s"})).unwrap();
+        let screen = ConfirmScreen {
+            provider: "P".into(),
+            user_id: "u".into(),
+            organization_id: None,
+            organization_owned: false,
+            account_display_name: None,
+            csrf_token: "csrf-secret-4".into(),
+        };
+        let text = format!("{finish:?} {callback:?} {screen:?}");
+        for secret in ["cc-secret-1", "cv-secret-2", "ac-secret-3", "csrf-secret-4"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
     }
 
     #[test]
