@@ -81,6 +81,10 @@ pub enum IdempotencyBegin {
     },
 }
 
+/// What the vending read finds: the key's environment, and the root with the owner's
+/// compatibility connection when the root exists.
+pub type VendRead = (Environment, Option<(DataIntegration, Option<ConnectedAccount>)>);
+
 /// Everything Pipes persists. Implementations must be safe to share between tasks.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -160,6 +164,16 @@ pub trait Store: Send + Sync + 'static {
         ownership: Ownership,
         owner_key: &str,
     ) -> StoreResult<Option<(DataIntegration, Option<ConnectedAccount>)>>;
+    /// The whole vending read in one query: the environment a non-revoked key (by hash) opens,
+    /// its root of `slug` and `ownership`, and that root's compatibility connection of the owner.
+    /// `None` when the key opens nothing.
+    async fn vend_read(
+        &self,
+        key_hash: &str,
+        slug: &Slug,
+        ownership: Ownership,
+        owner_key: &str,
+    ) -> StoreResult<Option<VendRead>>;
     /// Every connection of an owner shape on a root, oldest first.
     async fn accounts_of_owner(&self, root: DataIntegrationId, owner_key: &str) -> StoreResult<Vec<ConnectedAccount>>;
     /// Every connection of an owner shape across an environment's roots of one ownership.

@@ -1,5 +1,6 @@
-//! API-key authentication as an extractor: a handler that takes [`EnvAuth`] only runs for a
-//! caller holding a valid key, and only sees that key's environment.
+//! API-key authentication as extractors: a handler that takes [`EnvAuth`] only runs for a
+//! caller holding a valid key, and only sees that key's environment. [`BearerKey`] only reads
+//! the header, for the vending path that authenticates inside its one database read.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -13,6 +14,42 @@ use crate::state::App;
 #[derive(Debug, Clone)]
 pub struct EnvAuth(pub Environment);
 
+/// The presented API key, not yet checked against the database.
+pub struct BearerKey(pub String);
+
+impl std::fmt::Debug for BearerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerKey([REDACTED])")
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for BearerKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(|k| BearerKey(k.trim().to_owned()))
+            .ok_or_else(ApiError::unauthorized)
+    }
+}
+
+impl BearerKey {
+    /// Authenticates the key: the environment it opens, or 401.
+    pub async fn environment(&self, app: &App) -> Result<Environment, ApiError> {
+        app.environments
+            .authenticate(&self.0)
+            .await?
+            .ok_or_else(ApiError::unauthorized)
+    }
+}
+
 impl FromRequestParts<App> for EnvAuth {
     type Rejection = ApiError;
 
@@ -21,19 +58,7 @@ impl FromRequestParts<App> for EnvAuth {
         if let Some(env) = parts.extensions.get::<EnvAuth>() {
             return Ok(env.clone());
         }
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let key = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .ok_or_else(ApiError::unauthorized)?;
-        match app.environments.authenticate(key).await? {
-            Some(env) => Ok(EnvAuth(env)),
-            None => Err(ApiError::unauthorized()),
-        }
+        let key = BearerKey::from_request_parts(parts, app).await?;
+        Ok(EnvAuth(key.environment(app).await?))
     }
 }

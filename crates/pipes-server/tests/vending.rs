@@ -43,6 +43,7 @@ on_both_backends!(
     selection_and_soft_failures,
     import_validates_token_combinations,
     tokens_are_sealed_at_rest,
+    a_bad_key_is_always_a_401,
 );
 
 const CLIENT_ID: &str = "pipes-test-client";
@@ -577,4 +578,37 @@ async fn futures_join_all<F: std::future::Future>(futs: impl IntoIterator<Item =
         set.push(f);
     }
     futures::future::join_all(set).await
+}
+
+async fn a_bad_key_is_always_a_401(app: TestApp) {
+    setup(&app).await;
+    for (path, body) in [
+        ("/data-integrations/mock/token", "{\"user_id\": \"u\"}"),
+        ("/data-integrations/mock/token", "{"),
+        ("/data-integrations/mock/token", "{}"),
+        ("/data-integrations/UPPER/token", "{\"user_id\": \"u\"}"),
+        ("/data-integrations/nope/credentials", "{\"user_id\": \"u\"}"),
+        (
+            "/data-integrations/mock/token",
+            "{\"user_id\": \"u\", \"supports_multiple_connections\": true}",
+        ),
+    ] {
+        for key in ["sk_test_wrong", "nonsense"] {
+            let resp = app.request_as(key, Method::POST, path).body(body).send().await.unwrap();
+            let (status, answer) = read(resp).await;
+            assert_eq!(
+                (status, answer["code"].as_str()),
+                (401, Some("unauthorized")),
+                "{path} {body} {key}"
+            );
+        }
+    }
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/data-integrations/UPPER/token",
+            Some(json!({"user_id": "u"})),
+        )
+        .await;
+    assert_eq!(status, 404, "with a good key, an impossible slug is simply not found");
 }

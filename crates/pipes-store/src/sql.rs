@@ -8,7 +8,7 @@ use pipes_core::domain::{
 use pipes_core::ids::{ApiKeyId, ConnectedAccountId, DataIntegrationId, EnvironmentId};
 use pipes_core::pagination::Scan;
 use pipes_core::slug::Slug;
-use pipes_core::store::{IdempotencyBegin, SealedColumn, SealedRow, Store, StoreError, StoreResult};
+use pipes_core::store::{IdempotencyBegin, SealedColumn, SealedRow, Store, StoreError, StoreResult, VendRead};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool};
@@ -424,6 +424,44 @@ impl Store for SqlStore {
             None => None,
         };
         Ok(Some((root, account)))
+    }
+
+    async fn vend_read(
+        &self,
+        key_hash: &str,
+        slug: &Slug,
+        ownership: Ownership,
+        owner_key: &str,
+    ) -> StoreResult<Option<VendRead>> {
+        let sql = format!(
+            "SELECT e.id AS e_id, e.name AS e_name, e.production AS e_production, e.client_id AS e_client_id, \
+             e.created_at AS e_created_at, {ROOT_COLUMNS}, {ACCOUNT_COLUMNS} \
+             FROM api_keys k JOIN environments e ON e.id = k.environment_id \
+             LEFT JOIN data_integrations di ON di.environment_id = e.id AND di.slug = $2 AND di.ownership = $3 \
+             LEFT JOIN custom_providers cp ON cp.id = di.custom_provider_id \
+             LEFT JOIN connected_accounts ca ON ca.data_integration_id = di.id AND ca.owner_key = $4 \
+             AND ca.connection_role = 'compatibility' \
+             WHERE k.key_hash = $1 AND k.revoked_at IS NULL"
+        );
+        let row = sqlx::query(&sql)
+            .bind(key_hash)
+            .bind(slug.as_str())
+            .bind(ownership.as_str())
+            .bind(owner_key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let env = rows::environment(&row, "e_")?;
+        if get::<Option<String>>(&row, "id")?.is_none() {
+            return Ok(Some((env, None)));
+        }
+        let root = rows::data_integration(&row)?;
+        let account = match get::<Option<String>>(&row, "ca_id")? {
+            Some(_) => Some(rows::connected_account(&row)?),
+            None => None,
+        };
+        Ok(Some((env, Some((root, account)))))
     }
 
     async fn accounts_of_owner(&self, root: DataIntegrationId, owner_key: &str) -> StoreResult<Vec<ConnectedAccount>> {

@@ -163,7 +163,8 @@ impl Credentials {
         }
     }
 
-    /// `POST /data-integrations/{slug}/token` (`oauth_only`) and `/credentials`.
+    /// `POST /data-integrations/{slug}/token` (`oauth_only`) and `/credentials` for an
+    /// authenticated environment.
     pub async fn vend(
         &self,
         env: &Environment,
@@ -173,6 +174,54 @@ impl Credentials {
         oauth_only: bool,
     ) -> Result<Vended, ServiceError> {
         let (root, account) = select(self.inner.store.as_ref(), env, slug, &choice.owner, selector).await?;
+        self.vend_selected(&root, account, oauth_only).await
+    }
+
+    /// Like [`Credentials::vend`] from the presented API key: a selector-free call (the common
+    /// case) authenticates, finds the root and the connection in one indexed read. `None` when
+    /// the key opens nothing.
+    pub async fn vend_with_key(
+        &self,
+        presented_key: &str,
+        slug: &str,
+        choice: &OwnerChoice,
+        selector: &Selector<'_>,
+        oauth_only: bool,
+    ) -> Result<Option<Vended>, ServiceError> {
+        let Some(hash) = crate::api_keys::lookup_hash(presented_key) else {
+            return Ok(None);
+        };
+        if selector.connected_account_id.is_some() || selector.supports_multiple_connections {
+            let Some(env) = self.inner.store.environment_for_key_hash(&hash).await? else {
+                return Ok(None);
+            };
+            return self.vend(&env, slug, choice, selector, oauth_only).await.map(Some);
+        }
+        let Ok(slug) = crate::slug::Slug::parse(slug) else {
+            // No such root can exist; still, a bad key is told it is a bad key.
+            return match self.inner.store.environment_for_key_hash(&hash).await? {
+                Some(_) => Err(super::selection::root_not_found()),
+                None => Ok(None),
+            };
+        };
+        let found = self
+            .inner
+            .store
+            .vend_read(&hash, &slug, choice.owner.ownership, &choice.owner.key())
+            .await?;
+        let Some((_env, root_and_account)) = found else {
+            return Ok(None);
+        };
+        let (root, account) = root_and_account.ok_or_else(super::selection::root_not_found)?;
+        self.vend_selected(&root, account, oauth_only).await.map(Some)
+    }
+
+    async fn vend_selected(
+        &self,
+        root: &DataIntegration,
+        account: Option<ConnectedAccount>,
+        oauth_only: bool,
+    ) -> Result<Vended, ServiceError> {
         let Some(account) = account else {
             return Ok(Vended::Inactive("not_installed"));
         };
@@ -200,7 +249,7 @@ impl Credentials {
                 return Ok(Vended::Inactive("needs_reauthorization"));
             }
         } else {
-            match self.refresh_single_flight(&root, &account).await {
+            match self.refresh_single_flight(root, &account).await {
                 Ok(fresh) => Arc::unwrap_or_clone(fresh),
                 Err(RefreshFailure::NeedsReauthorization) => return Ok(Vended::Inactive("needs_reauthorization")),
                 Err(RefreshFailure::Unavailable { retry_after }) => {
@@ -218,7 +267,7 @@ impl Credentials {
             .accounts
             .open_access_token(&account)?
             .ok_or_else(|| ServiceError::Internal("refreshed connection has no access token".into()))?;
-        let requested = requested_scopes(&root, self.inner.catalog).unwrap_or_default();
+        let requested = requested_scopes(root, self.inner.catalog).unwrap_or_default();
         let missing_scopes = requested.into_iter().filter(|s| !account.scopes.contains(s)).collect();
         Ok(Vended::Active(ActiveCredential {
             auth_method: account.auth_method,

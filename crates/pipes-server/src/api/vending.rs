@@ -1,4 +1,5 @@
 //! `POST /data-integrations/{slug}/token` and `/credentials`: a fresh credential in one call.
+//! Authentication happens inside the vending read, so a fresh token costs one indexed query.
 
 use axum::extract::{Path, State};
 use axum::routing::post;
@@ -6,7 +7,7 @@ use axum::{Json, Router};
 use pipes_core::services::{OwnerInput, Selector, VendRequest, Vended};
 
 use super::views::{CredentialResponseView, TokenResponseView};
-use crate::auth::EnvAuth;
+use crate::auth::BearerKey;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::App;
@@ -17,39 +18,57 @@ pub fn routes() -> Router<App> {
         .route("/data-integrations/{slug}/credentials", post(create_credential))
 }
 
-async fn vend(app: &App, env: &EnvAuth, slug: &str, req: &VendRequest, oauth_only: bool) -> Result<Vended, ApiError> {
-    let choice = OwnerInput {
+async fn vend(
+    app: &App,
+    key: &BearerKey,
+    slug: &str,
+    req: Result<ApiJson<VendRequest>, ApiError>,
+    oauth_only: bool,
+) -> Result<Vended, ApiError> {
+    // A bad key is a 401 whatever else is wrong with the request.
+    let fail = |e: ApiError| async move {
+        key.environment(app).await?;
+        Err(e)
+    };
+    let req = match req {
+        Ok(ApiJson(req)) => req,
+        Err(e) => return fail(e).await,
+    };
+    let owner = OwnerInput {
         connection_owner: req.connection_owner.as_deref(),
         user_id: Some(req.user_id.as_str()),
         organization_id: req.organization_id.as_deref(),
-    }
-    .parse(true)?;
+    };
+    let choice = match owner.parse(true) {
+        Ok(c) => c,
+        Err(e) => return fail(e.into()).await,
+    };
     let selector = Selector {
         connected_account_id: req.connected_account_id.as_deref(),
         supports_multiple_connections: req.supports_multiple_connections.unwrap_or(false),
     };
-    Ok(app
-        .credentials
-        .vend(&env.0, slug, &choice, &selector, oauth_only)
-        .await?)
+    app.credentials
+        .vend_with_key(&key.0, slug, &choice, &selector, oauth_only)
+        .await?
+        .ok_or_else(ApiError::unauthorized)
 }
 
 async fn get_access_token(
     State(app): State<App>,
-    env: EnvAuth,
+    key: BearerKey,
     Path(slug): Path<String>,
-    ApiJson(req): ApiJson<VendRequest>,
+    req: Result<ApiJson<VendRequest>, ApiError>,
 ) -> Result<Json<TokenResponseView>, ApiError> {
-    Ok(Json(TokenResponseView::new(vend(&app, &env, &slug, &req, true).await?)))
+    Ok(Json(TokenResponseView::new(vend(&app, &key, &slug, req, true).await?)))
 }
 
 async fn create_credential(
     State(app): State<App>,
-    env: EnvAuth,
+    key: BearerKey,
     Path(slug): Path<String>,
-    ApiJson(req): ApiJson<VendRequest>,
+    req: Result<ApiJson<VendRequest>, ApiError>,
 ) -> Result<Json<CredentialResponseView>, ApiError> {
     Ok(Json(CredentialResponseView::new(
-        vend(&app, &env, &slug, &req, false).await?,
+        vend(&app, &key, &slug, req, false).await?,
     )))
 }
