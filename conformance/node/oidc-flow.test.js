@@ -49,6 +49,7 @@ test('sign in and consent at oidc-provider, vend, expire, refresh once for 50 ca
   let previous = first.accessToken.accessToken;
   for (const round of [1, 2]) {
     await sleep(3200);
+    const before = await provider.stats();
     const answers = await Promise.all(
       Array.from({ length: 50 }, () => workos.pipes.getAccessToken({ provider: 'oidc', userId: 'user_oidc' })),
     );
@@ -58,7 +59,7 @@ test('sign in and consent at oidc-provider, vend, expire, refresh once for 50 ca
     assert.notEqual(answers[0].accessToken.accessToken, previous, `round ${round}: refreshed`);
     previous = answers[0].accessToken.accessToken;
     const stats = await provider.stats();
-    assert.equal(stats.refreshes, round, 'one refresh per expiry');
+    assert.equal(stats.refreshes - before.refreshes, 1, 'one refresh per expiry');
     assert.equal(stats.reused_refresh_tokens, 0, 'a consumed refresh token is never presented again');
     assert.equal(stats.invalid_refresh_tokens, 0);
   }
