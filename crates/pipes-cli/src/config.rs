@@ -187,6 +187,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_help_names_every_setting() {
+        let main = include_str!("main.rs");
+        for (var, _, _) in SETTINGS.iter().filter(|(var, _, _)| *var != "PIPES_CONFIG") {
+            assert!(main.contains(var), "pipes --help lacks {var}");
+        }
+    }
+
+    #[test]
     fn the_readme_documents_every_setting() {
         let readme = include_str!("../../../README.md");
         for (var, key, _) in SETTINGS {

@@ -14,9 +14,9 @@ use clap::{Parser, Subcommand};
 /// hand your backend a valid credential in one call. Wire-compatible with WorkOS Pipes.
 ///
 /// Configuration comes from defaults, then pipes.toml, then PIPES_* environment variables
-/// (PIPES_LISTEN, PIPES_DATABASE_URL, PIPES_PUBLIC_URL, PIPES_VAULT_KEYS, PIPES_LOG,
-/// PIPES_LOG_FORMAT). Operator commands work directly on the configured database; no running
-/// server is needed.
+/// (PIPES_LISTEN, PIPES_DATABASE_URL, PIPES_PUBLIC_URL, PIPES_VAULT_KEYS,
+/// PIPES_REFRESH_MARGIN_SECONDS, PIPES_LOG, PIPES_LOG_FORMAT); the README describes each.
+/// Operator commands work directly on the configured database; no running server is needed.
 #[derive(Debug, Parser)]
 #[command(name = "pipes", version, propagate_version = true, max_term_width = 100)]
 struct Cli {
@@ -33,7 +33,8 @@ enum Command {
     /// Run the server. Requires PIPES_VAULT_KEYS; migrates the database first.
     Serve,
     /// Run everything locally for development: SQLite under ./pipes-data, a generated
-    /// development vault key, a `sandbox` environment and a ready API key, then serve.
+    /// development vault key, a `sandbox` environment and a ready API key, a mock OAuth
+    /// provider with a `mock` integration to connect in a browser, then serve.
     Dev(dev::DevArgs),
     /// Apply pending database migrations and exit.
     Migrate,
