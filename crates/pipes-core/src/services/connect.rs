@@ -619,19 +619,7 @@ impl Connect {
             Ok(v) => v,
             Err(e) => return Ok(self.fail(&a, root, e)),
         };
-        let verifier = a
-            .pkce_verifier
-            .as_ref()
-            .map(|s| {
-                self.vault.open_secret(
-                    s,
-                    Aad {
-                        purpose: PKCE_PURPOSE,
-                        row_id: &a.id,
-                    },
-                )
-            })
-            .transpose()?;
+        let verifier = self.pkce_verifier(&a)?;
         let scopes = requested_scopes(root, self.catalog).unwrap_or_default();
         let url = match self.oauth.authorize_url(
             &provider,
@@ -667,6 +655,18 @@ impl Connect {
             ResolveError::NoApp(m) => FlowError::new("invalid_client_id", m),
             ResolveError::Vault(m) => FlowError::new("installation_failed", m),
         })
+    }
+
+    /// Our PKCE verifier toward the provider, opened.
+    fn pkce_verifier(&self, a: &Authorization) -> Result<Option<SecretString>, ServiceError> {
+        let aad = Aad {
+            purpose: PKCE_PURPOSE,
+            row_id: &a.id,
+        };
+        Ok(a.pkce_verifier
+            .as_ref()
+            .map(|s| self.vault.open_secret(s, aad))
+            .transpose()?)
     }
 
     /// Ends a flow in failure: back to `return_to` with the error, or an explanatory page.
@@ -764,19 +764,7 @@ impl Connect {
             Ok(v) => v,
             Err(e) => return Ok(self.fail(&a, &root, e)),
         };
-        let verifier = a
-            .pkce_verifier
-            .as_ref()
-            .map(|s| {
-                self.vault.open_secret(
-                    s,
-                    Aad {
-                        purpose: PKCE_PURPOSE,
-                        row_id: &a.id,
-                    },
-                )
-            })
-            .transpose()?;
+        let verifier = self.pkce_verifier(&a)?;
         let exchanged_at = now_ms();
         let resp = match self
             .oauth
