@@ -94,6 +94,7 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
         config.database_url = format!("sqlite://{}", args.data_dir.join("pipes.db").display());
     }
     ops::init_logging(&config);
+    let _lock = ops::lock_sqlite(&config)?;
 
     let vault_spec = match &config.vault_keys {
         Some(spec) => spec.clone(),

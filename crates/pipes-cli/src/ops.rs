@@ -133,6 +133,7 @@ fn catalog() -> anyhow::Result<&'static Catalog> {
 /// `pipes serve`.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     init_logging(&config);
+    let _lock = lock_sqlite(&config)?;
     let vault = configured_vault(&config)?;
     let (listener, public_url) = bind(&config).await?;
     run_server(&config, vault, listener, &public_url).await
@@ -145,6 +146,11 @@ pub async fn bind(config: &Config) -> anyhow::Result<(tokio::net::TcpListener, S
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let public_url = config.public_url_for(listener.local_addr()?);
     Ok((listener, public_url))
+}
+
+/// SQLite serves one server process: the guard holds the database for this process.
+pub fn lock_sqlite(config: &Config) -> anyhow::Result<Option<pipes_store::ServerLock>> {
+    pipes_store::lock_for_server(&config.database_url).map_err(|e| anyhow!("{e}"))
 }
 
 /// Serves on a bound listener until SIGINT/SIGTERM.

@@ -26,7 +26,9 @@ impl Env {
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("PIPES_")) {
             cmd.env_remove(k);
         }
-        cmd.env("PIPES_DATABASE_URL", &self.db).args(args);
+        cmd.env("PIPES_DATABASE_URL", &self.db)
+            .env("PIPES_LISTEN", "127.0.0.1:0")
+            .args(args);
         if let Some(keys) = vault_keys {
             cmd.env("PIPES_VAULT_KEYS", keys);
         }
@@ -219,4 +221,34 @@ async fn vault_rotate_reseals_every_secret_under_the_first_key() {
         !out.status.success(),
         "values sealed under a missing key are reported, not skipped"
     );
+}
+
+#[test]
+fn a_second_server_on_the_same_sqlite_file_is_refused() {
+    let env = Env::new();
+    let keys = Vault::generate_key_spec("k");
+    let mut first = Command::new(env!("CARGO_BIN_EXE_pipes"))
+        .arg("serve")
+        .env("PIPES_DATABASE_URL", &env.db)
+        .env("PIPES_VAULT_KEYS", &keys)
+        .env("PIPES_LISTEN", "127.0.0.1:0")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(first.stderr.take().unwrap()));
+    assert!(
+        lines.any(|l| l.unwrap().contains("pipes is serving")),
+        "the first server starts"
+    );
+    let second = env.run(Some(&keys), &["serve"]);
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("another pipes server") && err.contains(&first.id().to_string()),
+        "{err}"
+    );
+    assert!(err.contains("PostgreSQL"), "says how to run several: {err}");
+    env.ok(None, &["env", "create", "while-serving"]);
+    first.kill().unwrap();
+    first.wait().unwrap();
 }

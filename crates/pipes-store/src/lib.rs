@@ -108,6 +108,54 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
     Ok(SqlStore::new(pool, backend))
 }
 
+/// Held by a server for as long as it serves a SQLite database (see [`lock_for_server`]).
+#[derive(Debug)]
+pub struct ServerLock {
+    _file: std::fs::File,
+}
+
+/// SQLite serves one server process: takes an exclusive lock on `<database>.server.lock` for the
+/// life of the returned guard, or explains who holds it. PostgreSQL needs no lock (any number of
+/// servers share it) and gets `None`. Operator commands do not take the lock, so they keep
+/// working while the server runs.
+pub fn lock_for_server(url: &str) -> Result<Option<ServerLock>, StoreError> {
+    if Backend::of(url)? != Backend::Sqlite {
+        return Ok(None);
+    }
+    let normalized = sqlite_url(url)?;
+    let path = normalized
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let lock_path = format!("{path}.server.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|e| StoreError::Backend(format!("cannot open {lock_path}: {e}")))?;
+    match file.try_lock() {
+        Ok(()) => {
+            use std::io::Write;
+            let _ = file.set_len(0);
+            let _ = write!(file, "{}", std::process::id());
+            Ok(Some(ServerLock { _file: file }))
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&lock_path).unwrap_or_default();
+            Err(StoreError::Backend(format!(
+                "another pipes server (pid {}) is already serving {path}. SQLite serves one server process; \
+                 stop it first, or use PostgreSQL (PIPES_DATABASE_URL=postgres://…) to run several.",
+                holder.trim()
+            )))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Backend(format!("cannot lock {lock_path}: {e}"))),
+    }
+}
+
 /// Opens and migrates; the usual way to get a store.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     let store = connect(url).await?;
