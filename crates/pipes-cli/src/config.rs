@@ -35,6 +35,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "refresh a token when less than min(this, half its lifetime) is left (default 300)",
     ),
     (
+        "PIPES_VEND_CACHE_MS",
+        "vend_cache_ms",
+        "reuse a vending read this long unless this process wrote meanwhile; 0 disables (default 1000)",
+    ),
+    (
         "PIPES_LOG",
         "log",
         "log filter, e.g. info or pipes_server=debug (default info)",
@@ -63,6 +68,7 @@ struct FileConfig {
     log: Option<String>,
     log_format: Option<String>,
     refresh_margin_seconds: Option<u64>,
+    vend_cache_ms: Option<u64>,
 }
 
 /// How log lines are written.
@@ -90,6 +96,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Maximum refresh margin.
     pub refresh_margin: std::time::Duration,
+    /// How long a vending read may be reused.
+    pub vend_cache: std::time::Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -150,8 +158,17 @@ impl Config {
             })?,
             None => from_file.refresh_margin_seconds.unwrap_or(300),
         };
+        let vend_cache_ms = match env("PIPES_VEND_CACHE_MS") {
+            Some(raw) => raw
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| *ms <= 60_000)
+                .with_context(|| format!("PIPES_VEND_CACHE_MS '{raw}' must be milliseconds from 0 to 60000"))?,
+            None => from_file.vend_cache_ms.unwrap_or(1000),
+        };
         Ok(Self {
             refresh_margin: std::time::Duration::from_secs(refresh_margin_seconds),
+            vend_cache: std::time::Duration::from_millis(vend_cache_ms),
             listen,
             database_url,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),

@@ -15,7 +15,8 @@ use clap::{Parser, Subcommand};
 ///
 /// Configuration comes from defaults, then pipes.toml, then PIPES_* environment variables
 /// (PIPES_LISTEN, PIPES_DATABASE_URL, PIPES_PUBLIC_URL, PIPES_VAULT_KEYS,
-/// PIPES_REFRESH_MARGIN_SECONDS, PIPES_LOG, PIPES_LOG_FORMAT); the README describes each.
+/// PIPES_REFRESH_MARGIN_SECONDS, PIPES_VEND_CACHE_MS, PIPES_LOG, PIPES_LOG_FORMAT); the README
+/// describes each.
 /// Operator commands work directly on the configured database; no running server is needed.
 #[derive(Debug, Parser)]
 #[command(name = "pipes", version, propagate_version = true, max_term_width = 100)]

@@ -163,6 +163,7 @@ pub async fn run_server(
     let store = open_store(config).await?;
     let policy = pipes_core::services::RefreshPolicy {
         max_margin: config.refresh_margin,
+        cache_ttl: config.vend_cache,
         ..Default::default()
     };
     let app = App::with_policy(store.clone(), vault, catalog()?, public_url, policy);

@@ -91,6 +91,10 @@ pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
+    /// A counter bumped after every committed write through this store that can change what
+    /// vending reads; caches compare it to know their entries are still current in this process.
+    fn write_epoch(&self) -> u64;
+
     /// Cheap liveness check for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;
 

@@ -44,6 +44,7 @@ on_both_backends!(
     import_validates_token_combinations,
     tokens_are_sealed_at_rest,
     a_bad_key_is_always_a_401,
+    cached_reads_follow_writes_at_once_here_and_within_a_second_elsewhere,
 );
 
 const CLIENT_ID: &str = "pipes-test-client";
@@ -611,4 +612,83 @@ async fn a_bad_key_is_always_a_401(app: TestApp) {
         )
         .await;
     assert_eq!(status, 404, "with a good key, an impossible slug is simply not found");
+}
+
+async fn cached_reads_follow_writes_at_once_here_and_within_a_second_elsewhere(app: TestApp) {
+    let mock = setup(&app).await;
+    let (access, refresh) = mock.issue_grant();
+    import(
+        &app,
+        "user_1",
+        json!({"access_token": access, "refresh_token": refresh, "expires_at": iso_in(3600)}),
+    )
+    .await;
+    let path = "/user_management/users/user_1/connected_accounts/mock";
+    assert_eq!(
+        token(&app, "user_1").await.1["access_token"]["access_token"],
+        access.as_str()
+    );
+    // Writes through this server are seen by the very next call.
+    let (_, _) = app
+        .call(
+            Method::PUT,
+            path,
+            Some(json!({"access_token": "replaced", "expires_at": iso_in(3600), "refresh_token": refresh})),
+        )
+        .await;
+    assert_eq!(
+        token(&app, "user_1").await.1["access_token"]["access_token"],
+        "replaced"
+    );
+    assert_eq!(
+        app.request(Method::DELETE, path)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        204
+    );
+    assert_eq!(token(&app, "user_1").await.1["error"], "not_installed");
+
+    // Writes by another server (or the CLI) are seen within a second.
+    import(
+        &app,
+        "user_2",
+        json!({"access_token": "at_two", "refresh_token": "rt_two", "expires_at": iso_in(3600)}),
+    )
+    .await;
+    let sibling = app.sibling().await;
+    let via_sibling = || async {
+        let resp = app
+            .http
+            .post(format!("{}/data-integrations/mock/token", sibling.base_url))
+            .bearer_auth(&app.key)
+            .json(&json!({"user_id": "user_2"}))
+            .send()
+            .await
+            .unwrap();
+        read(resp).await
+    };
+    assert_eq!(via_sibling().await.1["active"], true);
+    assert_eq!(
+        app.request(Method::DELETE, "/user_management/users/user_2/connected_accounts/mock")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        204
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(via_sibling().await.1["error"], "not_installed");
+
+    let keys = app.environments.list_keys(&app.env).await.unwrap();
+    app.environments.revoke_key(&keys[0].id.to_string()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        token(&app, "user_1").await.0,
+        401,
+        "a key revoked elsewhere stops vending within a second"
+    );
 }

@@ -21,6 +21,8 @@ use crate::{backend_err, migrate, Backend};
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// Bumped after every committed write that can change what vending reads.
+    epoch: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 type Q<'q> = Query<'q, Any, AnyArguments<'q>>;
@@ -94,7 +96,17 @@ impl SqlStore {
     }
 
     pub(crate) fn new(pool: AnyPool, backend: Backend) -> Self {
-        Self { pool, backend }
+        Self {
+            pool,
+            backend,
+            epoch: Default::default(),
+        }
+    }
+
+    /// Marks a committed write (call after the commit, so a reader that took the epoch before
+    /// reading sees its read invalidated).
+    fn wrote(&self) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Applies pending migrations; returns their names.
@@ -120,6 +132,10 @@ impl Store for SqlStore {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgres",
         }
+    }
+
+    fn write_epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::Acquire)
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -198,13 +214,20 @@ impl Store for SqlStore {
     }
 
     async fn revoke_api_key(&self, id: ApiKeyId, at: i64) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(at)
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        Ok(done.rows_affected() == 1)
+        let result = async {
+            let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(backend_err)?;
+            Ok(done.rows_affected() == 1)
+        }
+        .await;
+        if result.is_ok() {
+            self.wrote();
+        }
+        result
     }
 
     async fn add_redirect_uri(&self, env: EnvironmentId, uri: &str, at: i64) -> StoreResult<bool> {
@@ -254,6 +277,8 @@ impl Store for SqlStore {
         root: &DataIntegration,
         new_custom_provider: Option<&CustomProvider>,
     ) -> StoreResult<()> {
+        let result = async {
+
         let mut tx = self.pool.begin().await.map_err(backend_err)?;
         if let Some(cp) = new_custom_provider {
             sqlx::query(
@@ -290,6 +315,12 @@ impl Store for SqlStore {
             .await
             .map_err(backend_err)?;
         tx.commit().await.map_err(backend_err)
+            }
+        .await;
+        if result.is_ok() {
+            self.wrote();
+        }
+        result
     }
 
     async fn data_integration(
@@ -345,55 +376,69 @@ impl Store for SqlStore {
     }
 
     async fn update_data_integration(&self, root: &DataIntegration) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
-        if let Some(cp) = &root.custom_provider {
-            sqlx::query("UPDATE custom_providers SET definition = $1, updated_at = $2 WHERE id = $3")
-                .bind(rows::to_json(&cp.definition))
-                .bind(cp.updated_at)
-                .bind(cp.id.to_string())
+        let result = async {
+            let mut tx = self.pool.begin().await.map_err(backend_err)?;
+            if let Some(cp) = &root.custom_provider {
+                sqlx::query("UPDATE custom_providers SET definition = $1, updated_at = $2 WHERE id = $3")
+                    .bind(rows::to_json(&cp.definition))
+                    .bind(cp.updated_at)
+                    .bind(cp.id.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
+            }
+            let q = sqlx::query(
+                "UPDATE data_integrations SET description = $1, enabled = $2, state = $3, scopes = $4, \
+             credentials_type = $5, client_id = $6, client_secret = $7, client_secret_last4 = $8, config = $9, \
+             updated_at = $10 WHERE id = $11 AND environment_id = $12",
+            );
+            bind_root(q, root)
+                .bind(root.id.to_string())
+                .bind(root.environment_id.to_string())
                 .execute(&mut *tx)
                 .await
                 .map_err(backend_err)?;
+            tx.commit().await.map_err(backend_err)
         }
-        let q = sqlx::query(
-            "UPDATE data_integrations SET description = $1, enabled = $2, state = $3, scopes = $4, \
-             credentials_type = $5, client_id = $6, client_secret = $7, client_secret_last4 = $8, config = $9, \
-             updated_at = $10 WHERE id = $11 AND environment_id = $12",
-        );
-        bind_root(q, root)
-            .bind(root.id.to_string())
-            .bind(root.environment_id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_err)?;
-        tx.commit().await.map_err(backend_err)
+        .await;
+        if result.is_ok() {
+            self.wrote();
+        }
+        result
     }
 
     async fn delete_data_integration(&self, env: EnvironmentId, id: DataIntegrationId) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
-        let gone = sqlx::query(
-            "DELETE FROM data_integrations WHERE environment_id = $1 AND id = $2 RETURNING custom_provider_id",
-        )
-        .bind(env.to_string())
-        .bind(id.to_string())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(backend_err)?;
-        let Some(row) = gone else {
-            return Ok(false);
-        };
-        if let Some(cp) = get::<Option<String>>(&row, "custom_provider_id")? {
-            sqlx::query(
-                "DELETE FROM custom_providers WHERE id = $1 \
-                 AND NOT EXISTS (SELECT 1 FROM data_integrations WHERE custom_provider_id = $1)",
+        let result = async {
+            let mut tx = self.pool.begin().await.map_err(backend_err)?;
+            let gone = sqlx::query(
+                "DELETE FROM data_integrations WHERE environment_id = $1 AND id = $2 RETURNING custom_provider_id",
             )
-            .bind(cp)
-            .execute(&mut *tx)
+            .bind(env.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
             .await
             .map_err(backend_err)?;
+            let Some(row) = gone else {
+                return Ok(false);
+            };
+            if let Some(cp) = get::<Option<String>>(&row, "custom_provider_id")? {
+                sqlx::query(
+                    "DELETE FROM custom_providers WHERE id = $1 \
+                 AND NOT EXISTS (SELECT 1 FROM data_integrations WHERE custom_provider_id = $1)",
+                )
+                .bind(cp)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+            }
+            tx.commit().await.map_err(backend_err)?;
+            Ok(true)
         }
-        tx.commit().await.map_err(backend_err)?;
-        Ok(true)
+        .await;
+        if result.is_ok() {
+            self.wrote();
+        }
+        result
     }
 
     async fn root_with_compatibility_account(
@@ -534,6 +579,8 @@ impl Store for SqlStore {
     }
 
     async fn insert_connected_account(&self, a: &ConnectedAccount) -> StoreResult<()> {
+        let result = async {
+
         let columns = ACCOUNT_MUTABLE.join(", ");
         let sql = format!(
             "INSERT INTO connected_accounts ({columns}, id, environment_id, data_integration_id, owner_key, user_id, \
@@ -554,41 +601,61 @@ impl Store for SqlStore {
             .await
             .map_err(backend_err)?;
         Ok(())
+            }
+        .await;
+        if result.is_ok() {
+            self.wrote();
+        }
+        result
     }
 
     async fn update_connected_account(&self, a: &ConnectedAccount) -> StoreResult<()> {
-        let sets: Vec<String> = ACCOUNT_MUTABLE
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c} = ${}", i + 1))
-            .collect();
-        let sql = format!(
-            "UPDATE connected_accounts SET {} WHERE id = $15 AND environment_id = $16",
-            sets.join(", ")
-        );
-        let done = bind_account(sqlx::query(&sql), a)
-            .bind(a.id.to_string())
-            .bind(a.environment_id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::Backend(format!(
-                "connected account {} vanished during the update",
-                a.id
-            )));
+        let result = async {
+            let sets: Vec<String> = ACCOUNT_MUTABLE
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{c} = ${}", i + 1))
+                .collect();
+            let sql = format!(
+                "UPDATE connected_accounts SET {} WHERE id = $15 AND environment_id = $16",
+                sets.join(", ")
+            );
+            let done = bind_account(sqlx::query(&sql), a)
+                .bind(a.id.to_string())
+                .bind(a.environment_id.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(backend_err)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Backend(format!(
+                    "connected account {} vanished during the update",
+                    a.id
+                )));
+            }
+            Ok(())
         }
-        Ok(())
+        .await;
+        if result.is_ok() {
+            self.wrote();
+        }
+        result
     }
 
     async fn delete_connected_account(&self, env: EnvironmentId, id: ConnectedAccountId) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM connected_accounts WHERE environment_id = $1 AND id = $2")
-            .bind(env.to_string())
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        Ok(done.rows_affected() == 1)
+        let result = async {
+            let done = sqlx::query("DELETE FROM connected_accounts WHERE environment_id = $1 AND id = $2")
+                .bind(env.to_string())
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(backend_err)?;
+            Ok(done.rows_affected() == 1)
+        }
+        .await;
+        if result.is_ok() {
+            self.wrote();
+        }
+        result
     }
 
     async fn take_refresh_lease(
@@ -635,26 +702,33 @@ impl Store for SqlStore {
         metadata: &str,
         now: i64,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE connected_accounts SET access_token = $1, expires_at = $2, refresh_token = $3, scopes = $4, \
+        let result = async {
+            let done = sqlx::query(
+                "UPDATE connected_accounts SET access_token = $1, expires_at = $2, refresh_token = $3, scopes = $4, \
              metadata = $5, refresh_generation = refresh_generation + 1, last_refreshed_at = $6, updated_at = $6, \
              last_refresh_error = NULL, last_refresh_error_at = NULL, refresh_lease_owner = NULL, \
              refresh_lease_until = NULL \
              WHERE id = $7 AND refresh_generation = $8 AND refresh_lease_owner = $9",
-        )
-        .bind(tokens.access_token.as_ref().map(|s| s.0.clone()))
-        .bind(tokens.expires_at)
-        .bind(tokens.refresh_token.as_ref().map(|s| s.0.clone()))
-        .bind(rows::to_json(&scopes))
-        .bind(metadata)
-        .bind(now)
-        .bind(id.to_string())
-        .bind(generation)
-        .bind(holder)
-        .execute(&self.pool)
-        .await
-        .map_err(backend_err)?;
-        Ok(done.rows_affected() == 1)
+            )
+            .bind(tokens.access_token.as_ref().map(|s| s.0.clone()))
+            .bind(tokens.expires_at)
+            .bind(tokens.refresh_token.as_ref().map(|s| s.0.clone()))
+            .bind(rows::to_json(&scopes))
+            .bind(metadata)
+            .bind(now)
+            .bind(id.to_string())
+            .bind(generation)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_err)?;
+            Ok(done.rows_affected() == 1)
+        }
+        .await;
+        if result.is_ok() {
+            self.wrote();
+        }
+        result
     }
 
     async fn record_refresh_failure(
@@ -665,23 +739,30 @@ impl Store for SqlStore {
         error: &RefreshError,
         needs_reauthorization: bool,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE connected_accounts SET last_refresh_error = $1, last_refresh_error_at = $2, \
+        let result = async {
+            let done = sqlx::query(
+                "UPDATE connected_accounts SET last_refresh_error = $1, last_refresh_error_at = $2, \
              state = CASE WHEN $3 = 1 THEN 'needs_reauthorization' ELSE state END, \
              updated_at = CASE WHEN $3 = 1 THEN $2 ELSE updated_at END, \
              refresh_lease_owner = NULL, refresh_lease_until = NULL \
              WHERE id = $4 AND refresh_generation = $5 AND refresh_lease_owner = $6",
-        )
-        .bind(error.code.as_str())
-        .bind(error.at)
-        .bind(i64::from(needs_reauthorization))
-        .bind(id.to_string())
-        .bind(generation)
-        .bind(holder)
-        .execute(&self.pool)
-        .await
-        .map_err(backend_err)?;
-        Ok(done.rows_affected() == 1)
+            )
+            .bind(error.code.as_str())
+            .bind(error.at)
+            .bind(i64::from(needs_reauthorization))
+            .bind(id.to_string())
+            .bind(generation)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_err)?;
+            Ok(done.rows_affected() == 1)
+        }
+        .await;
+        if result.is_ok() {
+            self.wrote();
+        }
+        result
     }
 
     async fn insert_authorization(&self, a: &Authorization) -> StoreResult<()> {
@@ -871,14 +952,21 @@ impl Store for SqlStore {
     }
 
     async fn replace_sealed(&self, column: SealedColumn, id: &str, old: &[u8], new: &[u8]) -> StoreResult<bool> {
-        let (table, col) = sealed_table(column);
-        let done = sqlx::query(&format!("UPDATE {table} SET {col} = $1 WHERE id = $2 AND {col} = $3"))
-            .bind(new.to_vec())
-            .bind(id)
-            .bind(old.to_vec())
-            .execute(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        Ok(done.rows_affected() == 1)
+        let result = async {
+            let (table, col) = sealed_table(column);
+            let done = sqlx::query(&format!("UPDATE {table} SET {col} = $1 WHERE id = $2 AND {col} = $3"))
+                .bind(new.to_vec())
+                .bind(id)
+                .bind(old.to_vec())
+                .execute(&self.pool)
+                .await
+                .map_err(backend_err)?;
+            Ok(done.rows_affected() == 1)
+        }
+        .await;
+        if result.is_ok() {
+            self.wrote();
+        }
+        result
     }
 }

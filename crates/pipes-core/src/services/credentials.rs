@@ -80,6 +80,10 @@ pub struct RefreshPolicy {
     pub lease: Duration,
     /// How long a caller waits for another process's refresh before answering from what it has.
     pub wait: Duration,
+    /// How long a vending read may be reused for the same key, provider and owner while this
+    /// process writes nothing; zero disables the cache. Writes by other processes (a key revoked
+    /// from the CLI, another PostgreSQL instance) take effect within this time.
+    pub cache_ttl: Duration,
 }
 
 impl Default for RefreshPolicy {
@@ -88,6 +92,7 @@ impl Default for RefreshPolicy {
             max_margin: Duration::from_secs(300),
             lease: Duration::from_secs(60),
             wait: Duration::from_secs(20),
+            cache_ttl: Duration::from_secs(1),
         }
     }
 }
@@ -105,6 +110,20 @@ enum RefreshFailure {
 
 type Flight = Shared<BoxFuture<'static, Result<Arc<ConnectedAccount>, RefreshFailure>>>;
 
+/// (key hash, slug, ownership, owner key): what a selector-free vending call reads.
+type VendKey = (String, String, &'static str, String);
+
+/// A vending read reused for a short time. Holds sealed tokens only; they are opened per call.
+struct CachedRead {
+    root: Arc<DataIntegration>,
+    account: Arc<ConnectedAccount>,
+    epoch: u64,
+    at: std::time::Instant,
+}
+
+/// Entries beyond this are dropped wholesale rather than tracked.
+const CACHE_LIMIT: usize = 100_000;
+
 struct Inner {
     store: Arc<dyn Store>,
     vault: Vault,
@@ -115,6 +134,7 @@ struct Inner {
     /// This process's identity as a lease holder.
     instance: String,
     flights: Mutex<HashMap<ConnectedAccountId, Flight>>,
+    cache: Mutex<HashMap<VendKey, CachedRead>>,
 }
 
 /// Token and credential vending.
@@ -159,6 +179,7 @@ impl Credentials {
                 policy,
                 instance: format!("pipes-{}", random_token(9)),
                 flights: Mutex::new(HashMap::new()),
+                cache: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -204,16 +225,65 @@ impl Credentials {
                 None => Ok(None),
             };
         };
+        let cache_key: VendKey = (
+            hash,
+            slug.to_string(),
+            choice.owner.ownership.as_str(),
+            choice.owner.key(),
+        );
+        if let Some((root, account)) = self.cached(&cache_key) {
+            return self
+                .vend_selected(&root, Some(account.as_ref().clone()), oauth_only)
+                .await
+                .map(Some);
+        }
+        // The epoch is taken before reading: a write that commits meanwhile invalidates this read.
+        let epoch = self.inner.store.write_epoch();
+        let (hash, _, _, owner_key) = &cache_key;
         let found = self
             .inner
             .store
-            .vend_read(&hash, &slug, choice.owner.ownership, &choice.owner.key())
+            .vend_read(hash, &slug, choice.owner.ownership, owner_key)
             .await?;
         let Some((_env, root_and_account)) = found else {
             return Ok(None);
         };
         let (root, account) = root_and_account.ok_or_else(super::selection::root_not_found)?;
+        if let Some(a) = account
+            .as_ref()
+            .filter(|a| a.state == AccountState::Connected && self.is_fresh(a, now_ms()))
+        {
+            self.remember(cache_key.clone(), epoch, &root, a);
+        }
         self.vend_selected(&root, account, oauth_only).await.map(Some)
+    }
+
+    fn cached(&self, key: &VendKey) -> Option<(Arc<DataIntegration>, Arc<ConnectedAccount>)> {
+        if self.inner.policy.cache_ttl.is_zero() {
+            return None;
+        }
+        let cache = self.inner.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let hit = cache.get(key)?;
+        let current = hit.epoch == self.inner.store.write_epoch() && hit.at.elapsed() < self.inner.policy.cache_ttl;
+        // A token inside its refresh margin goes through the refresh path, not the cache.
+        (current && self.is_fresh(&hit.account, now_ms())).then(|| (hit.root.clone(), hit.account.clone()))
+    }
+
+    fn remember(&self, key: VendKey, epoch: u64, root: &DataIntegration, account: &ConnectedAccount) {
+        if self.inner.policy.cache_ttl.is_zero() {
+            return;
+        }
+        let mut cache = self.inner.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        let entry = CachedRead {
+            root: Arc::new(root.clone()),
+            account: Arc::new(account.clone()),
+            epoch,
+            at: std::time::Instant::now(),
+        };
+        cache.insert(key, entry);
     }
 
     async fn vend_selected(
