@@ -5,7 +5,6 @@
 
 use rand::distributions::Alphanumeric;
 use rand::Rng;
-use sha2::{Digest, Sha256};
 
 use crate::secret::SecretString;
 
@@ -46,12 +45,7 @@ pub fn lookup_hash(presented: &str) -> Option<String> {
 
 /// The stored form of a presented key.
 pub fn hash(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    crate::hex::sha256(key.as_bytes())
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ pub async fn idempotent(State(app): State<App>, req: Request, next: Next) -> Res
     hasher.update(parts.uri.path_and_query().map_or("", |p| p.as_str()));
     hasher.update([0]);
     hasher.update(&bytes);
-    let fingerprint: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let fingerprint = pipes_core::hex::encode(&hasher.finalize());
     let now = now_ms();
     let env_id = env.0.id;
     match app

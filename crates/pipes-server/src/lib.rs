@@ -30,11 +30,10 @@ pub fn router(app: App) -> Router {
         .route("/readyz", get(readyz))
         .fallback(middleware::no_route)
         .method_not_allowed_fallback(middleware::method_not_allowed)
-        .layer(axum::middleware::from_fn(middleware::json_errors))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             middleware::panic_response,
         ))
-        .layer(axum::middleware::from_fn(middleware::request_id_and_log))
+        .layer(axum::middleware::from_fn(middleware::edge))
         .with_state(app)
 }
 

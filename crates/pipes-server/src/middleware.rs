@@ -10,15 +10,16 @@ use pipes_core::ids::RequestId;
 
 use crate::error::{ApiError, InternalCause};
 
-/// Gives every response an `X-Request-ID` and writes one log line per request. Only the path is
-/// logged, never the query string (provider callbacks carry codes there) or any header.
-pub async fn request_id_and_log(mut req: Request, next: Next) -> Response {
+/// The edge of every request: an `X-Request-ID` on every response, the contract's JSON body on
+/// every error the framework produced without one, and one log line per request. Only the path
+/// is logged, never the query string (provider callbacks carry codes there) or any header.
+pub async fn edge(mut req: Request, next: Next) -> Response {
     let id = RequestId::new().to_string();
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     req.extensions_mut().insert(id.clone());
-    let mut response = next.run(req).await;
+    let mut response = json_errors(next.run(req).await);
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }
@@ -33,13 +34,11 @@ pub async fn request_id_and_log(mut req: Request, next: Next) -> Response {
     response
 }
 
-/// Replaces any error response without a JSON body (framework rejections) with one in the
-/// contract's shape, so SDKs always get `{code, message}`.
-pub async fn json_errors(req: Request, next: Next) -> Response {
-    let response = next.run(req).await;
+/// Replaces an error response without a typed body (framework rejections come bodiless or as
+/// plain text) with one in the contract's shape, so SDKs always get `{code, message}`. Our own
+/// errors are JSON and the hosted pages are HTML: those pass untouched.
+fn json_errors(response: Response) -> Response {
     let status = response.status();
-    // Framework rejections come without a body type or as plain text; our own errors are JSON
-    // and the hosted pages are HTML: leave those alone.
     let plain = response
         .headers()
         .get(header::CONTENT_TYPE)

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::accounts::{requested_scopes, Accounts};
 use super::resolve::{provider_name, resolve_oauth, ResolveError};
@@ -209,10 +208,7 @@ impl std::fmt::Debug for Connect {
 }
 
 fn sha256_hex(s: &str) -> String {
-    Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::sha256(s.as_bytes())
 }
 
 fn bad_request(code: &'static str, message: &str) -> ServiceError {

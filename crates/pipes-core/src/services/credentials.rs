@@ -195,7 +195,7 @@ impl Credentials {
         oauth_only: bool,
     ) -> Result<Vended, ServiceError> {
         let (root, account) = select(self.inner.store.as_ref(), env, slug, &choice.owner, selector).await?;
-        self.vend_selected(&root, account, oauth_only).await
+        self.vend_selected(&root, account.map(Arc::new), oauth_only).await
     }
 
     /// Like [`Credentials::vend`] from the presented API key: a selector-free call (the common
@@ -232,10 +232,7 @@ impl Credentials {
             choice.owner.key(),
         );
         if let Some((root, account)) = self.cached(&cache_key) {
-            return self
-                .vend_selected(&root, Some(account.as_ref().clone()), oauth_only)
-                .await
-                .map(Some);
+            return self.vend_selected(&root, Some(account), oauth_only).await.map(Some);
         }
         // The epoch is taken before reading: a write that commits meanwhile invalidates this read.
         let epoch = self.inner.store.write_epoch();
@@ -255,7 +252,9 @@ impl Credentials {
         {
             self.remember(cache_key.clone(), epoch, &root, a);
         }
-        self.vend_selected(&root, account, oauth_only).await.map(Some)
+        self.vend_selected(&root, account.map(Arc::new), oauth_only)
+            .await
+            .map(Some)
     }
 
     fn cached(&self, key: &VendKey) -> Option<(Arc<DataIntegration>, Arc<ConnectedAccount>)> {
@@ -289,7 +288,7 @@ impl Credentials {
     async fn vend_selected(
         &self,
         root: &DataIntegration,
-        account: Option<ConnectedAccount>,
+        account: Option<Arc<ConnectedAccount>>,
         oauth_only: bool,
     ) -> Result<Vended, ServiceError> {
         let Some(account) = account else {
@@ -320,7 +319,7 @@ impl Credentials {
             }
         } else {
             match self.refresh_single_flight(root, &account).await {
-                Ok(fresh) => Arc::unwrap_or_clone(fresh),
+                Ok(fresh) => fresh,
                 Err(RefreshFailure::NeedsReauthorization) => return Ok(Vended::Inactive("needs_reauthorization")),
                 Err(RefreshFailure::Unavailable { retry_after }) => {
                     // The provider is down: the current token is still good if it has not expired.
@@ -343,10 +342,10 @@ impl Credentials {
             auth_method: account.auth_method,
             value,
             expires_at: account.tokens.expires_at,
-            scopes: account.scopes,
+            scopes: account.scopes.clone(),
             missing_scopes,
-            metadata: account.metadata,
-            config: account.config,
+            metadata: account.metadata.clone(),
+            config: account.config.clone(),
         }))
     }
 
