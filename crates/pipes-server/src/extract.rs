@@ -35,7 +35,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         } else {
             &bytes
         };
-        // Syntax first, so a broken document is a 400 even when fields are missing too.
+        if let Ok(value) = serde_json::from_slice::<T>(bytes) {
+            return Ok(ApiJson(value));
+        }
+        // Explain the failure: syntax first, so a broken document is a 400 even when fields
+        // are missing too; then the field, with its path.
         serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| {
             let msg = e.to_string();
             let detail = msg.split(" at line ").next().unwrap_or(&msg).to_owned();

@@ -8,9 +8,19 @@ use pipes_core::services::{Accounts, Connect, Credentials, Environments, Integra
 use pipes_core::store::Store;
 use pipes_core::vault::Vault;
 
-/// Everything a request handler may use. Cheap to clone.
+/// Everything a request handler may use. One `Arc`, so cloning it per request is one increment.
 #[derive(Clone)]
-pub struct App {
+pub struct App(Arc<AppParts>);
+
+impl std::ops::Deref for App {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The parts of [`App`].
+pub struct AppParts {
     /// The database.
     pub store: Arc<dyn Store>,
     /// Environments, keys, redirect URIs.
@@ -25,6 +35,14 @@ pub struct App {
     pub connect: Connect,
     /// The origin browsers and providers reach, without a trailing slash.
     pub public_url: Arc<str>,
+}
+
+impl std::fmt::Debug for AppParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppParts")
+            .field("backend", &self.store.backend())
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for App {
@@ -51,7 +69,7 @@ impl App {
         policy: RefreshPolicy,
     ) -> Self {
         let oauth = OAuthClient::new(Duration::from_secs(15));
-        Self {
+        Self(Arc::new(AppParts {
             environments: Environments::new(store.clone()),
             integrations: Integrations::new(store.clone(), vault.clone(), catalog),
             accounts: Accounts::new(store.clone(), vault.clone(), catalog),
@@ -59,6 +77,6 @@ impl App {
             credentials: Credentials::new(store.clone(), vault, catalog, oauth, policy),
             store,
             public_url: Arc::from(public_url.trim_end_matches('/')),
-        }
+        }))
     }
 }
