@@ -110,10 +110,10 @@ class Provider:
         self.process.wait(timeout=10)
 
 
-def start_provider(kind: str = "oauth2-mock-server") -> Provider:
+def start_provider(kind: str = "oauth2-mock-server", *args: str) -> Provider:
     """A real third-party OAuth server, from conformance/node/providers.js."""
     script = ROOT / "conformance" / "node" / "providers.js"
-    process = subprocess.Popen(["node", str(script), kind], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(["node", str(script), kind, *args], stdout=subprocess.PIPE, text=True)
     info = json.loads(process.stdout.readline())  # type: ignore[union-attr]
     return Provider(info["authorization_url"], info["token_url"], info["control_url"], process)
 
@@ -124,14 +124,17 @@ class _NoRedirect(__import__("urllib.request").request.HTTPRedirectHandler):
 
 
 def browse(url: str) -> str:
-    """Follows the browser part of a connection by hand (confirming on the hosted page when it
-    asks) and returns where the callback finally redirects."""
+    """Follows the browser part of a connection by hand: the hosted page (confirming when it
+    asks), the provider (signing in and consenting on its own pages when it has them, with a
+    cookie jar), and the callback. Returns where the callback redirects, or the callback URL
+    when it ends on its own page (no return_to)."""
+    import http.cookiejar
     import re
     import urllib.error
     import urllib.parse
     import urllib.request
 
-    opener = urllib.request.build_opener(_NoRedirect)
+    opener = urllib.request.build_opener(_NoRedirect, urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 
     def fetch(u: str, data: bytes | None = None) -> tuple[int, str, str]:
         try:
@@ -145,8 +148,26 @@ def browse(url: str) -> str:
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', body).group(1)  # type: ignore[union-attr]
         status, location, body = fetch(url, urllib.parse.urlencode({"csrf_token": csrf, "action": "continue"}).encode())
     assert status == 302, (status, body)
-    status, location, body = fetch(location)
-    assert status == 302, (status, body)
-    status, location, body = fetch(location)
-    assert status == 302, (status, body)
-    return location
+    current, form = location, None
+    for _ in range(12):
+        status, location, body = fetch(current, form)
+        form = None
+        if 300 <= status < 400:
+            target = urllib.parse.urljoin(current, location)
+            if urllib.parse.urlparse(target).path.endswith("/callback"):
+                status, location, body = fetch(target)
+                if status == 200 and " is connected" in body:
+                    return target
+                assert status == 302, (status, body)
+                return location
+            current = target
+        elif status == 200:
+            # The provider's own sign-in or consent page.
+            action = re.search(r'<form[^>]*action="([^"]+)"', body).group(1)  # type: ignore[union-attr]
+            prompt = re.search(r'name="prompt" value="(\w+)"', body).group(1)  # type: ignore[union-attr]
+            fields = {"prompt": prompt, "login": "conformance-user", "password": "any"} if prompt == "login" else {"prompt": prompt}
+            form = urllib.parse.urlencode(fields).encode()
+            current = urllib.parse.urljoin(current, action)
+        else:
+            raise AssertionError((status, body))
+    raise AssertionError("too many steps at the provider")
