@@ -103,10 +103,14 @@ impl SqlStore {
         }
     }
 
-    /// Marks a committed write (call after the commit, so a reader that took the epoch before
-    /// reading sees its read invalidated).
-    fn wrote(&self) {
-        self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    /// Runs a write and, once it has committed, bumps the write epoch, so a reader that took the
+    /// epoch before reading sees its read invalidated.
+    async fn counted<T>(&self, write: impl std::future::Future<Output = StoreResult<T>>) -> StoreResult<T> {
+        let result = write.await;
+        if result.is_ok() {
+            self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        result
     }
 
     /// Applies pending migrations; returns their names.
@@ -214,7 +218,7 @@ impl Store for SqlStore {
     }
 
     async fn revoke_api_key(&self, id: ApiKeyId, at: i64) -> StoreResult<bool> {
-        let result = async {
+        self.counted(async {
             let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(at)
                 .bind(id.to_string())
@@ -222,12 +226,8 @@ impl Store for SqlStore {
                 .await
                 .map_err(backend_err)?;
             Ok(done.rows_affected() == 1)
-        }
-        .await;
-        if result.is_ok() {
-            self.wrote();
-        }
-        result
+        })
+        .await
     }
 
     async fn add_redirect_uri(&self, env: EnvironmentId, uri: &str, at: i64) -> StoreResult<bool> {
@@ -277,7 +277,7 @@ impl Store for SqlStore {
         root: &DataIntegration,
         new_custom_provider: Option<&CustomProvider>,
     ) -> StoreResult<()> {
-        let result = async {
+        self.counted(async {
 
         let mut tx = self.pool.begin().await.map_err(backend_err)?;
         if let Some(cp) = new_custom_provider {
@@ -315,12 +315,8 @@ impl Store for SqlStore {
             .await
             .map_err(backend_err)?;
         tx.commit().await.map_err(backend_err)
-            }
-        .await;
-        if result.is_ok() {
-            self.wrote();
-        }
-        result
+            })
+        .await
     }
 
     async fn data_integration(
@@ -376,7 +372,7 @@ impl Store for SqlStore {
     }
 
     async fn update_data_integration(&self, root: &DataIntegration) -> StoreResult<()> {
-        let result = async {
+        self.counted(async {
             let mut tx = self.pool.begin().await.map_err(backend_err)?;
             if let Some(cp) = &root.custom_provider {
                 sqlx::query("UPDATE custom_providers SET definition = $1, updated_at = $2 WHERE id = $3")
@@ -399,16 +395,12 @@ impl Store for SqlStore {
                 .await
                 .map_err(backend_err)?;
             tx.commit().await.map_err(backend_err)
-        }
-        .await;
-        if result.is_ok() {
-            self.wrote();
-        }
-        result
+        })
+        .await
     }
 
     async fn delete_data_integration(&self, env: EnvironmentId, id: DataIntegrationId) -> StoreResult<bool> {
-        let result = async {
+        self.counted(async {
             let mut tx = self.pool.begin().await.map_err(backend_err)?;
             let gone = sqlx::query(
                 "DELETE FROM data_integrations WHERE environment_id = $1 AND id = $2 RETURNING custom_provider_id",
@@ -433,12 +425,8 @@ impl Store for SqlStore {
             }
             tx.commit().await.map_err(backend_err)?;
             Ok(true)
-        }
-        .await;
-        if result.is_ok() {
-            self.wrote();
-        }
-        result
+        })
+        .await
     }
 
     async fn root_with_compatibility_account(
@@ -579,7 +567,7 @@ impl Store for SqlStore {
     }
 
     async fn insert_connected_account(&self, a: &ConnectedAccount) -> StoreResult<()> {
-        let result = async {
+        self.counted(async {
 
         let columns = ACCOUNT_MUTABLE.join(", ");
         let sql = format!(
@@ -601,16 +589,12 @@ impl Store for SqlStore {
             .await
             .map_err(backend_err)?;
         Ok(())
-            }
-        .await;
-        if result.is_ok() {
-            self.wrote();
-        }
-        result
+            })
+        .await
     }
 
     async fn update_connected_account(&self, a: &ConnectedAccount) -> StoreResult<()> {
-        let result = async {
+        self.counted(async {
             let sets: Vec<String> = ACCOUNT_MUTABLE
                 .iter()
                 .enumerate()
@@ -633,16 +617,12 @@ impl Store for SqlStore {
                 )));
             }
             Ok(())
-        }
-        .await;
-        if result.is_ok() {
-            self.wrote();
-        }
-        result
+        })
+        .await
     }
 
     async fn delete_connected_account(&self, env: EnvironmentId, id: ConnectedAccountId) -> StoreResult<bool> {
-        let result = async {
+        self.counted(async {
             let done = sqlx::query("DELETE FROM connected_accounts WHERE environment_id = $1 AND id = $2")
                 .bind(env.to_string())
                 .bind(id.to_string())
@@ -650,12 +630,8 @@ impl Store for SqlStore {
                 .await
                 .map_err(backend_err)?;
             Ok(done.rows_affected() == 1)
-        }
-        .await;
-        if result.is_ok() {
-            self.wrote();
-        }
-        result
+        })
+        .await
     }
 
     async fn take_refresh_lease(
@@ -702,7 +678,7 @@ impl Store for SqlStore {
         metadata: &str,
         now: i64,
     ) -> StoreResult<bool> {
-        let result = async {
+        self.counted(async {
             let done = sqlx::query(
                 "UPDATE connected_accounts SET access_token = $1, expires_at = $2, refresh_token = $3, scopes = $4, \
              metadata = $5, refresh_generation = refresh_generation + 1, last_refreshed_at = $6, updated_at = $6, \
@@ -723,12 +699,8 @@ impl Store for SqlStore {
             .await
             .map_err(backend_err)?;
             Ok(done.rows_affected() == 1)
-        }
-        .await;
-        if result.is_ok() {
-            self.wrote();
-        }
-        result
+        })
+        .await
     }
 
     async fn record_refresh_failure(
@@ -739,7 +711,7 @@ impl Store for SqlStore {
         error: &RefreshError,
         needs_reauthorization: bool,
     ) -> StoreResult<bool> {
-        let result = async {
+        self.counted(async {
             let done = sqlx::query(
                 "UPDATE connected_accounts SET last_refresh_error = $1, last_refresh_error_at = $2, \
              state = CASE WHEN $3 = 1 THEN 'needs_reauthorization' ELSE state END, \
@@ -757,12 +729,8 @@ impl Store for SqlStore {
             .await
             .map_err(backend_err)?;
             Ok(done.rows_affected() == 1)
-        }
-        .await;
-        if result.is_ok() {
-            self.wrote();
-        }
-        result
+        })
+        .await
     }
 
     async fn insert_authorization(&self, a: &Authorization) -> StoreResult<()> {
@@ -952,7 +920,7 @@ impl Store for SqlStore {
     }
 
     async fn replace_sealed(&self, column: SealedColumn, id: &str, old: &[u8], new: &[u8]) -> StoreResult<bool> {
-        let result = async {
+        self.counted(async {
             let (table, col) = sealed_table(column);
             let done = sqlx::query(&format!("UPDATE {table} SET {col} = $1 WHERE id = $2 AND {col} = $3"))
                 .bind(new.to_vec())
@@ -962,11 +930,7 @@ impl Store for SqlStore {
                 .await
                 .map_err(backend_err)?;
             Ok(done.rows_affected() == 1)
-        }
-        .await;
-        if result.is_ok() {
-            self.wrote();
-        }
-        result
+        })
+        .await
     }
 }
