@@ -56,8 +56,9 @@ pub enum ConnectionIntent {
     Reauthorize(ConnectedAccountId),
 }
 
-/// A single-use, short-lived authorization created by `POST …/authorize`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A single-use, short-lived authorization created by `POST …/authorize`. Its `Debug` shows
+/// no state, token or code: they are bearer values while the flow runs.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Authorization {
     /// Opaque, URL-safe, unguessable; the path segment of the authorize URL.
     pub id: String,
@@ -101,4 +102,61 @@ pub struct Authorization {
     pub created_at: Millis,
     /// When it stops being usable.
     pub expires_at: Millis,
+}
+
+impl std::fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorization")
+            .field("id", &self.id)
+            .field("environment_id", &self.environment_id)
+            .field("data_integration_id", &self.data_integration_id)
+            .field("owner", &self.owner)
+            .field("intent", &self.intent)
+            .field("status", &self.status)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{DataIntegrationId, EnvironmentId};
+
+    #[test]
+    fn debug_shows_no_state_or_csrf_token() {
+        let a = Authorization {
+            id: "auth1".into(),
+            environment_id: EnvironmentId::new(),
+            data_integration_id: DataIntegrationId::new(),
+            owner: Owner::user("u", None),
+            user_id: "u".into(),
+            intent: ConnectionIntent::Compatibility,
+            return_to: None,
+            state: "caller-state-secret".into(),
+            provider_state: "provider-state-secret".into(),
+            pkce_verifier: None,
+            code_challenge: Some("challenge-secret".into()),
+            config: BTreeMap::new(),
+            account_display_name: None,
+            csrf_token: "csrf-secret".into(),
+            status: AuthorizationStatus::Pending,
+            connect_code_hash: Some("code-hash-secret".into()),
+            connect_code_expires_at: None,
+            held_tokens: None,
+            connected_account_id: None,
+            created_at: 0,
+            expires_at: 0,
+        };
+        let text = format!("{a:?}");
+        for secret in [
+            "caller-state",
+            "provider-state",
+            "challenge-secret",
+            "csrf-secret",
+            "code-hash",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
 }
