@@ -2,7 +2,9 @@
 //! Validated at start-up; every setting is in the README's configuration table.
 
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
@@ -40,6 +42,36 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "reuse a vending read this long unless this process wrote meanwhile; 0 disables (default 1000)",
     ),
     (
+        "PIPES_EVENT_RETENTION_DAYS",
+        "event_retention_days",
+        "how long events stay readable through GET /events (default 30)",
+    ),
+    (
+        "PIPES_WEBHOOK_RETRY_BASE_MS",
+        "webhook_retry_base_ms",
+        "first webhook retry delay; doubles per consecutive failure, ±20% jitter (default 30000)",
+    ),
+    (
+        "PIPES_WEBHOOK_RETRY_MAX_SECONDS",
+        "webhook_retry_max_seconds",
+        "longest delay between webhook retries (default 21600, 6 hours)",
+    ),
+    (
+        "PIPES_WEBHOOK_RETRY_HOURS",
+        "webhook_retry_hours",
+        "how long a webhook delivery is retried before it is marked failed (default 72)",
+    ),
+    (
+        "PIPES_WEBHOOK_CONCURRENCY",
+        "webhook_concurrency",
+        "webhook endpoints one process delivers to at once (default 64)",
+    ),
+    (
+        "PIPES_WORKER_POLL_MS",
+        "worker_poll_ms",
+        "how often background workers look for work other instances created (default 1000)",
+    ),
+    (
         "PIPES_LOG",
         "log",
         "log filter, e.g. info or pipes_server=debug (default info)",
@@ -69,6 +101,12 @@ struct FileConfig {
     log_format: Option<String>,
     refresh_margin_seconds: Option<u64>,
     vend_cache_ms: Option<u64>,
+    event_retention_days: Option<u64>,
+    webhook_retry_base_ms: Option<u64>,
+    webhook_retry_max_seconds: Option<u64>,
+    webhook_retry_hours: Option<u64>,
+    webhook_concurrency: Option<u64>,
+    worker_poll_ms: Option<u64>,
 }
 
 /// How log lines are written.
@@ -98,6 +136,18 @@ pub struct Config {
     pub refresh_margin: std::time::Duration,
     /// How long a vending read may be reused.
     pub vend_cache: std::time::Duration,
+    /// Event retention.
+    pub event_retention: Duration,
+    /// First webhook retry delay.
+    pub webhook_retry_base: Duration,
+    /// Longest webhook retry delay.
+    pub webhook_retry_max: Duration,
+    /// How long webhook deliveries are retried.
+    pub webhook_retry_for: Duration,
+    /// Endpoints delivered to at once.
+    pub webhook_concurrency: usize,
+    /// Background workers' poll interval.
+    pub worker_poll: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -115,6 +165,21 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// A whole-number setting: the variable, else the file, else the default; within `range`.
+fn number(var: &str, file: Option<u64>, default: u64, range: RangeInclusive<u64>) -> anyhow::Result<u64> {
+    let value = match env(var) {
+        Some(raw) => raw
+            .trim()
+            .parse::<u64>()
+            .with_context(|| format!("{var} '{raw}' must be a whole number"))?,
+        None => file.unwrap_or(default),
+    };
+    if !range.contains(&value) {
+        bail!("{var} must be from {} to {}, not {value}", range.start(), range.end());
+    }
+    Ok(value)
+}
+
 impl Config {
     /// Loads the configuration; `file` overrides `PIPES_CONFIG` and `./pipes.toml`.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
@@ -129,6 +194,30 @@ impl Config {
             }
             None => FileConfig::default(),
         };
+        let f = &from_file;
+        let refresh_margin_seconds = number(
+            "PIPES_REFRESH_MARGIN_SECONDS",
+            f.refresh_margin_seconds,
+            300,
+            0..=86_400,
+        )?;
+        let vend_cache_ms = number("PIPES_VEND_CACHE_MS", f.vend_cache_ms, 1000, 0..=60_000)?;
+        let retention_days = number("PIPES_EVENT_RETENTION_DAYS", f.event_retention_days, 30, 1..=3650)?;
+        let retry_base_ms = number(
+            "PIPES_WEBHOOK_RETRY_BASE_MS",
+            f.webhook_retry_base_ms,
+            30_000,
+            10..=3_600_000,
+        )?;
+        let retry_max_s = number(
+            "PIPES_WEBHOOK_RETRY_MAX_SECONDS",
+            f.webhook_retry_max_seconds,
+            21_600,
+            1..=86_400,
+        )?;
+        let retry_hours = number("PIPES_WEBHOOK_RETRY_HOURS", f.webhook_retry_hours, 72, 1..=720)?;
+        let concurrency = number("PIPES_WEBHOOK_CONCURRENCY", f.webhook_concurrency, 64, 1..=1024)?;
+        let poll_ms = number("PIPES_WORKER_POLL_MS", f.worker_poll_ms, 1000, 20..=60_000)?;
         let listen_raw = env("PIPES_LISTEN")
             .or(from_file.listen)
             .unwrap_or_else(|| "127.0.0.1:8080".into());
@@ -152,23 +241,15 @@ impl Config {
             Some("json") => LogFormat::Json,
             Some(other) => bail!("PIPES_LOG_FORMAT must be text or json, not '{other}'"),
         };
-        let refresh_margin_seconds = match env("PIPES_REFRESH_MARGIN_SECONDS") {
-            Some(raw) => raw.parse::<u64>().ok().filter(|s| *s <= 86_400).with_context(|| {
-                format!("PIPES_REFRESH_MARGIN_SECONDS '{raw}' must be a number of seconds up to 86400")
-            })?,
-            None => from_file.refresh_margin_seconds.unwrap_or(300),
-        };
-        let vend_cache_ms = match env("PIPES_VEND_CACHE_MS") {
-            Some(raw) => raw
-                .parse::<u64>()
-                .ok()
-                .filter(|ms| *ms <= 60_000)
-                .with_context(|| format!("PIPES_VEND_CACHE_MS '{raw}' must be milliseconds from 0 to 60000"))?,
-            None => from_file.vend_cache_ms.unwrap_or(1000),
-        };
         Ok(Self {
-            refresh_margin: std::time::Duration::from_secs(refresh_margin_seconds),
-            vend_cache: std::time::Duration::from_millis(vend_cache_ms),
+            refresh_margin: Duration::from_secs(refresh_margin_seconds),
+            vend_cache: Duration::from_millis(vend_cache_ms),
+            event_retention: Duration::from_secs(retention_days * 86_400),
+            webhook_retry_base: Duration::from_millis(retry_base_ms),
+            webhook_retry_max: Duration::from_secs(retry_max_s),
+            webhook_retry_for: Duration::from_secs(retry_hours * 3600),
+            webhook_concurrency: usize::try_from(concurrency).unwrap_or(64),
+            worker_poll: Duration::from_millis(poll_ms),
             listen,
             database_url,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),

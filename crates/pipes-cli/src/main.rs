@@ -4,6 +4,7 @@
 mod config;
 mod dev;
 mod ops;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,7 +20,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 ///
 /// Configuration comes from defaults, then pipes.toml, then PIPES_* environment variables
 /// (PIPES_LISTEN, PIPES_DATABASE_URL, PIPES_PUBLIC_URL, PIPES_VAULT_KEYS,
-/// PIPES_REFRESH_MARGIN_SECONDS, PIPES_VEND_CACHE_MS, PIPES_LOG, PIPES_LOG_FORMAT); the README
+/// PIPES_REFRESH_MARGIN_SECONDS, PIPES_VEND_CACHE_MS, PIPES_EVENT_RETENTION_DAYS,
+/// PIPES_WEBHOOK_RETRY_BASE_MS, PIPES_WEBHOOK_RETRY_MAX_SECONDS, PIPES_WEBHOOK_RETRY_HOURS,
+/// PIPES_WEBHOOK_CONCURRENCY, PIPES_WORKER_POLL_MS, PIPES_LOG, PIPES_LOG_FORMAT); the README
 /// describes each.
 /// Operator commands work directly on the configured database; no running server is needed.
 #[derive(Debug, Parser)]
@@ -55,6 +58,10 @@ enum Command {
     /// Manage the vault that seals every secret at rest.
     #[command(subcommand)]
     Vault(ops::VaultCommand),
+    /// Manage webhook endpoints, inspect their deliveries and redeliver events. Deliveries are
+    /// sent by running servers; these commands only read and change the database.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
     /// List the built-in provider catalog.
     Providers,
 }
@@ -87,6 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => ops::keys(&config, cmd).await,
         Command::RedirectUris(cmd) => ops::redirect_uris(&config, cmd).await,
         Command::Vault(cmd) => ops::vault(&config, cmd).await,
+        Command::Webhooks(cmd) => webhooks::run(&config, cmd).await,
         Command::Providers => ops::providers(),
     }
 }

@@ -115,7 +115,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         .map_err(|e| anyhow!("{e}"))
 }
 
-fn configured_vault(config: &Config) -> anyhow::Result<Vault> {
+pub(crate) fn configured_vault(config: &Config) -> anyhow::Result<Vault> {
     let spec = config.vault_keys.as_deref().ok_or_else(|| {
         anyhow!(
             "PIPES_VAULT_KEYS is not set. Pipes seals every secret with it and will not start without one.\n\
@@ -161,12 +161,26 @@ pub async fn run_server(
     public_url: &str,
 ) -> anyhow::Result<()> {
     let store = open_store(config).await?;
-    let policy = pipes_core::services::RefreshPolicy {
-        max_margin: config.refresh_margin,
-        cache_ttl: config.vend_cache,
-        ..Default::default()
+    let settings = pipes_server::Settings {
+        refresh: pipes_core::services::RefreshPolicy {
+            max_margin: config.refresh_margin,
+            cache_ttl: config.vend_cache,
+            ..Default::default()
+        },
+        delivery: pipes_server::jobs::DeliveryPolicy {
+            poll: config.worker_poll,
+            backoff_base: config.webhook_retry_base,
+            backoff_max: config.webhook_retry_max,
+            retry_for: config.webhook_retry_for,
+            concurrency: config.webhook_concurrency,
+            ..Default::default()
+        },
+        janitor: pipes_server::jobs::JanitorPolicy {
+            event_retention: config.event_retention,
+            ..Default::default()
+        },
     };
-    let app = App::with_policy(store.clone(), vault, catalog()?, public_url, policy);
+    let app = App::with_settings(store.clone(), vault, catalog()?, public_url, settings);
     let local = listener.local_addr()?;
     tracing::info!(
         listen = %local,

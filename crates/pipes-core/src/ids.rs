@@ -125,6 +125,14 @@ prefixed_id!(
     /// The id of one HTTP request, echoed as `X-Request-ID`.
     RequestId, "req_"
 );
+prefixed_id!(
+    /// An event (`GET /events`, webhook bodies).
+    EventId, "event_"
+);
+prefixed_id!(
+    /// A webhook endpoint.
+    WebhookEndpointId, "we_"
+);
 
 #[cfg(test)]
 mod tests {

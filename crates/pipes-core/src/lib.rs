@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod catalog;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod hex;
 pub mod ids;
 pub mod oauth;

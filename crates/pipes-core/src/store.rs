@@ -4,10 +4,12 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    ApiKey, Authorization, AuthorizationStatus, ConnectedAccount, CustomProvider, DataIntegration, Environment,
-    EnvironmentName, Ownership, RefreshError, TokenSet,
+    ApiKey, AttemptOutcome, Authorization, AuthorizationStatus, ConnectedAccount, CustomProvider, DataIntegration,
+    Delivery, DeliveryAttempt, DeliveryState, DueDelivery, Environment, EnvironmentName, Ownership, RefreshError,
+    TokenSet, WebhookEndpoint,
 };
-use crate::ids::{ApiKeyId, ConnectedAccountId, DataIntegrationId, EnvironmentId};
+use crate::events::{Event, EventType};
+use crate::ids::{ApiKeyId, ConnectedAccountId, DataIntegrationId, EnvironmentId, EventId, WebhookEndpointId};
 use crate::pagination::Scan;
 use crate::slug::Slug;
 
@@ -30,6 +32,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub enum SealedColumn {
     /// `data_integrations.client_secret`
     IntegrationClientSecret,
+    /// `webhook_endpoints.secret`
+    WebhookSecret,
     /// `connected_accounts.access_token`
     AccountAccessToken,
     /// `connected_accounts.refresh_token`
@@ -40,6 +44,7 @@ impl SealedColumn {
     /// Every sealed column, for `pipes vault rotate`.
     pub const ALL: &'static [SealedColumn] = &[
         SealedColumn::IntegrationClientSecret,
+        SealedColumn::WebhookSecret,
         SealedColumn::AccountAccessToken,
         SealedColumn::AccountRefreshToken,
     ];
@@ -48,6 +53,7 @@ impl SealedColumn {
     pub fn purpose(self) -> &'static str {
         match self {
             Self::IntegrationClientSecret => "data_integrations.client_secret",
+            Self::WebhookSecret => "webhook_endpoints.secret",
             Self::AccountAccessToken => "connected_accounts.access_token",
             Self::AccountRefreshToken => "connected_accounts.refresh_token",
         }
@@ -153,9 +159,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<DataIntegration>>;
     /// Writes a changed root, and its changed custom provider definition, in one transaction.
     async fn update_data_integration(&self, root: &DataIntegration) -> StoreResult<()>;
-    /// Deletes a root (and its custom provider once no root references it) in one transaction;
-    /// `false` when it did not exist.
-    async fn delete_data_integration(&self, env: EnvironmentId, id: DataIntegrationId) -> StoreResult<bool>;
+    /// Deletes a root, its connections (and its custom provider once no root references it),
+    /// appending `events`, in one transaction; `false` when it did not exist. `Conflict` when
+    /// its connections are no longer exactly `accounts` (the events would be wrong: re-read).
+    async fn delete_data_integration(
+        &self,
+        env: EnvironmentId,
+        id: DataIntegrationId,
+        accounts: &[ConnectedAccountId],
+        events: &[Event],
+    ) -> StoreResult<bool>;
 
     // --- connected accounts ---
 
@@ -178,8 +191,12 @@ pub trait Store: Send + Sync + 'static {
         ownership: Ownership,
         owner_key: &str,
     ) -> StoreResult<Option<VendRead>>;
-    /// Every connection of an owner shape on a root, oldest first.
-    async fn accounts_of_owner(&self, root: DataIntegrationId, owner_key: &str) -> StoreResult<Vec<ConnectedAccount>>;
+    /// Every connection of an owner shape on a root (of every owner when `None`), oldest first.
+    async fn accounts_of_owner(
+        &self,
+        root: DataIntegrationId,
+        owner_key: Option<&str>,
+    ) -> StoreResult<Vec<ConnectedAccount>>;
     /// Every connection of an owner shape across an environment's roots of one ownership.
     async fn accounts_of_owner_in_env(
         &self,
@@ -199,12 +216,20 @@ pub trait Store: Send + Sync + 'static {
         env: EnvironmentId,
         id: ConnectedAccountId,
     ) -> StoreResult<Option<ConnectedAccount>>;
-    /// Inserts a connection; `Conflict` when the owner's compatibility slot is taken.
-    async fn insert_connected_account(&self, account: &ConnectedAccount) -> StoreResult<()>;
-    /// Writes a connection's mutable fields (labels, state, scopes, config, metadata, tokens).
-    async fn update_connected_account(&self, account: &ConnectedAccount) -> StoreResult<()>;
-    /// Deletes a connection and its tokens; `false` when it did not exist.
-    async fn delete_connected_account(&self, env: EnvironmentId, id: ConnectedAccountId) -> StoreResult<bool>;
+    /// Inserts a connection and appends `events`, in one transaction; `Conflict` when the
+    /// owner's compatibility slot is taken.
+    async fn insert_connected_account(&self, account: &ConnectedAccount, events: &[Event]) -> StoreResult<()>;
+    /// Writes a connection's mutable fields (labels, state, scopes, config, metadata, tokens)
+    /// and appends `events`, in one transaction.
+    async fn update_connected_account(&self, account: &ConnectedAccount, events: &[Event]) -> StoreResult<()>;
+    /// Deletes a connection and its tokens and appends `events`, in one transaction; `false`
+    /// (and no events) when it did not exist.
+    async fn delete_connected_account(
+        &self,
+        env: EnvironmentId,
+        id: ConnectedAccountId,
+        events: &[Event],
+    ) -> StoreResult<bool>;
     /// Takes the refresh lease of a connection if nobody holds an unexpired one (compare-and-set).
     async fn take_refresh_lease(&self, id: ConnectedAccountId, holder: &str, now: i64, until: i64)
         -> StoreResult<bool>;
@@ -223,8 +248,10 @@ pub trait Store: Send + Sync + 'static {
         metadata: &str,
         now: i64,
     ) -> StoreResult<bool>;
-    /// Records a failed refresh (and, when `needs_reauthorization`, the state change) if
-    /// `holder` holds the lease and the generation is unchanged; releases the lease.
+    /// Records a failed refresh (and, when `needs_reauthorization`, the state change with its
+    /// `events`, in one transaction) if `holder` holds the lease and the generation is
+    /// unchanged; releases the lease.
+    #[allow(clippy::too_many_arguments)]
     async fn record_refresh_failure(
         &self,
         id: ConnectedAccountId,
@@ -232,6 +259,7 @@ pub trait Store: Send + Sync + 'static {
         generation: i64,
         error: &RefreshError,
         needs_reauthorization: bool,
+        events: &[Event],
     ) -> StoreResult<bool>;
 
     // --- authorizations ---
@@ -247,6 +275,85 @@ pub trait Store: Send + Sync + 'static {
     /// Writes an authorization's changed fields if its status is still `from`; `false` when
     /// another request moved it first (each step happens once).
     async fn advance_authorization(&self, a: &Authorization, from: AuthorizationStatus) -> StoreResult<bool>;
+
+    // --- events ---
+
+    /// Appends events on their own (a failed attempt saves nothing else), with their
+    /// deliveries, in one transaction.
+    async fn append_events(&self, events: &[Event]) -> StoreResult<()>;
+    /// A page of an environment's events per [`Scan`] and filter.
+    async fn scan_events(&self, env: EnvironmentId, filter: &EventFilter, scan: &Scan)
+        -> StoreResult<Vec<StoredEvent>>;
+    /// Whether an event exists in the environment (cursor validation).
+    async fn event_exists(&self, env: EnvironmentId, id: EventId) -> StoreResult<bool>;
+    /// Deletes up to `limit` events created before `before`, with their deliveries; returns how many.
+    async fn purge_events(&self, before: i64, limit: u32) -> StoreResult<u64>;
+    /// Notified after every committed write that appended events in this process.
+    fn events_appended(&self) -> std::sync::Arc<tokio::sync::Notify>;
+
+    // --- webhook endpoints ---
+
+    /// Inserts an endpoint; `Conflict` when its URL is registered in the environment.
+    async fn insert_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> StoreResult<()>;
+    /// An endpoint by id within an environment.
+    async fn webhook_endpoint(&self, env: EnvironmentId, id: WebhookEndpointId)
+        -> StoreResult<Option<WebhookEndpoint>>;
+    /// A page of an environment's endpoints per [`Scan`].
+    async fn scan_webhook_endpoints(&self, env: EnvironmentId, scan: &Scan) -> StoreResult<Vec<WebhookEndpoint>>;
+    /// Writes an endpoint's URL, status and events; `Conflict` on a registered URL.
+    async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> StoreResult<()>;
+    /// Deletes an endpoint and its deliveries; `false` when it did not exist.
+    async fn delete_webhook_endpoint(&self, env: EnvironmentId, id: WebhookEndpointId) -> StoreResult<bool>;
+
+    // --- webhook delivery ---
+
+    /// Up to `limit` enabled endpoints with pending deliveries, not backing off and not leased.
+    async fn endpoints_due(&self, now: i64, limit: u32) -> StoreResult<Vec<WebhookEndpointId>>;
+    /// Takes an endpoint's delivery lease if nobody holds an unexpired one; `Some(true)` when it
+    /// took over a lease that had expired (its holder died), `None` when it is held.
+    async fn take_endpoint_lease(
+        &self,
+        id: WebhookEndpointId,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<Option<bool>>;
+    /// Gives the lease back (only if `holder` still holds it).
+    async fn release_endpoint_lease(&self, id: WebhookEndpointId, holder: &str) -> StoreResult<()>;
+    /// An endpoint by id alone: the delivery worker's read (it serves every environment).
+    async fn webhook_endpoint_by_id(&self, id: WebhookEndpointId) -> StoreResult<Option<WebhookEndpoint>>;
+    /// An endpoint's oldest pending deliveries, in event order, with their bodies.
+    async fn due_deliveries(&self, id: WebhookEndpointId, limit: u32) -> StoreResult<Vec<DueDelivery>>;
+    /// Records an attempt and its outcome, and extends the lease to `lease_until`, in one
+    /// transaction; `false` (and nothing written) when `holder` lost the lease.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_delivery_attempt(
+        &self,
+        endpoint: WebhookEndpointId,
+        event: EventId,
+        holder: &str,
+        attempt: &DeliveryAttempt,
+        outcome: AttemptOutcome,
+        lease_until: i64,
+    ) -> StoreResult<bool>;
+    /// An endpoint's deliveries, newest first, optionally of one state.
+    async fn list_deliveries(
+        &self,
+        endpoint: WebhookEndpointId,
+        state: Option<DeliveryState>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// The attempts of one delivery, in order.
+    async fn delivery_attempts(&self, endpoint: WebhookEndpointId, event: EventId)
+        -> StoreResult<Vec<DeliveryAttempt>>;
+    /// Makes a delivery pending again and the endpoint due now; `false` when there is no such
+    /// delivery. A delivery for an event the endpoint never received is created.
+    async fn redeliver(&self, endpoint: WebhookEndpointId, event: EventId, now: i64) -> StoreResult<bool>;
+    /// Every endpoint of every environment (operator listing).
+    async fn all_webhook_endpoints(&self) -> StoreResult<Vec<WebhookEndpoint>>;
+
+    /// Deletes authorizations that expired before `before`; returns how many.
+    async fn purge_authorizations(&self, before: i64) -> StoreResult<u64>;
 
     // --- idempotency keys ---
 
@@ -276,4 +383,26 @@ pub trait Store: Send + Sync + 'static {
     async fn count_sealed(&self, column: SealedColumn) -> StoreResult<u64>;
     /// Replaces a sealed value only if it still equals `old` (a concurrent write wins).
     async fn replace_sealed(&self, column: SealedColumn, id: &str, old: &[u8], new: &[u8]) -> StoreResult<bool>;
+}
+
+/// `GET /events` filters.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only these types; empty = all.
+    pub types: Vec<EventType>,
+    /// Created at or after.
+    pub range_start: Option<i64>,
+    /// Created strictly before.
+    pub range_end: Option<i64>,
+    /// `data.organization_id` equals.
+    pub organization_id: Option<String>,
+}
+
+/// An event as stored: its id and exact JSON.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    /// `event_…`
+    pub id: String,
+    /// The envelope's compact JSON.
+    pub body: String,
 }

@@ -72,8 +72,8 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     ApiError::bad_request(format!("Invalid value for {path}: {detail}."))
 }
 
-/// The query string as name → values (comma-joined and repeated values both split; empty
-/// values dropped, as the SDKs treat them as absent).
+/// The query string as name → values (repeated parameters in order; [`QueryMap::many`] also
+/// splits comma-joined lists; empty values dropped, as the SDKs treat them as absent).
 #[derive(Debug, Default)]
 pub struct QueryMap(HashMap<String, Vec<String>>);
 
@@ -87,6 +87,19 @@ impl QueryMap {
                 "Query parameter {name} was given more than once."
             ))),
         }
+    }
+
+    /// Every value of a list parameter: comma-joined and repeated values both split, empty
+    /// items dropped.
+    pub fn many(&self, name: &str) -> Vec<&str> {
+        self.0
+            .get(name)
+            .into_iter()
+            .flatten()
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect()
     }
 }
 

@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod hosted;
 mod idempotency;
+pub mod jobs;
 mod middleware;
 pub mod mock_provider;
 mod state;
@@ -19,7 +20,7 @@ use tokio::net::TcpListener;
 
 pub use auth::EnvAuth;
 pub use error::ApiError;
-pub use state::App;
+pub use state::{App, Settings};
 
 /// The full router: API, health checks, and JSON answers for everything else.
 pub fn router(app: App) -> Router {
@@ -37,15 +38,20 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight requests.
+/// Serves, with the background workers, until `shutdown` resolves; then finishes in-flight
+/// requests and lets deliveries in flight record their outcome.
 pub async fn serve(
     app: App,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
+    let jobs = jobs::Jobs::start(&app);
+    let grace = app.delivery.timeout + std::time::Duration::from_secs(1);
+    let served = axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    jobs.stop(grace).await;
+    served
 }
 
 async fn healthz() -> axum::Json<serde_json::Value> {

@@ -4,7 +4,11 @@ use pipes_core::catalog::Catalog;
 use std::time::Duration;
 
 use pipes_core::oauth::OAuthClient;
-use pipes_core::services::{Accounts, Connect, Credentials, Environments, Integrations, RefreshPolicy};
+use pipes_core::services::{
+    Accounts, Connect, Credentials, Environments, Events, Integrations, RefreshPolicy, Webhooks,
+};
+
+use crate::jobs::{DeliveryPolicy, JanitorPolicy};
 use pipes_core::store::Store;
 use pipes_core::vault::Vault;
 
@@ -33,6 +37,14 @@ pub struct AppParts {
     pub credentials: Credentials,
     /// The connection flow.
     pub connect: Connect,
+    /// The events API.
+    pub events: Events,
+    /// Webhook endpoints.
+    pub webhooks: Webhooks,
+    /// How webhooks are delivered.
+    pub delivery: DeliveryPolicy,
+    /// What the janitor keeps.
+    pub janitor: JanitorPolicy,
     /// The origin browsers and providers reach, without a trailing slash.
     pub public_url: Arc<str>,
 }
@@ -54,19 +66,30 @@ impl std::fmt::Debug for App {
     }
 }
 
+/// Tunables of an [`App`]; `Default` is what `pipes serve` uses without configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Vending and refresh.
+    pub refresh: RefreshPolicy,
+    /// Webhook delivery.
+    pub delivery: DeliveryPolicy,
+    /// Retention.
+    pub janitor: JanitorPolicy,
+}
+
 impl App {
     /// Wires the services over a store and a vault.
     pub fn new(store: Arc<dyn Store>, vault: Vault, catalog: &'static Catalog, public_url: &str) -> Self {
-        Self::with_policy(store, vault, catalog, public_url, RefreshPolicy::default())
+        Self::with_settings(store, vault, catalog, public_url, Settings::default())
     }
 
-    /// Like [`App::new`] with an explicit refresh policy.
-    pub fn with_policy(
+    /// Like [`App::new`] with explicit settings.
+    pub fn with_settings(
         store: Arc<dyn Store>,
         vault: Vault,
         catalog: &'static Catalog,
         public_url: &str,
-        policy: RefreshPolicy,
+        settings: Settings,
     ) -> Self {
         let oauth = OAuthClient::new(Duration::from_secs(15));
         Self(Arc::new(AppParts {
@@ -74,7 +97,11 @@ impl App {
             integrations: Integrations::new(store.clone(), vault.clone(), catalog),
             accounts: Accounts::new(store.clone(), vault.clone(), catalog),
             connect: Connect::new(store.clone(), vault.clone(), catalog, oauth.clone(), public_url),
-            credentials: Credentials::new(store.clone(), vault, catalog, oauth, policy),
+            events: Events::new(store.clone()),
+            webhooks: Webhooks::new(store.clone(), vault.clone()),
+            credentials: Credentials::new(store.clone(), vault, catalog, oauth, settings.refresh),
+            delivery: settings.delivery,
+            janitor: settings.janitor,
             store,
             public_url: Arc::from(public_url.trim_end_matches('/')),
         }))

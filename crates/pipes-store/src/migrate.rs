@@ -25,6 +25,7 @@ const SQLITE: &[Migration] = &[
         "connected_accounts",
         include_str!("../migrations/sqlite/0003_connected_accounts.sql"),
     ),
+    (4, "events", include_str!("../migrations/sqlite/0004_events.sql")),
 ];
 const POSTGRES: &[Migration] = &[
     (
@@ -42,6 +43,7 @@ const POSTGRES: &[Migration] = &[
         "connected_accounts",
         include_str!("../migrations/postgres/0003_connected_accounts.sql"),
     ),
+    (4, "events", include_str!("../migrations/postgres/0004_events.sql")),
 ];
 
 /// Arbitrary constant for PostgreSQL's advisory lock, so concurrent `pipes serve` processes do

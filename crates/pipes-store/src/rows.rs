@@ -4,11 +4,14 @@ use std::collections::BTreeMap;
 
 use pipes_core::domain::{
     AccountState, ApiKey, AuthMethod, Authorization, AuthorizationStatus, ConnectedAccount, ConnectionIntent,
-    ConnectionRole, CredentialsType, CustomProvider, DataIntegration, Environment, EnvironmentName,
-    IntegrationCredentials, IntegrationState, Owner, Ownership, RefreshError, TokenSet,
+    ConnectionRole, CredentialsType, CustomProvider, DataIntegration, Delivery, DeliveryAttempt, DeliveryState,
+    DueDelivery, EndpointStatus, Environment, EnvironmentName, IntegrationCredentials, IntegrationState, Owner,
+    Ownership, RefreshError, TokenSet, WebhookEndpoint,
 };
+use pipes_core::events::EventType;
 use pipes_core::ids::{
-    ApiKeyId, ClientId, ConnectedAccountId, CustomProviderId, DataIntegrationId, DikId, EnvironmentId,
+    ApiKeyId, ClientId, ConnectedAccountId, CustomProviderId, DataIntegrationId, DikId, EnvironmentId, EventId,
+    WebhookEndpointId,
 };
 use pipes_core::slug::Slug;
 use pipes_core::store::{StoreError, StoreResult};
@@ -278,5 +281,71 @@ pub(crate) fn authorization(row: &AnyRow) -> StoreResult<Authorization> {
             .transpose()?,
         created_at: get(row, "created_at")?,
         expires_at: get(row, "expires_at")?,
+    })
+}
+
+pub(crate) fn webhook_endpoint(row: &AnyRow) -> StoreResult<WebhookEndpoint> {
+    let events: Vec<String> = json("webhook events", &get::<String>(row, "events")?)?;
+    Ok(WebhookEndpoint {
+        id: parse(
+            "webhook endpoint id",
+            WebhookEndpointId::parse(&get::<String>(row, "id")?),
+        )?,
+        environment_id: parse(
+            "environment id",
+            EnvironmentId::parse(&get::<String>(row, "environment_id")?),
+        )?,
+        endpoint_url: get(row, "endpoint_url")?,
+        secret: Sealed(get(row, "secret")?),
+        status: parse(
+            "webhook status",
+            EndpointStatus::parse(&get::<String>(row, "status")?).ok_or("unknown"),
+        )?,
+        events: events
+            .iter()
+            .map(|e| parse("webhook event type", EventType::parse(e).ok_or("unknown")))
+            .collect::<StoreResult<_>>()?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+pub(crate) fn delivery(row: &AnyRow) -> StoreResult<Delivery> {
+    Ok(Delivery {
+        endpoint_id: parse(
+            "webhook endpoint id",
+            WebhookEndpointId::parse(&get::<String>(row, "endpoint_id")?),
+        )?,
+        event_id: parse("event id", EventId::parse(&get::<String>(row, "event_id")?))?,
+        event: get(row, "event")?,
+        state: parse(
+            "delivery state",
+            DeliveryState::parse(&get::<String>(row, "state")?).ok_or("unknown"),
+        )?,
+        attempts: get(row, "attempts")?,
+        pending_since: get(row, "pending_since")?,
+        finished_at: get(row, "finished_at")?,
+        last_status: get(row, "last_status")?,
+        last_error: get(row, "last_error")?,
+    })
+}
+
+pub(crate) fn due_delivery(row: &AnyRow) -> StoreResult<DueDelivery> {
+    Ok(DueDelivery {
+        event_id: parse("event id", EventId::parse(&get::<String>(row, "event_id")?))?,
+        body: get(row, "body")?,
+        attempts: get(row, "attempts")?,
+        pending_since: get(row, "pending_since")?,
+        event_created_at: get(row, "created_at")?,
+    })
+}
+
+pub(crate) fn delivery_attempt(row: &AnyRow) -> StoreResult<DeliveryAttempt> {
+    Ok(DeliveryAttempt {
+        attempt: get(row, "attempt")?,
+        started_at: get(row, "started_at")?,
+        status: get(row, "status")?,
+        latency_ms: get(row, "latency_ms")?,
+        error: get(row, "error")?,
     })
 }

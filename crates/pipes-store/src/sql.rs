@@ -2,13 +2,17 @@
 
 use async_trait::async_trait;
 use pipes_core::domain::{
-    ApiKey, Authorization, AuthorizationStatus, ConnectedAccount, ConnectionIntent, CustomProvider, DataIntegration,
-    Environment, EnvironmentName, Ownership, RefreshError, TokenSet,
+    ApiKey, AttemptOutcome, Authorization, AuthorizationStatus, ConnectedAccount, ConnectionIntent, CustomProvider,
+    DataIntegration, Delivery, DeliveryAttempt, DeliveryState, DueDelivery, Environment, EnvironmentName, Ownership,
+    RefreshError, TokenSet, WebhookEndpoint,
 };
-use pipes_core::ids::{ApiKeyId, ConnectedAccountId, DataIntegrationId, EnvironmentId};
+use pipes_core::events::{Event, EventType};
+use pipes_core::ids::{ApiKeyId, ConnectedAccountId, DataIntegrationId, EnvironmentId, EventId, WebhookEndpointId};
 use pipes_core::pagination::Scan;
 use pipes_core::slug::Slug;
-use pipes_core::store::{IdempotencyBegin, SealedColumn, SealedRow, Store, StoreError, StoreResult, VendRead};
+use pipes_core::store::{
+    EventFilter, IdempotencyBegin, SealedColumn, SealedRow, Store, StoreError, StoreResult, StoredEvent, VendRead,
+};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool};
@@ -23,6 +27,8 @@ pub struct SqlStore {
     backend: Backend,
     /// Bumped after every committed write that can change what vending reads.
     epoch: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Notified after a committed write appended events.
+    events_appended: std::sync::Arc<tokio::sync::Notify>,
 }
 
 type Q<'q> = Query<'q, Any, AnyArguments<'q>>;
@@ -30,9 +36,55 @@ type Q<'q> = Query<'q, Any, AnyArguments<'q>>;
 fn sealed_table(column: SealedColumn) -> (&'static str, &'static str) {
     match column {
         SealedColumn::IntegrationClientSecret => ("data_integrations", "client_secret"),
+        SealedColumn::WebhookSecret => ("webhook_endpoints", "secret"),
         SealedColumn::AccountAccessToken => ("connected_accounts", "access_token"),
         SealedColumn::AccountRefreshToken => ("connected_accounts", "refresh_token"),
     }
+}
+
+/// Appends events and fans each out into a pending delivery per enabled endpoint of its
+/// environment that subscribes to its type, inside the caller's transaction.
+async fn append_in(tx: &mut sqlx::Transaction<'static, Any>, events: &[Event]) -> StoreResult<()> {
+    for e in events {
+        sqlx::query(
+            "INSERT INTO events (id, environment_id, event, organization_id, created_at, body) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(e.id.to_string())
+        .bind(e.environment_id.to_string())
+        .bind(e.event.as_str())
+        .bind(e.organization_id.as_deref())
+        .bind(e.created_at)
+        .bind(e.body.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(backend_err)?;
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (endpoint_id, event_id, event, state, attempts, pending_since) \
+             SELECT id, $1, $2, 'pending', 0, $3 FROM webhook_endpoints \
+             WHERE environment_id = $4 AND status = 'enabled' AND events LIKE $5 ESCAPE '\\'",
+        )
+        .bind(e.id.to_string())
+        .bind(e.event.as_str())
+        .bind(e.created_at)
+        .bind(e.environment_id.to_string())
+        .bind(subscription_pattern(e.event))
+        .execute(&mut **tx)
+        .await
+        .map_err(backend_err)?;
+    }
+    Ok(())
+}
+
+/// An endpoint's subscriptions as stored: a JSON array of type names.
+fn endpoint_events_json(types: &[EventType]) -> String {
+    rows::to_json(&types.iter().map(|t| t.as_str()).collect::<Vec<_>>())
+}
+
+/// The `LIKE` pattern that finds a type in an endpoint's JSON array of types.
+fn subscription_pattern(t: EventType) -> String {
+    let escaped = t.as_str().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%\"{escaped}\"%")
 }
 
 /// Binds a connection's mutable columns, in the order of [`ACCOUNT_MUTABLE`].
@@ -100,6 +152,7 @@ impl SqlStore {
             pool,
             backend,
             epoch: Default::default(),
+            events_appended: Default::default(),
         }
     }
 
@@ -109,6 +162,19 @@ impl SqlStore {
         let result = write.await;
         if result.is_ok() {
             self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        result
+    }
+
+    /// [`Self::counted`], and wakes the delivery worker when the write appended events.
+    async fn with_events<T>(
+        &self,
+        events: &[Event],
+        write: impl std::future::Future<Output = StoreResult<T>>,
+    ) -> StoreResult<T> {
+        let result = self.counted(write).await;
+        if result.is_ok() && !events.is_empty() {
+            self.events_appended.notify_one();
         }
         result
     }
@@ -399,9 +465,29 @@ impl Store for SqlStore {
         .await
     }
 
-    async fn delete_data_integration(&self, env: EnvironmentId, id: DataIntegrationId) -> StoreResult<bool> {
-        self.counted(async {
+    async fn delete_data_integration(
+        &self,
+        env: EnvironmentId,
+        id: DataIntegrationId,
+        accounts: &[ConnectedAccountId],
+        events: &[Event],
+    ) -> StoreResult<bool> {
+        self.with_events(events, async {
             let mut tx = self.pool.begin().await.map_err(backend_err)?;
+            let current = sqlx::query("SELECT id FROM connected_accounts WHERE data_integration_id = $1")
+                .bind(id.to_string())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+            let mut current: Vec<String> = current.iter().map(|r| get(r, "id")).collect::<StoreResult<_>>()?;
+            let mut expected: Vec<String> = accounts.iter().map(ToString::to_string).collect();
+            current.sort();
+            expected.sort();
+            if current != expected {
+                return Err(StoreError::Conflict(
+                    "the integration's connections changed meanwhile".into(),
+                ));
+            }
             let gone = sqlx::query(
                 "DELETE FROM data_integrations WHERE environment_id = $1 AND id = $2 RETURNING custom_provider_id",
             )
@@ -423,6 +509,7 @@ impl Store for SqlStore {
                 .await
                 .map_err(backend_err)?;
             }
+            append_in(&mut tx, events).await?;
             tx.commit().await.map_err(backend_err)?;
             Ok(true)
         })
@@ -497,10 +584,14 @@ impl Store for SqlStore {
         Ok(Some((env, Some((root, account)))))
     }
 
-    async fn accounts_of_owner(&self, root: DataIntegrationId, owner_key: &str) -> StoreResult<Vec<ConnectedAccount>> {
+    async fn accounts_of_owner(
+        &self,
+        root: DataIntegrationId,
+        owner_key: Option<&str>,
+    ) -> StoreResult<Vec<ConnectedAccount>> {
         let sql = format!(
             "SELECT {ACCOUNT_COLUMNS} FROM {ACCOUNT_FROM} \
-             WHERE ca.data_integration_id = $1 AND ca.owner_key = $2 ORDER BY ca.id"
+             WHERE ca.data_integration_id = $1 AND ($2 IS NULL OR ca.owner_key = $2) ORDER BY ca.id"
         );
         let rows = sqlx::query(&sql)
             .bind(root.to_string())
@@ -566,35 +657,36 @@ impl Store for SqlStore {
         row.map(|r| rows::connected_account(&r)).transpose()
     }
 
-    async fn insert_connected_account(&self, a: &ConnectedAccount) -> StoreResult<()> {
-        self.counted(async {
-
-        let columns = ACCOUNT_MUTABLE.join(", ");
-        let sql = format!(
-            "INSERT INTO connected_accounts ({columns}, id, environment_id, data_integration_id, owner_key, user_id, \
-             organization_id, auth_method, last_refreshed_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
-        );
-        bind_account(sqlx::query(&sql), a)
-            .bind(a.id.to_string())
-            .bind(a.environment_id.to_string())
-            .bind(a.data_integration_id.to_string())
-            .bind(a.owner.key())
-            .bind(a.owner.user_id.as_deref())
-            .bind(a.owner.organization_id.as_deref())
-            .bind(a.auth_method.as_str())
-            .bind(a.last_refreshed_at)
-            .bind(a.created_at)
-            .execute(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        Ok(())
-            })
+    async fn insert_connected_account(&self, a: &ConnectedAccount, events: &[Event]) -> StoreResult<()> {
+        self.with_events(events, async {
+            let mut tx = self.pool.begin().await.map_err(backend_err)?;
+            let columns = ACCOUNT_MUTABLE.join(", ");
+            let sql = format!(
+                "INSERT INTO connected_accounts ({columns}, id, environment_id, data_integration_id, owner_key, \
+                 user_id, organization_id, auth_method, last_refreshed_at, created_at) VALUES ($1, $2, $3, $4, $5, \
+                 $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+            );
+            bind_account(sqlx::query(&sql), a)
+                .bind(a.id.to_string())
+                .bind(a.environment_id.to_string())
+                .bind(a.data_integration_id.to_string())
+                .bind(a.owner.key())
+                .bind(a.owner.user_id.as_deref())
+                .bind(a.owner.organization_id.as_deref())
+                .bind(a.auth_method.as_str())
+                .bind(a.last_refreshed_at)
+                .bind(a.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+            append_in(&mut tx, events).await?;
+            tx.commit().await.map_err(backend_err)
+        })
         .await
     }
 
-    async fn update_connected_account(&self, a: &ConnectedAccount) -> StoreResult<()> {
-        self.counted(async {
+    async fn update_connected_account(&self, a: &ConnectedAccount, events: &[Event]) -> StoreResult<()> {
+        self.with_events(events, async {
             let sets: Vec<String> = ACCOUNT_MUTABLE
                 .iter()
                 .enumerate()
@@ -604,10 +696,11 @@ impl Store for SqlStore {
                 "UPDATE connected_accounts SET {} WHERE id = $15 AND environment_id = $16",
                 sets.join(", ")
             );
+            let mut tx = self.pool.begin().await.map_err(backend_err)?;
             let done = bind_account(sqlx::query(&sql), a)
                 .bind(a.id.to_string())
                 .bind(a.environment_id.to_string())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(backend_err)?;
             if done.rows_affected() != 1 {
@@ -616,20 +709,32 @@ impl Store for SqlStore {
                     a.id
                 )));
             }
-            Ok(())
+            append_in(&mut tx, events).await?;
+            tx.commit().await.map_err(backend_err)
         })
         .await
     }
 
-    async fn delete_connected_account(&self, env: EnvironmentId, id: ConnectedAccountId) -> StoreResult<bool> {
-        self.counted(async {
+    async fn delete_connected_account(
+        &self,
+        env: EnvironmentId,
+        id: ConnectedAccountId,
+        events: &[Event],
+    ) -> StoreResult<bool> {
+        self.with_events(events, async {
+            let mut tx = self.pool.begin().await.map_err(backend_err)?;
             let done = sqlx::query("DELETE FROM connected_accounts WHERE environment_id = $1 AND id = $2")
                 .bind(env.to_string())
                 .bind(id.to_string())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(backend_err)?;
-            Ok(done.rows_affected() == 1)
+            if done.rows_affected() != 1 {
+                return Ok(false);
+            }
+            append_in(&mut tx, events).await?;
+            tx.commit().await.map_err(backend_err)?;
+            Ok(true)
         })
         .await
     }
@@ -710,11 +815,14 @@ impl Store for SqlStore {
         generation: i64,
         error: &RefreshError,
         needs_reauthorization: bool,
+        events: &[Event],
     ) -> StoreResult<bool> {
-        self.counted(async {
+        self.with_events(events, async {
+            let mut tx = self.pool.begin().await.map_err(backend_err)?;
             let done = sqlx::query(
                 "UPDATE connected_accounts SET last_refresh_error = $1, last_refresh_error_at = $2, \
              state = CASE WHEN $3 = 1 THEN 'needs_reauthorization' ELSE state END, \
+             state_reason = CASE WHEN $3 = 1 THEN $1 ELSE state_reason END, \
              updated_at = CASE WHEN $3 = 1 THEN $2 ELSE updated_at END, \
              refresh_lease_owner = NULL, refresh_lease_until = NULL \
              WHERE id = $4 AND refresh_generation = $5 AND refresh_lease_owner = $6",
@@ -725,10 +833,17 @@ impl Store for SqlStore {
             .bind(id.to_string())
             .bind(generation)
             .bind(holder)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(backend_err)?;
-            Ok(done.rows_affected() == 1)
+            if done.rows_affected() != 1 {
+                return Ok(false);
+            }
+            if needs_reauthorization {
+                append_in(&mut tx, events).await?;
+            }
+            tx.commit().await.map_err(backend_err)?;
+            Ok(true)
         })
         .await
     }
@@ -799,6 +914,443 @@ impl Store for SqlStore {
         .await
         .map_err(backend_err)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn append_events(&self, events: &[Event]) -> StoreResult<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.with_events(events, async {
+            let mut tx = self.pool.begin().await.map_err(backend_err)?;
+            append_in(&mut tx, events).await?;
+            tx.commit().await.map_err(backend_err)
+        })
+        .await
+    }
+
+    async fn scan_events(
+        &self,
+        env: EnvironmentId,
+        filter: &EventFilter,
+        scan: &Scan,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let (cmp, dir) = if scan.newer { (">", "ASC") } else { ("<", "DESC") };
+        let types: Vec<String> = (0..filter.types.len()).map(|i| format!("${}", i + 7)).collect();
+        let type_clause = if types.is_empty() {
+            String::new()
+        } else {
+            format!(" AND event IN ({})", types.join(", "))
+        };
+        let sql = format!(
+            "SELECT id, body FROM events WHERE environment_id = $1 AND ($2 IS NULL OR id {cmp} $2) \
+             AND ($3 IS NULL OR created_at >= $3) AND ($4 IS NULL OR created_at < $4) \
+             AND ($5 IS NULL OR organization_id = $5){type_clause} ORDER BY id {dir} LIMIT $6"
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(env.to_string())
+            .bind(scan.cursor.as_deref())
+            .bind(filter.range_start)
+            .bind(filter.range_end)
+            .bind(filter.organization_id.as_deref())
+            .bind(i64::from(scan.limit));
+        for t in &filter.types {
+            q = q.bind(t.as_str());
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(backend_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredEvent {
+                    id: get(r, "id")?,
+                    body: get(r, "body")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn event_exists(&self, env: EnvironmentId, id: EventId) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 FROM events WHERE environment_id = $1 AND id = $2")
+            .bind(env.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        Ok(row.is_some())
+    }
+
+    async fn purge_events(&self, before: i64, limit: u32) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let old = sqlx::query("SELECT id FROM events WHERE created_at < $1 ORDER BY created_at LIMIT $2")
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        let Some(last) = old.last() else {
+            return Ok(0);
+        };
+        let last: String = get(last, "id")?;
+        let bound = sqlx::query("SELECT created_at FROM events WHERE id = $1")
+            .bind(&last)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        let bound: i64 = get(&bound, "created_at")?;
+        // Everything up to and including the last selected timestamp, still older than `before`.
+        sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE event_id IN \
+             (SELECT id FROM events WHERE created_at <= $1 AND created_at < $2)",
+        )
+        .bind(bound)
+        .bind(before)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_err)?;
+        let done = sqlx::query("DELETE FROM events WHERE created_at <= $1 AND created_at < $2")
+            .bind(bound)
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await.map_err(backend_err)?;
+        Ok(done.rows_affected())
+    }
+
+    fn events_appended(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.events_appended.clone()
+    }
+
+    async fn insert_webhook_endpoint(&self, e: &WebhookEndpoint) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO webhook_endpoints (id, environment_id, endpoint_url, secret, status, events, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(e.id.to_string())
+        .bind(e.environment_id.to_string())
+        .bind(e.endpoint_url.as_str())
+        .bind(e.secret.0.clone())
+        .bind(e.status.as_str())
+        .bind(endpoint_events_json(&e.events))
+        .bind(e.created_at)
+        .bind(e.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn webhook_endpoint(
+        &self,
+        env: EnvironmentId,
+        id: WebhookEndpointId,
+    ) -> StoreResult<Option<WebhookEndpoint>> {
+        let row = sqlx::query("SELECT * FROM webhook_endpoints WHERE environment_id = $1 AND id = $2")
+            .bind(env.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        row.map(|r| rows::webhook_endpoint(&r)).transpose()
+    }
+
+    async fn scan_webhook_endpoints(&self, env: EnvironmentId, scan: &Scan) -> StoreResult<Vec<WebhookEndpoint>> {
+        let (cmp, dir) = if scan.newer { (">", "ASC") } else { ("<", "DESC") };
+        let sql = format!(
+            "SELECT * FROM webhook_endpoints WHERE environment_id = $1 AND ($2 IS NULL OR id {cmp} $2) \
+             ORDER BY id {dir} LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(env.to_string())
+            .bind(scan.cursor.as_deref())
+            .bind(i64::from(scan.limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        rows.iter().map(rows::webhook_endpoint).collect()
+    }
+
+    async fn update_webhook_endpoint(&self, e: &WebhookEndpoint) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE webhook_endpoints SET endpoint_url = $1, status = $2, events = $3, updated_at = $4 \
+             WHERE id = $5 AND environment_id = $6",
+        )
+        .bind(e.endpoint_url.as_str())
+        .bind(e.status.as_str())
+        .bind(endpoint_events_json(&e.events))
+        .bind(e.updated_at)
+        .bind(e.id.to_string())
+        .bind(e.environment_id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn delete_webhook_endpoint(&self, env: EnvironmentId, id: WebhookEndpointId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM webhook_endpoints WHERE environment_id = $1 AND id = $2")
+            .bind(env.to_string())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn endpoints_due(&self, now: i64, limit: u32) -> StoreResult<Vec<WebhookEndpointId>> {
+        let rows = sqlx::query(
+            "SELECT e.id FROM webhook_endpoints e WHERE e.status = 'enabled' AND e.retry_at <= $1 \
+             AND (e.lease_until IS NULL OR e.lease_until < $1) \
+             AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.state = 'pending') \
+             ORDER BY e.retry_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        rows.iter()
+            .map(|r| {
+                WebhookEndpointId::parse(&get::<String>(r, "id")?)
+                    .map_err(|e| StoreError::Backend(format!("unreadable webhook endpoint id: {e}")))
+            })
+            .collect()
+    }
+
+    async fn take_endpoint_lease(
+        &self,
+        id: WebhookEndpointId,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<Option<bool>> {
+        let row = sqlx::query(
+            "UPDATE webhook_endpoints SET lease_owner = $1, lease_until = $2 \
+             WHERE id = $3 AND (lease_until IS NULL OR lease_until < $4) RETURNING lease_owner",
+        )
+        .bind(holder)
+        .bind(until)
+        .bind(id.to_string())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        if row.is_none() {
+            return Ok(None);
+        }
+        // A lease still named after release means its holder died holding it.
+        let previous = sqlx::query("SELECT 1 FROM webhook_endpoints WHERE id = $1 AND lease_owner = $2")
+            .bind(id.to_string())
+            .bind(holder)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        Ok(Some(previous.is_none()))
+    }
+
+    async fn release_endpoint_lease(&self, id: WebhookEndpointId, holder: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE webhook_endpoints SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id.to_string())
+        .bind(holder)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn webhook_endpoint_by_id(&self, id: WebhookEndpointId) -> StoreResult<Option<WebhookEndpoint>> {
+        let row = sqlx::query("SELECT * FROM webhook_endpoints WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        row.map(|r| rows::webhook_endpoint(&r)).transpose()
+    }
+
+    async fn due_deliveries(&self, id: WebhookEndpointId, limit: u32) -> StoreResult<Vec<DueDelivery>> {
+        let rows = sqlx::query(
+            "SELECT d.event_id, d.attempts, d.pending_since, ev.body, ev.created_at \
+             FROM webhook_deliveries d JOIN events ev ON ev.id = d.event_id \
+             WHERE d.endpoint_id = $1 AND d.state = 'pending' ORDER BY d.event_id LIMIT $2",
+        )
+        .bind(id.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        rows.iter().map(rows::due_delivery).collect()
+    }
+
+    async fn record_delivery_attempt(
+        &self,
+        endpoint: WebhookEndpointId,
+        event: EventId,
+        holder: &str,
+        attempt: &DeliveryAttempt,
+        outcome: AttemptOutcome,
+        lease_until: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let (streak, retry_at) = match outcome {
+            AttemptOutcome::Delivered => (0, 0),
+            AttemptOutcome::Retry {
+                retry_at,
+                failure_streak,
+                ..
+            } => (failure_streak, retry_at),
+        };
+        let held = sqlx::query(
+            "UPDATE webhook_endpoints SET lease_until = $1, failure_streak = $2, retry_at = $3 \
+             WHERE id = $4 AND lease_owner = $5",
+        )
+        .bind(lease_until)
+        .bind(streak)
+        .bind(retry_at)
+        .bind(endpoint.to_string())
+        .bind(holder)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_err)?;
+        if held.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let delivered = outcome == AttemptOutcome::Delivered;
+        sqlx::query(
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $1, last_error = $2, \
+             state = CASE WHEN $3 = 1 THEN 'delivered' ELSE state END, \
+             finished_at = CASE WHEN $3 = 1 THEN $4 ELSE finished_at END \
+             WHERE endpoint_id = $5 AND event_id = $6",
+        )
+        .bind(attempt.status)
+        .bind(attempt.error.as_deref())
+        .bind(i64::from(delivered))
+        .bind(attempt.started_at + attempt.latency_ms)
+        .bind(endpoint.to_string())
+        .bind(event.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_err)?;
+        sqlx::query(
+            "INSERT INTO webhook_attempts (endpoint_id, event_id, attempt, started_at, status, latency_ms, error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(endpoint.to_string())
+        .bind(event.to_string())
+        .bind(attempt.attempt)
+        .bind(attempt.started_at)
+        .bind(attempt.status)
+        .bind(attempt.latency_ms)
+        .bind(attempt.error.as_deref())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_err)?;
+        if let AttemptOutcome::Retry { give_up_before, .. } = outcome {
+            sqlx::query(
+                "UPDATE webhook_deliveries SET state = 'failed', finished_at = $1 \
+                 WHERE endpoint_id = $2 AND state = 'pending' AND pending_since < $3",
+            )
+            .bind(attempt.started_at + attempt.latency_ms)
+            .bind(endpoint.to_string())
+            .bind(give_up_before)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        }
+        tx.commit().await.map_err(backend_err)?;
+        Ok(true)
+    }
+
+    async fn list_deliveries(
+        &self,
+        endpoint: WebhookEndpointId,
+        state: Option<DeliveryState>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        let rows = sqlx::query(
+            "SELECT * FROM webhook_deliveries WHERE endpoint_id = $1 AND ($2 IS NULL OR state = $2) \
+             ORDER BY event_id DESC LIMIT $3",
+        )
+        .bind(endpoint.to_string())
+        .bind(state.map(DeliveryState::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        rows.iter().map(rows::delivery).collect()
+    }
+
+    async fn delivery_attempts(
+        &self,
+        endpoint: WebhookEndpointId,
+        event: EventId,
+    ) -> StoreResult<Vec<DeliveryAttempt>> {
+        let rows =
+            sqlx::query("SELECT * FROM webhook_attempts WHERE endpoint_id = $1 AND event_id = $2 ORDER BY attempt")
+                .bind(endpoint.to_string())
+                .bind(event.to_string())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend_err)?;
+        rows.iter().map(rows::delivery_attempt).collect()
+    }
+
+    async fn redeliver(&self, endpoint: WebhookEndpointId, event: EventId, now: i64) -> StoreResult<bool> {
+        self.with_events(&[], async {
+            let mut tx = self.pool.begin().await.map_err(backend_err)?;
+            let again = sqlx::query(
+                "UPDATE webhook_deliveries SET state = 'pending', pending_since = $1, finished_at = NULL \
+                 WHERE endpoint_id = $2 AND event_id = $3",
+            )
+            .bind(now)
+            .bind(endpoint.to_string())
+            .bind(event.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+            if again.rows_affected() == 0 {
+                // An event the endpoint never received (it subscribed later, or was disabled).
+                let created = sqlx::query(
+                    "INSERT INTO webhook_deliveries (endpoint_id, event_id, event, state, attempts, pending_since) \
+                     SELECT e.id, ev.id, ev.event, 'pending', 0, $1 FROM webhook_endpoints e \
+                     JOIN events ev ON ev.environment_id = e.environment_id WHERE e.id = $2 AND ev.id = $3",
+                )
+                .bind(now)
+                .bind(endpoint.to_string())
+                .bind(event.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+                if created.rows_affected() == 0 {
+                    return Ok(false);
+                }
+            }
+            sqlx::query("UPDATE webhook_endpoints SET retry_at = 0, failure_streak = 0 WHERE id = $1")
+                .bind(endpoint.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+            tx.commit().await.map_err(backend_err)?;
+            Ok(true)
+        })
+        .await
+        .inspect(|_| self.events_appended.notify_one())
+    }
+
+    async fn all_webhook_endpoints(&self) -> StoreResult<Vec<WebhookEndpoint>> {
+        let rows = sqlx::query("SELECT * FROM webhook_endpoints ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        rows.iter().map(rows::webhook_endpoint).collect()
+    }
+
+    async fn purge_authorizations(&self, before: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM authorizations WHERE expires_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        Ok(done.rows_affected())
     }
 
     async fn idempotency_begin(

@@ -323,13 +323,13 @@ async fn deleting_the_last_root_deletes_its_custom_provider(db: &TestDatabase) {
     org.custom_provider = Some(cp.clone());
     s.insert_data_integration(&user, Some(&cp)).await.unwrap();
     s.insert_data_integration(&org, None).await.unwrap();
-    assert!(s.delete_data_integration(e.id, user.id).await.unwrap());
-    assert!(!s.delete_data_integration(e.id, user.id).await.unwrap());
+    assert!(s.delete_data_integration(e.id, user.id, &[], &[]).await.unwrap());
+    assert!(!s.delete_data_integration(e.id, user.id, &[], &[]).await.unwrap());
     assert!(
         s.custom_provider(e.id, &cp.slug).await.unwrap().is_some(),
         "still used by the organization root"
     );
-    assert!(s.delete_data_integration(e.id, org.id).await.unwrap());
+    assert!(s.delete_data_integration(e.id, org.id, &[], &[]).await.unwrap());
     assert!(s.custom_provider(e.id, &cp.slug).await.unwrap().is_none());
 }
 
@@ -452,16 +452,16 @@ async fn connected_accounts_have_one_compatibility_slot_per_owner(db: &TestDatab
     let alice = Owner::user("user_1", None);
     let alice_acme = Owner::user("user_1", Some("org_1"));
     let a = account(&r, alice.clone(), ConnectionRole::Compatibility);
-    s.insert_connected_account(&a).await.unwrap();
+    s.insert_connected_account(&a, &[]).await.unwrap();
     let dup = account(&r, alice.clone(), ConnectionRole::Compatibility);
     assert!(matches!(
-        s.insert_connected_account(&dup).await,
+        s.insert_connected_account(&dup, &[]).await,
         Err(StoreError::Conflict(_))
     ));
-    s.insert_connected_account(&account(&r, alice.clone(), ConnectionRole::Standard))
+    s.insert_connected_account(&account(&r, alice.clone(), ConnectionRole::Standard), &[])
         .await
         .unwrap();
-    s.insert_connected_account(&account(&r, alice_acme.clone(), ConnectionRole::Compatibility))
+    s.insert_connected_account(&account(&r, alice_acme.clone(), ConnectionRole::Compatibility), &[])
         .await
         .unwrap();
 
@@ -483,8 +483,11 @@ async fn connected_accounts_have_one_compatibility_slot_per_owner(db: &TestDatab
         .await
         .unwrap()
         .is_none());
-    assert_eq!(s.accounts_of_owner(r.id, &alice.key()).await.unwrap().len(), 2);
-    assert_eq!(s.accounts_of_owner(r.id, &alice_acme.key()).await.unwrap().len(), 1);
+    assert_eq!(s.accounts_of_owner(r.id, Some(&alice.key())).await.unwrap().len(), 2);
+    assert_eq!(
+        s.accounts_of_owner(r.id, Some(&alice_acme.key())).await.unwrap().len(),
+        1
+    );
     assert_eq!(
         s.accounts_of_owner_in_env(e.id, Ownership::User, &alice.key())
             .await
@@ -498,7 +501,7 @@ async fn connected_accounts_have_one_compatibility_slot_per_owner(db: &TestDatab
     changed.account_display_name = None;
     changed.tokens = TokenSet::default();
     changed.updated_at = 9;
-    s.update_connected_account(&changed).await.unwrap();
+    s.update_connected_account(&changed, &[]).await.unwrap();
     assert_eq!(s.connected_account(e.id, a.id).await.unwrap(), Some(changed));
     let other = env("b");
     s.insert_environment(&other).await.unwrap();
@@ -507,12 +510,27 @@ async fn connected_accounts_have_one_compatibility_slot_per_owner(db: &TestDatab
         None,
         "another tenant cannot read it"
     );
-    assert!(!s.delete_connected_account(other.id, a.id).await.unwrap());
-    assert!(s.delete_connected_account(e.id, a.id).await.unwrap());
+    assert!(!s.delete_connected_account(other.id, a.id, &[]).await.unwrap());
+    assert!(s.delete_connected_account(e.id, a.id, &[]).await.unwrap());
     assert_eq!(s.connected_account(e.id, a.id).await.unwrap(), None);
-    assert!(s.delete_data_integration(e.id, r.id).await.unwrap());
+    let remaining: Vec<_> = s
+        .accounts_of_owner(r.id, None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    assert!(!remaining.is_empty());
     assert!(
-        s.accounts_of_owner(r.id, &alice.key()).await.unwrap().is_empty(),
+        matches!(
+            s.delete_data_integration(e.id, r.id, &remaining[1..], &[]).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a delete that does not know every connection is refused"
+    );
+    assert!(s.delete_data_integration(e.id, r.id, &remaining, &[]).await.unwrap());
+    assert!(
+        s.accounts_of_owner(r.id, Some(&alice.key())).await.unwrap().is_empty(),
         "deleting the root deletes its accounts"
     );
 }
@@ -524,7 +542,7 @@ async fn refresh_leases_and_generations_serialise_refreshes(db: &TestDatabase) {
     let r = root(&e, "github", Ownership::User);
     s.insert_data_integration(&r, None).await.unwrap();
     let a = account(&r, Owner::user("user_1", None), ConnectionRole::Compatibility);
-    s.insert_connected_account(&a).await.unwrap();
+    s.insert_connected_account(&a, &[]).await.unwrap();
 
     assert!(s.take_refresh_lease(a.id, "p1", 100, 200).await.unwrap());
     assert!(
@@ -570,10 +588,10 @@ async fn refresh_leases_and_generations_serialise_refreshes(db: &TestDatabase) {
         at: 180,
     };
     assert!(
-        !s.record_refresh_failure(a.id, "p2", 0, &err, true).await.unwrap(),
+        !s.record_refresh_failure(a.id, "p2", 0, &err, true, &[]).await.unwrap(),
         "generation moved on"
     );
-    assert!(s.record_refresh_failure(a.id, "p2", 1, &err, true).await.unwrap());
+    assert!(s.record_refresh_failure(a.id, "p2", 1, &err, true, &[]).await.unwrap());
     let now = s.connected_account(e.id, a.id).await.unwrap().unwrap();
     assert_eq!(now.state, AccountState::NeedsReauthorization);
     assert_eq!(now.last_refresh_error, Some(err));

@@ -4,6 +4,7 @@ mod account;
 mod authorization;
 mod environment;
 mod integration;
+mod webhook;
 
 pub use account::{valid_external_id, AccountState, ConnectedAccount, ConnectionRole, Owner, RefreshError, TokenSet};
 pub use authorization::{Authorization, AuthorizationStatus, ConnectionIntent};
@@ -11,4 +12,7 @@ pub use environment::{ApiKey, Environment, EnvironmentName};
 pub use integration::{
     AuthMethod, AuthenticateVia, CredentialsType, CustomProvider, CustomProviderDefinition, DataIntegration,
     IntegrationCredentials, IntegrationState, Ownership, TokenBodyContentType,
+};
+pub use webhook::{
+    AttemptOutcome, Delivery, DeliveryAttempt, DeliveryState, DueDelivery, EndpointStatus, WebhookEndpoint,
 };

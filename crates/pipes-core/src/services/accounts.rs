@@ -15,11 +15,25 @@ use crate::domain::{
     IntegrationState, TokenSet,
 };
 use crate::error::ServiceError;
+use crate::events::{account_events, AccountChange, Actor};
 use crate::ids::ConnectedAccountId;
 use crate::secret::SecretString;
 use crate::store::{Store, StoreError};
 use crate::time::{now_ms, parse_rfc3339};
 use crate::vault::{Aad, Vault};
+
+/// The change that brings a connection into `state`.
+fn change_into(state: AccountState) -> AccountChange {
+    match state {
+        AccountState::Connected => AccountChange::Connected,
+        AccountState::NeedsReauthorization => AccountChange::ReauthorizationNeeded,
+    }
+}
+
+/// The user an API call acts for.
+fn actor(choice: &OwnerChoice) -> Actor {
+    Actor::from_user(choice.acting_user.as_deref().or(choice.owner.user_id.as_deref()))
+}
 
 /// Vault purpose of access tokens.
 pub const ACCESS_TOKEN_PURPOSE: &str = "connected_accounts.access_token";
@@ -321,7 +335,7 @@ impl Accounts {
             Some("add") => {
                 if !self
                     .store
-                    .accounts_of_owner(root.id, &choice.owner.key())
+                    .accounts_of_owner(root.id, Some(&choice.owner.key()))
                     .await?
                     .is_empty()
                 {
@@ -372,7 +386,8 @@ impl Accounts {
             created_at: now,
             updated_at: now,
         };
-        match self.store.insert_connected_account(&account).await {
+        let events = account_events(change_into(account.state), &account, root.slug.as_str(), &actor(choice));
+        match self.store.insert_connected_account(&account, &events).await {
             Ok(()) => Ok(account),
             Err(StoreError::Conflict(_)) => Err(ServiceError::Conflict {
                 code: "connected_account_already_exists",
@@ -440,6 +455,7 @@ impl Accounts {
             ..selector.clone()
         };
         let mut account = self.get(env, slug, choice, &selector).await?;
+        let before = account.state;
         check_label("account_display_name", &req.account_display_name)?;
         check_label("account_identifier", &req.account_identifier)?;
         let tokens_changed = !matches!(
@@ -472,7 +488,12 @@ impl Accounts {
         account.account_display_name = req.account_display_name.apply(account.account_display_name.take());
         account.account_identifier = req.account_identifier.apply(account.account_identifier.take());
         account.updated_at = now_ms();
-        self.store.update_connected_account(&account).await?;
+        let events = if state == before {
+            Vec::new()
+        } else {
+            account_events(change_into(state), &account, slug, &actor(choice))
+        };
+        self.store.update_connected_account(&account, &events).await?;
         Ok(account)
     }
 
@@ -485,7 +506,8 @@ impl Accounts {
         selector: &Selector<'_>,
     ) -> Result<ConnectedAccount, ServiceError> {
         let account = self.get(env, slug, choice, selector).await?;
-        if !self.store.delete_connected_account(env.id, account.id).await? {
+        let events = account_events(AccountChange::Disconnected, &account, slug, &actor(choice));
+        if !self.store.delete_connected_account(env.id, account.id, &events).await? {
             return Err(ServiceError::not_found(
                 "The user, organization, or connected account was not found.",
             ));

@@ -18,6 +18,7 @@ use crate::domain::{
     CredentialsType, DataIntegration, Environment, Ownership,
 };
 use crate::error::{FieldError, ServiceError};
+use crate::events::{account_events, failure_events, AccountChange, Actor, ConnectionFailure};
 use crate::ids::ConnectedAccountId;
 use crate::oauth::{pkce_challenge, random_token, ClientApp, OAuthClient, ResolvedProvider};
 use crate::secret::SecretString;
@@ -179,6 +180,8 @@ impl std::fmt::Debug for HeldTokens {
 struct FlowError {
     code: &'static str,
     description: String,
+    /// The provider's own `error` and `error_description`, when it sent them.
+    provider_error: Option<(String, Option<String>)>,
 }
 
 impl FlowError {
@@ -186,6 +189,16 @@ impl FlowError {
         Self {
             code,
             description: description.into(),
+            provider_error: None,
+        }
+    }
+
+    /// The user or the provider refused: `error` as the provider (or our screen) said it.
+    fn refused(code: &'static str, description: String, error: &str, error_description: Option<String>) -> Self {
+        Self {
+            code,
+            description,
+            provider_error: Some((error.to_owned(), error_description)),
         }
     }
 }
@@ -393,7 +406,7 @@ impl Connect {
             ConnectionIntent::Add => {
                 if !self
                     .store
-                    .accounts_of_owner(root.id, &choice.owner.key())
+                    .accounts_of_owner(root.id, Some(&choice.owner.key()))
                     .await?
                     .is_empty()
                 {
@@ -601,11 +614,14 @@ impl Connect {
             {
                 return Ok(Ending::Page(expired_page()));
             }
-            return Ok(self.fail(
-                &a,
-                &root,
-                FlowError::new("access_denied", "The user cancelled the connection."),
-            ));
+            let description = "The user cancelled the connection.".to_owned();
+            return Ok(self
+                .fail(
+                    &a,
+                    &root,
+                    FlowError::refused("access_denied", description, "access_denied", None),
+                )
+                .await);
         }
         self.go_to_provider(a, &root).await
     }
@@ -613,7 +629,7 @@ impl Connect {
     async fn go_to_provider(&self, a: Authorization, root: &DataIntegration) -> Result<Ending, ServiceError> {
         let (provider, app) = match self.resolve(root, &a.config) {
             Ok(v) => v,
-            Err(e) => return Ok(self.fail(&a, root, e)),
+            Err(e) => return Ok(self.fail(&a, root, e).await),
         };
         let verifier = self.pkce_verifier(&a)?;
         let scopes = requested_scopes(root, self.catalog).unwrap_or_default();
@@ -626,7 +642,10 @@ impl Connect {
             verifier.as_ref().map(SecretString::expose),
         ) {
             Ok(u) => u,
-            Err(e) => return Ok(self.fail(&a, root, FlowError::new("invalid_authorization_url", e.to_string()))),
+            Err(e) => {
+                let e = FlowError::new("invalid_authorization_url", e.to_string());
+                return Ok(self.fail(&a, root, e).await);
+            }
         };
         let mut opened = a.clone();
         opened.status = AuthorizationStatus::Opened;
@@ -665,9 +684,39 @@ impl Connect {
             .transpose()?)
     }
 
+    /// Records a failed attempt as its events. Nothing else was saved, so the events are the
+    /// whole record; a store failure is logged, never shown to the user in place of the outcome.
+    async fn record_failure(&self, a: &Authorization, root: &DataIntegration, e: &FlowError) {
+        let (provider_error, provider_error_description) = match &e.provider_error {
+            Some((error, description)) => (Some(error.as_str()), description.as_deref()),
+            None => (None, None),
+        };
+        let events = failure_events(&ConnectionFailure {
+            environment_id: a.environment_id,
+            data_integration_id: root.id.to_string(),
+            provider_slug: root.slug.as_str(),
+            owner: &a.owner,
+            add: a.intent == ConnectionIntent::Add,
+            error_code: if provider_error.is_some() {
+                "provider_error"
+            } else {
+                e.code
+            },
+            error_reason: Some(&e.description),
+            provider_error,
+            provider_error_description,
+            account_identifier: None,
+            actor: Actor::User(a.user_id.clone()),
+        });
+        if let Err(err) = self.store.append_events(&events).await {
+            tracing::error!(authorization = %a.id, error = %err, "could not record the failed connection's events");
+        }
+    }
+
     /// Ends a flow in failure: back to `return_to` with the error, or an explanatory page.
-    fn fail(&self, a: &Authorization, root: &DataIntegration, e: FlowError) -> Ending {
+    async fn fail(&self, a: &Authorization, root: &DataIntegration, e: FlowError) -> Ending {
         tracing::info!(authorization = %a.id, provider = %root.slug, error = e.code, "connection failed");
+        self.record_failure(a, root, &e).await;
         match &a.return_to {
             Some(rt) => Ending::Redirect(append_query(
                 rt,
@@ -728,14 +777,16 @@ impl Connect {
             return Ok(unknown());
         }
         if a.expires_at < now_ms() {
-            return Ok(self.fail(
-                &a,
-                &root,
-                FlowError::new(
-                    "authorization_state_expired",
-                    "The authorization expired before it was completed.",
-                ),
-            ));
+            return Ok(self
+                .fail(
+                    &a,
+                    &root,
+                    FlowError::new(
+                        "authorization_state_expired",
+                        "The authorization expired before it was completed.",
+                    ),
+                )
+                .await);
         }
         if let Some(error) = q.error.as_deref() {
             let description = q
@@ -747,18 +798,21 @@ impl Connect {
             } else {
                 "provider_error"
             };
-            return Ok(self.fail(&a, &root, FlowError::new(code, description)));
+            let e = FlowError::refused(code, description, error, q.error_description.clone());
+            return Ok(self.fail(&a, &root, e).await);
         }
         let Some(code) = q.code.as_ref().map(SecretString::expose).filter(|c| !c.is_empty()) else {
-            return Ok(self.fail(
-                &a,
-                &root,
-                FlowError::new("missing_code", "The provider sent no authorization code."),
-            ));
+            return Ok(self
+                .fail(
+                    &a,
+                    &root,
+                    FlowError::new("missing_code", "The provider sent no authorization code."),
+                )
+                .await);
         };
         let (provider, app) = match self.resolve(&root, &a.config) {
             Ok(v) => v,
-            Err(e) => return Ok(self.fail(&a, &root, e)),
+            Err(e) => return Ok(self.fail(&a, &root, e).await),
         };
         let verifier = self.pkce_verifier(&a)?;
         let exchanged_at = now_ms();
@@ -780,14 +834,16 @@ impl Connect {
                     crate::oauth::OAuthError::Malformed(_) => "unexpected_response_format",
                     _ => "authorization_code_exchange_error",
                 };
-                return Ok(self.fail(
-                    &a,
-                    &root,
-                    FlowError::new(
-                        code,
-                        format!("The provider did not accept the authorization code ({}).", e.code()),
-                    ),
-                ));
+                return Ok(self
+                    .fail(
+                        &a,
+                        &root,
+                        FlowError::new(
+                            code,
+                            format!("The provider did not accept the authorization code ({}).", e.code()),
+                        ),
+                    )
+                    .await);
             }
         };
         let held = HeldTokens {
@@ -845,7 +901,7 @@ impl Connect {
                     }),
                 })
             }
-            Err(e) => Ok(self.fail(&a, &root, e)),
+            Err(e) => Ok(self.fail(&a, &root, e).await),
         }
     }
 
@@ -860,7 +916,7 @@ impl Connect {
             |e: String| FlowError::new("installation_failed", format!("The connection could not be saved: {e}"));
         let existing = self
             .store
-            .accounts_of_owner(root.id, &a.owner.key())
+            .accounts_of_owner(root.id, Some(&a.owner.key()))
             .await
             .map_err(|e| internal(e.to_string()))?;
         let target = match &a.intent {
@@ -882,6 +938,7 @@ impl Connect {
         let access = SecretString::new(held.access_token);
         let refresh = held.refresh_token.map(SecretString::new);
         let established_by = Some(a.user_id.clone());
+        let actor = Actor::User(a.user_id.clone());
         match target {
             Some(mut account) => {
                 let keep_refresh = if refresh.is_none() {
@@ -908,8 +965,9 @@ impl Connect {
                     account.account_display_name = label.clone();
                 }
                 account.updated_at = now;
+                let events = account_events(AccountChange::Connected, &account, root.slug.as_str(), &actor);
                 self.store
-                    .update_connected_account(&account)
+                    .update_connected_account(&account, &events)
                     .await
                     .map_err(|e| internal(e.to_string()))?;
                 Ok(account)
@@ -940,7 +998,8 @@ impl Connect {
                     created_at: now,
                     updated_at: now,
                 };
-                match self.store.insert_connected_account(&account).await {
+                let events = account_events(AccountChange::Connected, &account, root.slug.as_str(), &actor);
+                match self.store.insert_connected_account(&account, &events).await {
                     Ok(()) => Ok(account),
                     Err(StoreError::Conflict(_)) => Err(FlowError::new(
                         "installation_failed",
@@ -997,25 +1056,32 @@ impl Connect {
         if req.state.as_deref().is_some_and(|s| s != a.state) {
             tracing::warn!(authorization = %a.id, "finish called with a state that does not match the authorization");
         }
-        if a.connect_code_expires_at.is_none_or(|t| t < now_ms()) {
-            return Err(bad_request(
-                "authorization_state_expired",
-                "The connect code expired: finish within 90 seconds of the redirect.",
-            ));
-        }
-        let challenge_ok = valid_verifier(code_verifier)
-            && a.code_challenge
-                .as_deref()
-                .is_some_and(|c| constant_time_eq(pkce_challenge(code_verifier).as_bytes(), c.as_bytes()));
-        if !challenge_ok {
-            return Err(invalid());
-        }
         let root = self.root_of(&a).await?.ok_or_else(|| {
             bad_request(
                 "invalid_data_integration",
                 "The data integration was deleted meanwhile.",
             )
         })?;
+        if a.connect_code_expires_at.is_none_or(|t| t < now_ms()) {
+            let e = FlowError::new(
+                "authorization_state_expired",
+                "The connect code expired: finish within 90 seconds of the redirect.",
+            );
+            self.record_failure(&a, &root, &e).await;
+            return Err(bad_request(e.code, &e.description));
+        }
+        let challenge_ok = valid_verifier(code_verifier)
+            && a.code_challenge
+                .as_deref()
+                .is_some_and(|c| constant_time_eq(pkce_challenge(code_verifier).as_bytes(), c.as_bytes()));
+        if !challenge_ok {
+            let e = FlowError::new(
+                "invalid_connect_code",
+                "The code verifier does not match the challenge.",
+            );
+            self.record_failure(&a, &root, &e).await;
+            return Err(invalid());
+        }
         let sealed = a.held_tokens.as_ref().ok_or_else(invalid)?;
         let bytes = self.vault.open(
             sealed,
@@ -1025,10 +1091,13 @@ impl Connect {
             },
         )?;
         let held: HeldTokens = serde_json::from_slice(&bytes).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let account = self.save(&a, &root, held).await.map_err(|e| ServiceError::BadRequest {
-            code: e.code,
-            message: e.description,
-        })?;
+        let account = match self.save(&a, &root, held).await {
+            Ok(account) => account,
+            Err(e) => {
+                self.record_failure(&a, &root, &e).await;
+                return Err(bad_request(e.code, &e.description));
+            }
+        };
         let mut done = consumed;
         done.status = AuthorizationStatus::Completed;
         done.connected_account_id = Some(account.id);

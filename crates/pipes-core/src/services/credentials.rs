@@ -4,6 +4,7 @@
 //! lease in the database taken by compare-and-set, then a re-read). New tokens are persisted
 //! before anyone sees them; a refresh token is never presented twice by us.
 
+use crate::events::{account_events, AccountChange, Actor};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -314,7 +315,7 @@ impl Credentials {
             if account.tokens.access_token.is_some() && account.tokens.expires_at.is_some_and(|e| e > now) {
                 account // inside the margin but no way to refresh: hand out what is still valid
             } else {
-                self.mark_dead_without_refresh_token(&account).await?;
+                self.mark_dead_without_refresh_token(root, &account).await?;
                 return Ok(Vended::Inactive("needs_reauthorization"));
             }
         } else {
@@ -367,11 +368,22 @@ impl Credentials {
         expires_at - now > margin
     }
 
-    async fn mark_dead_without_refresh_token(&self, a: &ConnectedAccount) -> Result<(), ServiceError> {
+    async fn mark_dead_without_refresh_token(
+        &self,
+        root: &DataIntegration,
+        a: &ConnectedAccount,
+    ) -> Result<(), ServiceError> {
         let mut dead = a.clone();
         dead.state = AccountState::NeedsReauthorization;
+        dead.state_reason = Some("access_token_expired".into());
         dead.updated_at = now_ms();
-        self.inner.store.update_connected_account(&dead).await?;
+        let events = account_events(
+            AccountChange::ReauthorizationNeeded,
+            &dead,
+            root.slug.as_str(),
+            &Actor::System,
+        );
+        self.inner.store.update_connected_account(&dead, &events).await?;
         Ok(())
     }
 
@@ -551,9 +563,23 @@ impl Credentials {
                     code: code.clone(),
                     at: now_ms(),
                 };
+                let events = if dead {
+                    let mut snapshot = current.clone();
+                    snapshot.state = AccountState::NeedsReauthorization;
+                    snapshot.state_reason = Some(code.clone());
+                    snapshot.updated_at = record.at;
+                    account_events(
+                        AccountChange::ReauthorizationNeeded,
+                        &snapshot,
+                        root.slug.as_str(),
+                        &Actor::System,
+                    )
+                } else {
+                    Vec::new()
+                };
                 let _ = inner
                     .store
-                    .record_refresh_failure(current.id, holder, current.refresh_generation, &record, dead)
+                    .record_refresh_failure(current.id, holder, current.refresh_generation, &record, dead, &events)
                     .await;
                 tracing::warn!(account.id = %current.id, provider = %provider.slug, error = %code, "token refresh failed");
                 Err(match err {

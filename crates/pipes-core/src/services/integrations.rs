@@ -11,6 +11,7 @@ use crate::domain::{
     Environment, IntegrationCredentials, IntegrationState, Ownership, TokenBodyContentType,
 };
 use crate::error::{FieldError, ServiceError};
+use crate::events::{account_events, AccountChange, Actor};
 use crate::ids::{CustomProviderId, DataIntegrationId, DikId};
 use crate::pagination::{Page, PageRequest};
 use crate::secret::SecretString;
@@ -411,14 +412,29 @@ impl Integrations {
         Ok(root)
     }
 
-    /// Deletes a root (and, later, its connections).
+    /// Deletes a root with its connections, each announced as disconnected.
     pub async fn delete(&self, env: &Environment, slug: &str, ownership: Ownership) -> Result<(), ServiceError> {
         let root = self.get(env, slug, ownership).await?;
-        if self.store.delete_data_integration(env.id, root.id).await? {
-            Ok(())
-        } else {
-            Err(not_found_slug())
+        // A connection made between our read and the delete would vanish unannounced: the store
+        // refuses, and we read again.
+        for _ in 0..5 {
+            let accounts = self.store.accounts_of_owner(root.id, None).await?;
+            let events: Vec<_> = accounts
+                .iter()
+                .flat_map(|a| account_events(AccountChange::Disconnected, a, root.slug.as_str(), &Actor::Unknown))
+                .collect();
+            let ids: Vec<_> = accounts.iter().map(|a| a.id).collect();
+            match self.store.delete_data_integration(env.id, root.id, &ids, &events).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => return Err(not_found_slug()),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
+        Err(ServiceError::Conflict {
+            code: "concurrent_modification",
+            message: "Connections kept changing while the integration was deleted; try again.".into(),
+        })
     }
 
     /// A page of roots.

@@ -4,10 +4,12 @@ mod accounts;
 mod connect;
 mod credentials;
 mod environments;
+mod events;
 mod integrations;
 mod patch;
 mod resolve;
 mod selection;
+mod webhooks;
 
 pub use accounts::{requested_scopes, Accounts, ImportAccount, ProviderListing, UpdateAccount};
 pub use connect::{
@@ -16,9 +18,13 @@ pub use connect::{
 };
 pub use credentials::{ActiveCredential, Credentials, RefreshPolicy, VendRequest, Vended};
 pub use environments::{Environments, NewKey};
+pub use events::{EventQuery, Events};
 pub use integrations::{
     ApiKeyInput, CreateIntegration, CredentialsInput, CustomProviderInput, Integrations, UpdateIntegration,
 };
 pub use patch::Patch;
 pub use resolve::{provider_name, resolve_oauth, ResolveError};
 pub use selection::{select, OwnerChoice, OwnerInput, Selector};
+pub use webhooks::{
+    check_endpoint_url, CreateWebhookEndpoint, OpenedEndpoint, UpdateWebhookEndpoint, Webhooks, WEBHOOK_SECRET_PURPOSE,
+};

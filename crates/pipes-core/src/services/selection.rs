@@ -140,7 +140,7 @@ pub async fn select(
             .ok_or_else(account_not_found)?;
         return Ok((root, Some(account)));
     }
-    let mut all = store.accounts_of_owner(root.id, &owner.key()).await?;
+    let mut all = store.accounts_of_owner(root.id, Some(&owner.key())).await?;
     match all.len() {
         0 => Ok((root, None)),
         1 => Ok((root, all.pop())),

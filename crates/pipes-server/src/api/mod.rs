@@ -3,8 +3,10 @@
 mod connect;
 mod connected_accounts;
 mod data_integrations;
+mod events;
 mod vending;
 pub mod views;
+mod webhook_endpoints;
 
 use axum::Router;
 
@@ -17,4 +19,6 @@ pub fn routes(app: &App) -> Router<App> {
         .merge(vending::routes())
         .merge(connect::routes(app))
         .merge(connected_accounts::routes(app))
+        .merge(events::routes())
+        .merge(webhook_endpoints::routes(app))
 }

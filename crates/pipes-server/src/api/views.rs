@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use pipes_core::domain::{AuthMethod, ConnectedAccount, CustomProviderDefinition, DataIntegration, Ownership};
 use pipes_core::pagination::Page;
-use pipes_core::services::{ProviderListing, Vended};
+use pipes_core::services::{OpenedEndpoint, ProviderListing, Vended};
 use pipes_core::time::format_ms;
 use serde::Serialize;
 
@@ -338,6 +338,36 @@ impl CredentialResponseView {
                     },
                 }
             }
+        }
+    }
+}
+
+/// The WebhookEndpoint object; the secret is part of every read (contract §4.16).
+#[derive(Debug, Serialize)]
+pub struct WebhookEndpointView {
+    object: &'static str,
+    id: String,
+    endpoint_url: String,
+    secret: String,
+    status: &'static str,
+    events: Vec<&'static str>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl WebhookEndpointView {
+    /// The view of an endpoint with its opened secret.
+    pub fn new(e: &OpenedEndpoint) -> Self {
+        let endpoint = &e.endpoint;
+        Self {
+            object: "webhook_endpoint",
+            id: endpoint.id.to_string(),
+            endpoint_url: endpoint.endpoint_url.clone(),
+            secret: e.secret.expose().to_owned(),
+            status: endpoint.status.as_str(),
+            events: endpoint.events.iter().map(|t| t.as_str()).collect(),
+            created_at: format_ms(endpoint.created_at),
+            updated_at: format_ms(endpoint.updated_at),
         }
     }
 }

@@ -1,0 +1,313 @@
+//! Webhook delivery. Work is per endpoint: a worker takes an endpoint's lease, sends its
+//! pending deliveries oldest event first, records every attempt in the same transaction that
+//! extends the lease, and on a failure leaves the endpoint to back off (exponentially, with
+//! jitter) while every other endpoint carries on. A process that dies holding a lease loses
+//! nothing: the lease expires, another worker takes it, and the event goes out again with the
+//! same id (at-least-once).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pipes_core::domain::{AttemptOutcome, DeliveryAttempt, DueDelivery, EndpointStatus};
+use pipes_core::events::signature_header;
+use pipes_core::ids::WebhookEndpointId;
+use pipes_core::time::{now_ms, Millis};
+use rand::Rng;
+use tokio::sync::{watch, Semaphore};
+
+use super::{holder_name, sleep_or_stop};
+use crate::state::App;
+
+/// How deliveries are scheduled and retried.
+#[derive(Debug, Clone)]
+pub struct DeliveryPolicy {
+    /// How often to look for work another process appended (this process's own appends wake
+    /// the worker at once).
+    pub poll: Duration,
+    /// Per-attempt timeout.
+    pub timeout: Duration,
+    /// First retry delay; doubles per consecutive failure.
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+    /// How long a delivery is retried before it is marked failed.
+    pub retry_for: Duration,
+    /// Endpoints delivered to at once by this process.
+    pub concurrency: usize,
+    /// How long an endpoint's lease lasts without an attempt extending it.
+    pub lease: Duration,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_secs(1),
+            timeout: Duration::from_secs(10),
+            backoff_base: Duration::from_secs(30),
+            backoff_max: Duration::from_secs(6 * 3600),
+            retry_for: Duration::from_secs(72 * 3600),
+            concurrency: 64,
+            lease: Duration::from_secs(60),
+        }
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The delay before retry number `failures` (1 = after the first failure): `base · 2^(n-1)`,
+/// capped, times a random factor in [0.8, 1.2] so that endpoints that failed together do not
+/// retry together.
+pub fn backoff(policy: &DeliveryPolicy, failures: i64) -> Duration {
+    let exp = u32::try_from(failures.clamp(1, 40) - 1).unwrap_or(0);
+    let raw = policy
+        .backoff_base
+        .saturating_mul(2u32.saturating_pow(exp.min(31)))
+        .min(policy.backoff_max);
+    raw.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
+}
+
+struct Worker {
+    app: App,
+    policy: DeliveryPolicy,
+    holder: String,
+    http: reqwest::Client,
+    /// Endpoints this process is delivering to now.
+    active: Mutex<HashSet<WebhookEndpointId>>,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+pub(super) async fn run(app: App, mut stop: watch::Receiver<bool>) {
+    let policy = app.delivery.clone();
+    let http = match reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(policy.timeout)
+        .user_agent(concat!("Pipes-Webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "webhook delivery cannot start");
+            return;
+        }
+    };
+    let worker = Arc::new(Worker {
+        wake: app.store.events_appended(),
+        app,
+        holder: holder_name("delivery"),
+        http,
+        active: Mutex::new(HashSet::new()),
+        policy,
+    });
+    let slots = Arc::new(Semaphore::new(worker.policy.concurrency.max(1)));
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        if let Err(e) = worker.claim(&slots, &mut running).await {
+            tracing::warn!(error = %e, "webhook delivery: could not look for work");
+        }
+        while running.try_join_next().is_some() {}
+        tokio::select! {
+            () = worker.wake.notified() => {}
+            stopping = sleep_or_stop(worker.policy.poll, &mut stop) => if stopping { break },
+        }
+    }
+    // Let attempts in flight finish and record themselves; the caller bounds the wait.
+    while running.join_next().await.is_some() {}
+}
+
+impl Worker {
+    /// Takes due endpoints while this process has free slots, one task each.
+    async fn claim(
+        self: &Arc<Self>,
+        slots: &Arc<Semaphore>,
+        running: &mut tokio::task::JoinSet<()>,
+    ) -> Result<(), pipes_core::store::StoreError> {
+        let free = slots.available_permits();
+        if free == 0 {
+            return Ok(());
+        }
+        let now = now_ms();
+        let due = self
+            .app
+            .store
+            .endpoints_due(now, u32::try_from(free * 2).unwrap_or(128))
+            .await?;
+        for id in due {
+            if self.active.lock().unwrap_or_else(|p| p.into_inner()).contains(&id) {
+                continue;
+            }
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                break;
+            };
+            let now = now_ms();
+            let Some(took_over) = self
+                .app
+                .store
+                .take_endpoint_lease(id, &self.holder, now, now + ms(self.policy.lease))
+                .await?
+            else {
+                continue; // another process got it first
+            };
+            if took_over {
+                tracing::info!(endpoint = %id, "took over a webhook endpoint whose worker stopped");
+            }
+            self.active.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
+            let this = self.clone();
+            running.spawn(async move {
+                if let Err(e) = this.drain(id).await {
+                    tracing::warn!(endpoint = %id, error = %e, "webhook delivery interrupted");
+                }
+                let _ = this.app.store.release_endpoint_lease(id, &this.holder).await;
+                this.active.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                drop(permit);
+                // New work may have arrived while this endpoint was held.
+                this.wake.notify_one();
+            });
+        }
+        Ok(())
+    }
+
+    /// Sends an endpoint's pending deliveries in event order until none is left, one fails,
+    /// or the lease is lost.
+    async fn drain(&self, id: WebhookEndpointId) -> Result<(), pipes_core::store::StoreError> {
+        loop {
+            let Some(endpoint) = self.app.store.webhook_endpoint_by_id(id).await? else {
+                return Ok(());
+            };
+            if endpoint.status != EndpointStatus::Enabled {
+                return Ok(());
+            }
+            let secret = match self.app.webhooks.secret(&endpoint) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(endpoint = %id, error = %e, "webhook secret cannot be opened");
+                    return Ok(());
+                }
+            };
+            let batch = self.app.store.due_deliveries(id, 32).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for d in batch {
+                let attempt = self.send(&endpoint.endpoint_url, secret.expose(), &d).await;
+                let now = now_ms();
+                let delivered = attempt.error.is_none();
+                let outcome = if delivered {
+                    AttemptOutcome::Delivered
+                } else {
+                    let failures = d.attempts + 1;
+                    AttemptOutcome::Retry {
+                        retry_at: now + ms(backoff(&self.policy, failures)),
+                        failure_streak: failures,
+                        give_up_before: now - ms(self.policy.retry_for),
+                    }
+                };
+                let kept = self
+                    .app
+                    .store
+                    .record_delivery_attempt(
+                        id,
+                        d.event_id,
+                        &self.holder,
+                        &attempt,
+                        outcome,
+                        now + ms(self.policy.lease),
+                    )
+                    .await?;
+                if !kept {
+                    tracing::warn!(endpoint = %id, "webhook endpoint lease lost; another worker continues");
+                    return Ok(());
+                }
+                if !delivered {
+                    tracing::info!(
+                        endpoint = %id,
+                        event = %d.event_id,
+                        attempt = attempt.attempt,
+                        error = attempt.error.as_deref().unwrap_or(""),
+                        "webhook delivery failed; will retry"
+                    );
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// One signed POST. The signature is made now, so every retry carries a fresh timestamp
+    /// over the same bytes.
+    async fn send(&self, url: &str, secret: &str, d: &DueDelivery) -> DeliveryAttempt {
+        let started_at: Millis = now_ms();
+        let clock = Instant::now();
+        let signature = signature_header(secret, started_at, &d.body);
+        let result = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("WorkOS-Signature", signature)
+            .body(d.body.clone())
+            .send()
+            .await;
+        let (status, error) = match result {
+            Ok(mut resp) => {
+                let status = resp.status();
+                // Read a little of the answer so the connection can be reused; ignore the rest.
+                let mut read = 0usize;
+                while read < 64 * 1024 {
+                    match resp.chunk().await {
+                        Ok(Some(chunk)) => read += chunk.len(),
+                        _ => break,
+                    }
+                }
+                let error = if status.is_success() {
+                    None
+                } else if status.is_redirection() {
+                    Some(format!("HTTP {} (redirects are not followed)", status.as_u16()))
+                } else {
+                    Some(format!("HTTP {}", status.as_u16()))
+                };
+                (Some(i64::from(status.as_u16())), error)
+            }
+            Err(e) => (None, Some(describe(&e, self.policy.timeout))),
+        };
+        DeliveryAttempt {
+            attempt: d.attempts + 1,
+            started_at,
+            status,
+            latency_ms: i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX),
+            error,
+        }
+    }
+}
+
+/// A transport failure in words, without the URL (it may carry a token in its query).
+fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        format!("timed out after {} ms", timeout.as_millis())
+    } else if e.is_connect() {
+        "could not connect".into()
+    } else if e.is_request() || e.is_body() {
+        "the request could not be sent".into()
+    } else {
+        "the connection failed".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_stops_at_the_cap() {
+        let p = DeliveryPolicy::default();
+        for (n, secs) in [(1, 30.0), (2, 60.0), (3, 120.0), (6, 960.0)] {
+            let d = backoff(&p, n).as_secs_f64();
+            assert!(d >= secs * 0.8 && d <= secs * 1.2, "{n}: {d}");
+        }
+        let capped = backoff(&p, 30).as_secs_f64();
+        assert!((6.0 * 3600.0 * 0.8..=6.0 * 3600.0 * 1.2).contains(&capped));
+    }
+}
