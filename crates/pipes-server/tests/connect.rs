@@ -176,6 +176,19 @@ async fn a_confirmed_connection_is_saved_and_vends_tokens() {
         .await;
     assert_eq!(same["id"], account["id"]);
     assert_eq!(same["account_display_name"], "Work", "omitted label is kept");
+
+    // Each completed flow is a `connected` event for the same connection, by the user.
+    let (_, events) = f
+        .app
+        .call(Method::GET, "/events?events=pipes.connected_account.connected", None)
+        .await;
+    let events = events["data"].as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    for e in events {
+        assert_eq!(e["data"]["id"], account["id"]);
+        assert_eq!(e["data"]["account_display_name"], "Work");
+        assert_eq!(e["context"]["actor"]["id"], "user_1");
+    }
 }
 
 #[tokio::test]
@@ -223,6 +236,24 @@ async fn session_bound_connections_are_saved_only_by_finish() {
     assert_eq!(saved["connected_account"]["user_id"], "user_1");
     assert_eq!(f.token("user_1").await["active"], true);
     assert_eq!(finish(&code, &verifier).await.0, 400, "one use");
+
+    let (_, events) = f.app.call(Method::GET, "/events", None).await;
+    let codes: Vec<Value> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| json!([e["event"], e["data"]["error_code"]]))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            json!(["pipes.connected_account.connection_failed", "invalid_connect_code"]),
+            json!(["pipes.account_connection.connection_failed", "invalid_connect_code"]),
+            json!(["pipes.connected_account.connected", null]),
+            json!(["pipes.account_connection.connected", null]),
+        ],
+        "the burnt code's second try names no authorization and records nothing"
+    );
 }
 
 #[tokio::test]
@@ -284,6 +315,35 @@ async fn failures_return_to_the_app_with_an_error_and_save_nothing() {
     for user in ["user_1", "user_2", "user_4"] {
         assert_eq!(f.token(user).await["error"], "not_installed", "{user}");
     }
+
+    // The denial and the cancellation are failure events in both families; nothing connected.
+    let (_, events) = f.app.call(Method::GET, "/events", None).await;
+    let kinds: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "pipes.connected_account.connection_failed",
+            "pipes.account_connection.connection_failed",
+            "pipes.connected_account.connection_failed",
+            "pipes.account_connection.connection_failed",
+            "pipes.connected_account.connected",
+            "pipes.account_connection.connected",
+        ],
+        "user_3's flow without return_to connected"
+    );
+    let denied = &events["data"][0]["data"];
+    assert_eq!(denied["object"], "connection_failed");
+    assert_eq!(denied["user_id"], "user_1");
+    assert_eq!(denied["provider_slug"], "mock");
+    assert_eq!(denied["error_code"], "provider_error");
+    assert_eq!(denied["provider_error"], "access_denied");
+    assert!(denied["error_reason"].is_string());
+    assert_eq!(events["data"][2]["data"]["user_id"], "user_2");
 }
 
 #[tokio::test]

@@ -276,6 +276,21 @@ async fn a_dead_grant_needs_reauthorization_and_stops_refreshing(app: TestApp) {
     .await;
     let (_, body) = token(&app, "user_2").await;
     assert_eq!(body["error"], "needs_reauthorization");
+
+    // Each death is one event, by Pipes itself, with the reason.
+    let (_, events) = app
+        .call(
+            Method::GET,
+            "/events?events=pipes.connected_account.reauthorization_needed",
+            None,
+        )
+        .await;
+    let events = events["data"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0]["data"]["user_id"], "user_1");
+    assert_eq!(events[0]["data"]["state"], "needs_reauthorization");
+    assert_eq!(events[0]["data"]["state_reason"], "invalid_grant");
+    assert_eq!(events[0]["context"]["actor"]["source"], "system");
 }
 
 async fn provider_outages_never_kill_the_account(app: TestApp) {

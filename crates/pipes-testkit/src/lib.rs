@@ -3,6 +3,9 @@
 
 /// The scriptable mock OAuth provider (it lives in pipes-server because `pipes dev` runs it).
 pub use pipes_server::mock_provider;
+pub use pipes_server::Settings;
+
+pub mod receiver;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +38,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The vault key list, to start sibling servers on the same database.
     pub vault_spec: String,
+    /// The settings it runs with.
+    pub settings: Settings,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -62,8 +67,13 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server on the given database, with a `sandbox` environment and a key.
 pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
+    spawn_app_with(db, Settings::default()).await
+}
+
+/// Like [`spawn_app_on`] with explicit settings (short retry delays, …).
+pub async fn spawn_app_with(db: TestDatabase, settings: Settings) -> TestApp {
     let vault_spec = Vault::generate_key_spec("test");
-    let (store, base_url, addr, shutdown) = start_server(&db.url, &vault_spec).await;
+    let (store, base_url, addr, shutdown) = start_server(&db.url, &vault_spec, settings.clone()).await;
     let environments = Environments::new(store.clone());
     let env = environments.create("sandbox", false).await.expect("environment");
     let key = environments
@@ -83,18 +93,29 @@ pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
         environments,
         http: reqwest::Client::new(),
         vault_spec,
+        settings,
         shutdown: Some(shutdown),
     }
 }
 
 /// Opens the database with its own pool and serves it on a free port, as another process would.
-async fn start_server(db_url: &str, vault_spec: &str) -> (Arc<dyn Store>, String, SocketAddr, oneshot::Sender<()>) {
+async fn start_server(
+    db_url: &str,
+    vault_spec: &str,
+    settings: Settings,
+) -> (Arc<dyn Store>, String, SocketAddr, oneshot::Sender<()>) {
     let store = pipes_store::open(db_url).await.expect("open test database");
     let vault = Vault::from_spec(vault_spec).expect("test vault");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let base_url = format!("http://{addr}");
-    let app = pipes_server::App::new(store.clone(), vault, Catalog::builtin().expect("catalog"), &base_url);
+    let app = pipes_server::App::with_settings(
+        store.clone(),
+        vault,
+        Catalog::builtin().expect("catalog"),
+        &base_url,
+        settings,
+    );
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = pipes_server::serve(app, listener, async {
@@ -144,7 +165,7 @@ impl TestApp {
 
     /// Starts another server on the same database and vault.
     pub async fn sibling(&self) -> Sibling {
-        let (_, base_url, _, shutdown) = start_server(&self.db.url, &self.vault_spec).await;
+        let (_, base_url, _, shutdown) = start_server(&self.db.url, &self.vault_spec, self.settings.clone()).await;
         Sibling {
             base_url,
             _shutdown: shutdown,
