@@ -10,7 +10,8 @@ import { createInterface } from 'node:readline';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const pipesBin = process.env.PIPES_BIN ?? join(root, 'target', 'debug', 'pipes');
 
-export async function startPipes() {
+// `settings`: extra PIPES_* variables (short webhook retries, …).
+export async function startPipes(settings = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'pipes-conformance-node-'));
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PIPES_')));
   Object.assign(env, {
@@ -18,6 +19,7 @@ export async function startPipes() {
     PIPES_LISTEN: '127.0.0.1:0',
     PIPES_LOG_FORMAT: 'json',
     PIPES_LOG: 'debug',
+    ...settings,
   });
   const cli = (...args) => execFileSync(pipesBin, args, { env, encoding: 'utf8' });
   env.PIPES_VAULT_KEYS = cli('vault', 'generate-key', '--kid', 'conformance').trim();
@@ -27,37 +29,102 @@ export async function startPipes() {
 
   const logPath = join(dir, 'server.log');
   const log = createWriteStream(logPath);
-  const child = spawn(pipesBin, ['serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  const address = await new Promise((resolveAddress, reject) => {
-    const timer = setTimeout(() => reject(new Error('pipes serve did not start')), 30000);
-    child.on('exit', (code) => reject(new Error(`pipes serve exited with ${code}`)));
-    createInterface({ input: child.stderr }).on('line', (line) => {
-      log.write(line + '\n');
-      try {
-        const record = JSON.parse(line);
-        if (record.message === 'pipes is serving') {
-          clearTimeout(timer);
-          resolveAddress(record.listen);
+  const launch = async () => {
+    const child = spawn(pipesBin, ['serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const address = await new Promise((resolveAddress, reject) => {
+      const timer = setTimeout(() => reject(new Error('pipes serve did not start')), 30000);
+      child.on('exit', (code) => reject(new Error(`pipes serve exited with ${code}`)));
+      createInterface({ input: child.stderr }).on('line', (line) => {
+        log.write(line + '\n');
+        try {
+          const record = JSON.parse(line);
+          if (record.message === 'pipes is serving') {
+            clearTimeout(timer);
+            resolveAddress(record.listen);
+          }
+        } catch {
+          // not JSON: ignore
         }
-      } catch {
-        // not JSON: ignore
-      }
+      });
     });
+    return { child, address };
+  };
+  const ended = (child, signal) => new Promise((done) => {
+    child.removeAllListeners('exit');
+    if (child.exitCode !== null || child.signalCode !== null) return done();
+    child.on('exit', () => done());
+    child.kill(signal);
   });
-  const [host, port] = address.split(':');
-  return {
+  let running = await launch();
+  const [host, port] = running.address.split(':');
+  const server = {
     host,
     port: Number(port),
-    baseUrl: `http://${address}`,
+    baseUrl: `http://${running.address}`,
     apiKey,
     clientId,
     env,
     logs: () => readFileSync(logPath, 'utf8'),
-    stop: () => new Promise((done) => {
-      child.removeAllListeners('exit');
-      child.on('exit', () => done());
-      child.kill('SIGTERM');
+    stop: () => ended(running.child, 'SIGTERM'),
+    // A crash: no shutdown, no lease released.
+    kill: () => ended(running.child, 'SIGKILL'),
+    // Serves the same database again (on a new port, reflected in host/port/baseUrl).
+    restart: async () => {
+      running = await launch();
+      const [h, p] = running.address.split(':');
+      Object.assign(server, { host: h, port: Number(p), baseUrl: `http://${running.address}` });
+    },
+  };
+  return server;
+}
+
+// A webhook receiver on a loopback port: records each request's raw body and signature header;
+// can answer 500 to the next requests (`failNext`) or hold them unanswered (`hang`).
+export async function startReceiver() {
+  const { createServer } = await import('node:http');
+  const received = [];
+  let failNext = 0;
+  let hang = false;
+  const waiters = [];
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      if (hang) {
+        received.push({ raw: Buffer.concat(chunks).toString('utf8'), signature: req.headers['workos-signature'], accepted: false });
+        return; // never answered
+      }
+      const fail = failNext > 0;
+      if (fail) failNext -= 1;
+      received.push({ raw: Buffer.concat(chunks).toString('utf8'), signature: req.headers['workos-signature'], accepted: !fail });
+      res.writeHead(fail ? 500 : 200).end(fail ? 'not now' : 'ok');
+      for (const w of waiters.splice(0)) w();
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${server.address().port}/webhooks`;
+  return {
+    url,
+    received,
+    failNext: (n) => { failNext = n; },
+    // Holds requests without answering (true) or answers again (false).
+    hang: (on) => { hang = on; },
+    // Resolves with the accepted deliveries once there are `n` (rejects after `ms`).
+    accepted: (n, ms = 15000) => new Promise((resolveAll, reject) => {
+      const deadline = setTimeout(() => reject(new Error(`only ${received.filter((r) => r.accepted).length} of ${n} deliveries accepted`)), ms);
+      const check = () => {
+        const ok = received.filter((r) => r.accepted);
+        if (ok.length >= n) {
+          clearTimeout(deadline);
+          resolveAll(ok);
+        } else waiters.push(check);
+      };
+      check();
     }),
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((r) => server.close(r));
+    },
   };
 }
 

@@ -6,7 +6,14 @@ import pipes_harness
 
 @pytest.fixture(scope="session")
 def server():
-    s = pipes_harness.start()
+    # Short webhook retries, so the suite can watch them happen.
+    s = pipes_harness.start(
+        settings={
+            "PIPES_WEBHOOK_RETRY_BASE_MS": "200",
+            "PIPES_WEBHOOK_RETRY_MAX_SECONDS": "1",
+            "PIPES_WORKER_POLL_MS": "100",
+        }
+    )
     yield s
     s.stop()
 
@@ -24,4 +31,6 @@ def clean(client):
             client.pipes.delete_data_integration_organization(di.slug)
         else:
             client.pipes.delete_data_integration(di.slug)
+    for endpoint in list(client.webhooks.list_webhook_endpoints(limit=100).auto_paging_iter()):
+        client.webhooks.delete_webhook_endpoint(endpoint.id)
     yield

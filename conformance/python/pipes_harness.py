@@ -43,13 +43,15 @@ class PipesServer:
             self.process.kill()
 
 
-def start(tmp: Path | None = None) -> PipesServer:
+def start(tmp: Path | None = None, settings: dict | None = None) -> PipesServer:
+    """`settings`: extra PIPES_* variables (short webhook retries, …)."""
     tmp = Path(tmp or tempfile.mkdtemp(prefix="pipes-conformance-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIPES_")}
     env["PIPES_DATABASE_URL"] = f"sqlite://{tmp / 'pipes.db'}"
     env["PIPES_LISTEN"] = "127.0.0.1:0"
     env["PIPES_LOG_FORMAT"] = "json"
     env["PIPES_LOG"] = "debug"
+    env.update(settings or {})
 
     def cli(*args: str) -> str:
         return subprocess.run([pipes_bin(), *args], env=env, check=True, capture_output=True, text=True).stdout
@@ -171,3 +173,53 @@ def browse(url: str) -> str:
         else:
             raise AssertionError((status, body))
     raise AssertionError("too many steps at the provider")
+
+
+class Receiver:
+    """A webhook receiver on a loopback port: records raw bodies and signature headers, and can
+    answer 500 to the next requests."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        self.received: list[dict] = []
+        self.fail_next = 0
+        self._lock = threading.Condition()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                raw = self.rfile.read(int(self.headers.get("content-length", "0")))
+                with outer._lock:
+                    fail = outer.fail_next > 0
+                    if fail:
+                        outer.fail_next -= 1
+                    outer.received.append(
+                        {"raw": raw, "signature": self.headers.get("WorkOS-Signature"), "accepted": not fail}
+                    )
+                    outer._lock.notify_all()
+                self.send_response(500 if fail else 200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/webhooks"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def accepted(self, n: int, timeout: float = 15) -> list[dict]:
+        deadline = time.time() + timeout
+        with self._lock:
+            while True:
+                ok = [r for r in self.received if r["accepted"]]
+                if len(ok) >= n:
+                    return ok
+                left = deadline - time.time()
+                if left <= 0:
+                    raise AssertionError(f"only {len(ok)} of {n} deliveries accepted")
+                self._lock.wait(left)
+
+    def close(self) -> None:
+        self._server.shutdown()

@@ -35,7 +35,8 @@ pub struct DeliveryPolicy {
     pub retry_for: Duration,
     /// Endpoints delivered to at once by this process.
     pub concurrency: usize,
-    /// How long an endpoint's lease lasts without an attempt extending it.
+    /// How long an endpoint's lease lasts without an attempt extending it: longer than one
+    /// attempt can take, and how long a crashed process's endpoints wait for another.
     pub lease: Duration,
 }
 
@@ -48,7 +49,7 @@ impl Default for DeliveryPolicy {
             backoff_max: Duration::from_secs(6 * 3600),
             retry_for: Duration::from_secs(72 * 3600),
             concurrency: 64,
-            lease: Duration::from_secs(60),
+            lease: Duration::from_secs(20),
         }
     }
 }
