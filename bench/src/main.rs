@@ -4,7 +4,12 @@
 //! connections. Rounds alternate between the two; medians are reported.
 //!
 //! `pipes-bench reference ADDR` runs the reference server alone (used by `token`).
+//!
+//! `pipes-bench webhooks [EVENTS] [PER_SECOND]`: webhook delivery under load (see `webhooks.rs`); set
+//! `PIPES_BENCH_DATABASE_URL=postgres://…` to run it on PostgreSQL.
 #![forbid(unsafe_code)]
+
+mod webhooks;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -19,12 +24,20 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("reference") => reference(args.get(2).map_or("127.0.0.1:0", String::as_str)),
+        Some("webhooks") => webhooks::run(
+            args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000),
+            args.get(3).and_then(|s| s.parse().ok()).unwrap_or(0),
+            std::env::var("PIPES_BENCH_DATABASE_URL").ok(),
+        ),
         Some("token") => token(
             args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10),
             args.get(3).and_then(|s| s.parse().ok()).unwrap_or(3),
         ),
         _ => {
-            eprintln!("usage: pipes-bench token [SECONDS_PER_ROUND] [ROUNDS] | pipes-bench reference ADDR");
+            eprintln!(
+                "usage: pipes-bench token [SECONDS_PER_ROUND] [ROUNDS] | pipes-bench webhooks [EVENTS] [PER_SECOND] \
+                 | pipes-bench reference ADDR"
+            );
             std::process::exit(2)
         }
     }

@@ -324,16 +324,14 @@ pub trait Store: Send + Sync + 'static {
     async fn webhook_endpoint_by_id(&self, id: WebhookEndpointId) -> StoreResult<Option<WebhookEndpoint>>;
     /// An endpoint's oldest pending deliveries, in event order, with their bodies.
     async fn due_deliveries(&self, id: WebhookEndpointId, limit: u32) -> StoreResult<Vec<DueDelivery>>;
-    /// Records an attempt and its outcome, and extends the lease to `lease_until`, in one
-    /// transaction; `false` (and nothing written) when `holder` lost the lease.
-    #[allow(clippy::too_many_arguments)]
-    async fn record_delivery_attempt(
+    /// Records attempts to one endpoint and their outcomes, in order, and extends the lease to
+    /// `lease_until`, in one transaction; `false` (and nothing written) when `holder` lost the
+    /// lease. The endpoint's schedule follows the last outcome.
+    async fn record_delivery_attempts(
         &self,
         endpoint: WebhookEndpointId,
-        event: EventId,
         holder: &str,
-        attempt: &DeliveryAttempt,
-        outcome: AttemptOutcome,
+        attempts: &[(EventId, DeliveryAttempt, AttemptOutcome)],
         lease_until: i64,
     ) -> StoreResult<bool>;
     /// An endpoint's deliveries, newest first, optionally of one state.

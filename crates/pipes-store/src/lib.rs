@@ -74,38 +74,47 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
     };
     let options = AnyConnectOptions::from_str(&url)
         .map_err(|e| StoreError::Backend(format!("invalid database URL {}: {e}", redact_url(&url))))?;
-    let pool_options = AnyPoolOptions::new()
-        .acquire_timeout(Duration::from_secs(10))
-        .max_connections(match backend {
-            Backend::Sqlite => 8,
-            Backend::Postgres => 16,
-        });
-    let pool: AnyPool = match backend {
-        Backend::Sqlite => {
-            pool_options
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        conn.execute(
-                            "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                        )
+    let sqlite_pool = |max: u32| {
+        AnyPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(10))
+            .max_connections(max)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
                         .await?;
-                        Ok(())
-                    })
+                    Ok(())
                 })
+            })
+    };
+    let cannot_open = |e: sqlx::Error| StoreError::Backend(format!("cannot open {}: {e}", redact_url(&url)));
+    let (pool, writer) = match backend {
+        Backend::Sqlite => {
+            let pool: AnyPool = sqlite_pool(8)
+                .connect_with(options.clone())
+                .await
+                .map_err(cannot_open)?;
+            // WAL is a property of the file: set once, it stays.
+            sqlx::raw_sql("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(backend_err)?;
+            // SQLite takes one writer at a time, and writers that collide wait in its busy
+            // handler, which sleeps up to 100 ms per try. Writes queue for one connection
+            // instead, in order and without sleeping.
+            let writer = sqlite_pool(1).connect_with(options).await.map_err(cannot_open)?;
+            (pool, writer)
+        }
+        Backend::Postgres => {
+            let pool: AnyPool = AnyPoolOptions::new()
+                .acquire_timeout(Duration::from_secs(10))
+                .max_connections(16)
                 .connect_with(options)
                 .await
+                .map_err(cannot_open)?;
+            (pool.clone(), pool)
         }
-        Backend::Postgres => pool_options.connect_with(options).await,
-    }
-    .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", redact_url(&url))))?;
-    if backend == Backend::Sqlite {
-        // WAL is a property of the file: set once, it stays.
-        sqlx::raw_sql("PRAGMA journal_mode = WAL")
-            .execute(&pool)
-            .await
-            .map_err(backend_err)?;
-    }
-    Ok(SqlStore::new(pool, backend))
+    };
+    Ok(SqlStore::new(pool, writer, backend))
 }
 
 /// Held by a server for as long as it serves a SQLite database (see [`lock_for_server`]).

@@ -23,7 +23,10 @@ use crate::{backend_err, migrate, Backend};
 /// A store over a SQLite or PostgreSQL pool.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
+    /// Reads.
     pool: AnyPool,
+    /// Writes: the same pool on PostgreSQL, one connection on SQLite.
+    writer: AnyPool,
     backend: Backend,
     /// Bumped after every committed write that can change what vending reads.
     epoch: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -147,9 +150,10 @@ impl SqlStore {
         row.map(|r| rows::authorization(&r)).transpose()
     }
 
-    pub(crate) fn new(pool: AnyPool, backend: Backend) -> Self {
+    pub(crate) fn new(pool: AnyPool, writer: AnyPool, backend: Backend) -> Self {
         Self {
             pool,
+            writer,
             backend,
             epoch: Default::default(),
             events_appended: Default::default(),
@@ -189,9 +193,10 @@ impl SqlStore {
         &self.pool
     }
 
-    /// Closes the pool.
+    /// Closes the pools.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 
@@ -222,7 +227,7 @@ impl Store for SqlStore {
         .bind(i64::from(env.production))
         .bind(env.client_id.to_string())
         .bind(env.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend_err)?;
         Ok(())
@@ -255,7 +260,7 @@ impl Store for SqlStore {
         .bind(key.hash.as_str())
         .bind(key.created_at)
         .bind(key.revoked_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend_err)?;
         Ok(())
@@ -288,7 +293,7 @@ impl Store for SqlStore {
             let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(at)
                 .bind(id.to_string())
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(backend_err)?;
             Ok(done.rows_affected() == 1)
@@ -303,7 +308,7 @@ impl Store for SqlStore {
         .bind(env.to_string())
         .bind(uri)
         .bind(at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend_err)?;
         Ok(done.rows_affected() == 1)
@@ -322,7 +327,7 @@ impl Store for SqlStore {
         let done = sqlx::query("DELETE FROM redirect_uris WHERE environment_id = $1 AND uri = $2")
             .bind(env.to_string())
             .bind(uri)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend_err)?;
         Ok(done.rows_affected() == 1)
@@ -345,7 +350,7 @@ impl Store for SqlStore {
     ) -> StoreResult<()> {
         self.counted(async {
 
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.writer.begin().await.map_err(backend_err)?;
         if let Some(cp) = new_custom_provider {
             sqlx::query(
                 "INSERT INTO custom_providers (id, environment_id, slug, auth_method, definition, created_at, updated_at) \
@@ -439,7 +444,7 @@ impl Store for SqlStore {
 
     async fn update_data_integration(&self, root: &DataIntegration) -> StoreResult<()> {
         self.counted(async {
-            let mut tx = self.pool.begin().await.map_err(backend_err)?;
+            let mut tx = self.writer.begin().await.map_err(backend_err)?;
             if let Some(cp) = &root.custom_provider {
                 sqlx::query("UPDATE custom_providers SET definition = $1, updated_at = $2 WHERE id = $3")
                     .bind(rows::to_json(&cp.definition))
@@ -473,7 +478,7 @@ impl Store for SqlStore {
         events: &[Event],
     ) -> StoreResult<bool> {
         self.with_events(events, async {
-            let mut tx = self.pool.begin().await.map_err(backend_err)?;
+            let mut tx = self.writer.begin().await.map_err(backend_err)?;
             let current = sqlx::query("SELECT id FROM connected_accounts WHERE data_integration_id = $1")
                 .bind(id.to_string())
                 .fetch_all(&mut *tx)
@@ -659,7 +664,7 @@ impl Store for SqlStore {
 
     async fn insert_connected_account(&self, a: &ConnectedAccount, events: &[Event]) -> StoreResult<()> {
         self.with_events(events, async {
-            let mut tx = self.pool.begin().await.map_err(backend_err)?;
+            let mut tx = self.writer.begin().await.map_err(backend_err)?;
             let columns = ACCOUNT_MUTABLE.join(", ");
             let sql = format!(
                 "INSERT INTO connected_accounts ({columns}, id, environment_id, data_integration_id, owner_key, \
@@ -696,7 +701,7 @@ impl Store for SqlStore {
                 "UPDATE connected_accounts SET {} WHERE id = $15 AND environment_id = $16",
                 sets.join(", ")
             );
-            let mut tx = self.pool.begin().await.map_err(backend_err)?;
+            let mut tx = self.writer.begin().await.map_err(backend_err)?;
             let done = bind_account(sqlx::query(&sql), a)
                 .bind(a.id.to_string())
                 .bind(a.environment_id.to_string())
@@ -722,7 +727,7 @@ impl Store for SqlStore {
         events: &[Event],
     ) -> StoreResult<bool> {
         self.with_events(events, async {
-            let mut tx = self.pool.begin().await.map_err(backend_err)?;
+            let mut tx = self.writer.begin().await.map_err(backend_err)?;
             let done = sqlx::query("DELETE FROM connected_accounts WHERE environment_id = $1 AND id = $2")
                 .bind(env.to_string())
                 .bind(id.to_string())
@@ -754,7 +759,7 @@ impl Store for SqlStore {
         .bind(until)
         .bind(id.to_string())
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend_err)?;
         Ok(done.rows_affected() == 1)
@@ -767,7 +772,7 @@ impl Store for SqlStore {
         )
         .bind(id.to_string())
         .bind(holder)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend_err)?;
         Ok(())
@@ -800,7 +805,7 @@ impl Store for SqlStore {
             .bind(id.to_string())
             .bind(generation)
             .bind(holder)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend_err)?;
             Ok(done.rows_affected() == 1)
@@ -818,7 +823,7 @@ impl Store for SqlStore {
         events: &[Event],
     ) -> StoreResult<bool> {
         self.with_events(events, async {
-            let mut tx = self.pool.begin().await.map_err(backend_err)?;
+            let mut tx = self.writer.begin().await.map_err(backend_err)?;
             let done = sqlx::query(
                 "UPDATE connected_accounts SET last_refresh_error = $1, last_refresh_error_at = $2, \
              state = CASE WHEN $3 = 1 THEN 'needs_reauthorization' ELSE state END, \
@@ -880,7 +885,7 @@ impl Store for SqlStore {
         .bind(a.status.as_str())
         .bind(a.created_at)
         .bind(a.expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend_err)?;
         Ok(())
@@ -910,7 +915,7 @@ impl Store for SqlStore {
         .bind(a.connected_account_id.map(|id| id.to_string()))
         .bind(a.id.as_str())
         .bind(from.as_str())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend_err)?;
         Ok(done.rows_affected() == 1)
@@ -921,7 +926,7 @@ impl Store for SqlStore {
             return Ok(());
         }
         self.with_events(events, async {
-            let mut tx = self.pool.begin().await.map_err(backend_err)?;
+            let mut tx = self.writer.begin().await.map_err(backend_err)?;
             append_in(&mut tx, events).await?;
             tx.commit().await.map_err(backend_err)
         })
@@ -978,7 +983,7 @@ impl Store for SqlStore {
     }
 
     async fn purge_events(&self, before: i64, limit: u32) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.writer.begin().await.map_err(backend_err)?;
         let old = sqlx::query("SELECT id FROM events WHERE created_at < $1 ORDER BY created_at LIMIT $2")
             .bind(before)
             .bind(i64::from(limit))
@@ -1032,7 +1037,7 @@ impl Store for SqlStore {
         .bind(endpoint_events_json(&e.events))
         .bind(e.created_at)
         .bind(e.updated_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend_err)?;
         Ok(())
@@ -1079,7 +1084,7 @@ impl Store for SqlStore {
         .bind(e.updated_at)
         .bind(e.id.to_string())
         .bind(e.environment_id.to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend_err)?;
         Ok(())
@@ -1089,7 +1094,7 @@ impl Store for SqlStore {
         let done = sqlx::query("DELETE FROM webhook_endpoints WHERE environment_id = $1 AND id = $2")
             .bind(env.to_string())
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend_err)?;
         Ok(done.rows_affected() == 1)
@@ -1122,28 +1127,33 @@ impl Store for SqlStore {
         now: i64,
         until: i64,
     ) -> StoreResult<Option<bool>> {
-        let row = sqlx::query(
+        let mut tx = self.writer.begin().await.map_err(backend_err)?;
+        // A lease still named after its expiry means its holder died holding it.
+        let before = sqlx::query("SELECT lease_owner FROM webhook_endpoints WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        let Some(before) = before else {
+            return Ok(None);
+        };
+        let previous: Option<String> = get(&before, "lease_owner")?;
+        let taken = sqlx::query(
             "UPDATE webhook_endpoints SET lease_owner = $1, lease_until = $2 \
-             WHERE id = $3 AND (lease_until IS NULL OR lease_until < $4) RETURNING lease_owner",
+             WHERE id = $3 AND (lease_until IS NULL OR lease_until < $4)",
         )
         .bind(holder)
         .bind(until)
         .bind(id.to_string())
         .bind(now)
-        .fetch_optional(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(backend_err)?;
-        if row.is_none() {
+        if taken.rows_affected() != 1 {
             return Ok(None);
         }
-        // A lease still named after release means its holder died holding it.
-        let previous = sqlx::query("SELECT 1 FROM webhook_endpoints WHERE id = $1 AND lease_owner = $2")
-            .bind(id.to_string())
-            .bind(holder)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        Ok(Some(previous.is_none()))
+        tx.commit().await.map_err(backend_err)?;
+        Ok(Some(previous.is_some()))
     }
 
     async fn release_endpoint_lease(&self, id: WebhookEndpointId, holder: &str) -> StoreResult<()> {
@@ -1152,7 +1162,7 @@ impl Store for SqlStore {
         )
         .bind(id.to_string())
         .bind(holder)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend_err)?;
         Ok(())
@@ -1181,17 +1191,18 @@ impl Store for SqlStore {
         rows.iter().map(rows::due_delivery).collect()
     }
 
-    async fn record_delivery_attempt(
+    async fn record_delivery_attempts(
         &self,
         endpoint: WebhookEndpointId,
-        event: EventId,
         holder: &str,
-        attempt: &DeliveryAttempt,
-        outcome: AttemptOutcome,
+        attempts: &[(EventId, DeliveryAttempt, AttemptOutcome)],
         lease_until: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
-        let (streak, retry_at) = match outcome {
+        let Some((_, _, last)) = attempts.last() else {
+            return Ok(true);
+        };
+        let mut tx = self.writer.begin().await.map_err(backend_err)?;
+        let (streak, retry_at) = match *last {
             AttemptOutcome::Delivered => (0, 0),
             AttemptOutcome::Retry {
                 retry_at,
@@ -1214,48 +1225,96 @@ impl Store for SqlStore {
         if held.rows_affected() != 1 {
             return Ok(false);
         }
-        let delivered = outcome == AttemptOutcome::Delivered;
-        sqlx::query(
-            "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $1, last_error = $2, \
-             state = CASE WHEN $3 = 1 THEN 'delivered' ELSE state END, \
-             finished_at = CASE WHEN $3 = 1 THEN $4 ELSE finished_at END \
-             WHERE endpoint_id = $5 AND event_id = $6",
-        )
-        .bind(attempt.status)
-        .bind(attempt.error.as_deref())
-        .bind(i64::from(delivered))
-        .bind(attempt.started_at + attempt.latency_ms)
-        .bind(endpoint.to_string())
-        .bind(event.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(backend_err)?;
-        sqlx::query(
-            "INSERT INTO webhook_attempts (endpoint_id, event_id, attempt, started_at, status, latency_ms, error) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(endpoint.to_string())
-        .bind(event.to_string())
-        .bind(attempt.attempt)
-        .bind(attempt.started_at)
-        .bind(attempt.status)
-        .bind(attempt.latency_ms)
-        .bind(attempt.error.as_deref())
-        .execute(&mut *tx)
-        .await
-        .map_err(backend_err)?;
-        if let AttemptOutcome::Retry { give_up_before, .. } = outcome {
+        // Successes by status, one statement per status; then the one failure, if any.
+        let mut statuses: Vec<Option<i64>> = Vec::new();
+        for (_, a, o) in attempts {
+            if *o == AttemptOutcome::Delivered && !statuses.contains(&a.status) {
+                statuses.push(a.status);
+            }
+        }
+        for status in statuses {
+            let events: Vec<String> = attempts
+                .iter()
+                .filter(|(_, a, o)| *o == AttemptOutcome::Delivered && a.status == status)
+                .map(|(e, _, _)| e.to_string())
+                .collect();
+            let finished = attempts
+                .iter()
+                .map(|(_, a, _)| a.started_at + a.latency_ms)
+                .max()
+                .unwrap_or(0);
+            let list: Vec<String> = (0..events.len()).map(|i| format!("${}", i + 4)).collect();
+            let sql = format!(
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $1, last_error = NULL, \
+                 state = 'delivered', finished_at = $2 WHERE endpoint_id = $3 AND event_id IN ({})",
+                list.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(status).bind(finished).bind(endpoint.to_string());
+            for e in &events {
+                q = q.bind(e.as_str());
+            }
+            q.execute(&mut *tx).await.map_err(backend_err)?;
+        }
+        for (event, attempt, outcome) in attempts {
+            let AttemptOutcome::Retry { give_up_before, .. } = outcome else {
+                continue;
+            };
+            let finished = attempt.started_at + attempt.latency_ms;
+            sqlx::query(
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $1, last_error = $2 \
+                 WHERE endpoint_id = $3 AND event_id = $4",
+            )
+            .bind(attempt.status)
+            .bind(attempt.error.as_deref())
+            .bind(endpoint.to_string())
+            .bind(event.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
             sqlx::query(
                 "UPDATE webhook_deliveries SET state = 'failed', finished_at = $1 \
                  WHERE endpoint_id = $2 AND state = 'pending' AND pending_since < $3",
             )
-            .bind(attempt.started_at + attempt.latency_ms)
+            .bind(finished)
             .bind(endpoint.to_string())
             .bind(give_up_before)
             .execute(&mut *tx)
             .await
             .map_err(backend_err)?;
         }
+        // Every attempt, in one statement.
+        let rows: Vec<String> = (0..attempts.len())
+            .map(|i| {
+                let b = i * 7;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO webhook_attempts (endpoint_id, event_id, attempt, started_at, status, latency_ms, error) \
+             VALUES {}",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for (event, a, _) in attempts {
+            q = q
+                .bind(endpoint.to_string())
+                .bind(event.to_string())
+                .bind(a.attempt)
+                .bind(a.started_at)
+                .bind(a.status)
+                .bind(a.latency_ms)
+                .bind(a.error.as_deref());
+        }
+        q.execute(&mut *tx).await.map_err(backend_err)?;
         tx.commit().await.map_err(backend_err)?;
         Ok(true)
     }
@@ -1296,7 +1355,7 @@ impl Store for SqlStore {
 
     async fn redeliver(&self, endpoint: WebhookEndpointId, event: EventId, now: i64) -> StoreResult<bool> {
         self.with_events(&[], async {
-            let mut tx = self.pool.begin().await.map_err(backend_err)?;
+            let mut tx = self.writer.begin().await.map_err(backend_err)?;
             let again = sqlx::query(
                 "UPDATE webhook_deliveries SET state = 'pending', pending_since = $1, finished_at = NULL \
                  WHERE endpoint_id = $2 AND event_id = $3",
@@ -1347,7 +1406,7 @@ impl Store for SqlStore {
     async fn purge_authorizations(&self, before: i64) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM authorizations WHERE expires_at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend_err)?;
         Ok(done.rows_affected())
@@ -1371,7 +1430,7 @@ impl Store for SqlStore {
         .bind(key)
         .bind(expired_before)
         .bind(stale_before)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend_err)?;
         let inserted = sqlx::query(
@@ -1382,7 +1441,7 @@ impl Store for SqlStore {
         .bind(key)
         .bind(fingerprint)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend_err)?;
         if inserted.rows_affected() == 1 {
@@ -1420,7 +1479,7 @@ impl Store for SqlStore {
         .bind(body.to_vec())
         .bind(env.to_string())
         .bind(key)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend_err)?;
         Ok(())
@@ -1430,7 +1489,7 @@ impl Store for SqlStore {
         sqlx::query("DELETE FROM idempotency_keys WHERE environment_id = $1 AND idempotency_key = $2 AND status = 0")
             .bind(env.to_string())
             .bind(key)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend_err)?;
         Ok(())
@@ -1478,7 +1537,7 @@ impl Store for SqlStore {
                 .bind(new.to_vec())
                 .bind(id)
                 .bind(old.to_vec())
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(backend_err)?;
             Ok(done.rows_affected() == 1)

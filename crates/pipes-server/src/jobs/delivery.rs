@@ -9,15 +9,19 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pipes_core::domain::{AttemptOutcome, DeliveryAttempt, DueDelivery, EndpointStatus};
+use pipes_core::domain::{AttemptOutcome, DeliveryAttempt, DueDelivery, EndpointStatus, WebhookEndpoint};
 use pipes_core::events::signature_header;
 use pipes_core::ids::WebhookEndpointId;
+use pipes_core::secret::SecretString;
 use pipes_core::time::{now_ms, Millis};
 use rand::Rng;
 use tokio::sync::{watch, Semaphore};
 
 use super::{holder_name, sleep_or_stop};
 use crate::state::App;
+
+/// How long a draining worker trusts its copy of the endpoint (URL, secret, status).
+const ENDPOINT_REREAD: Duration = Duration::from_secs(2);
 
 /// How deliveries are scheduled and retried.
 #[derive(Debug, Clone)]
@@ -176,55 +180,56 @@ impl Worker {
     /// Sends an endpoint's pending deliveries in event order until none is left, one fails,
     /// or the lease is lost.
     async fn drain(&self, id: WebhookEndpointId) -> Result<(), pipes_core::store::StoreError> {
+        // The endpoint is re-read now and then, so a change of URL, secret or status applies
+        // within a second or two, without a read per delivery.
+        let mut current: Option<(WebhookEndpoint, SecretString, Instant)> = None;
         loop {
-            let Some(endpoint) = self.app.store.webhook_endpoint_by_id(id).await? else {
-                return Ok(());
-            };
-            if endpoint.status != EndpointStatus::Enabled {
-                return Ok(());
-            }
-            let secret = match self.app.webhooks.secret(&endpoint) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(endpoint = %id, error = %e, "webhook secret cannot be opened");
+            if current.as_ref().is_none_or(|(_, _, at)| at.elapsed() > ENDPOINT_REREAD) {
+                let Some(endpoint) = self.app.store.webhook_endpoint_by_id(id).await? else {
+                    return Ok(());
+                };
+                if endpoint.status != EndpointStatus::Enabled {
                     return Ok(());
                 }
+                let secret = match self.app.webhooks.secret(&endpoint) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // A vault key is missing: nothing can be signed. Record it against the
+                        // oldest delivery, where the operator looks, and back off like any failure.
+                        tracing::error!(endpoint = %id, error = %e, "webhook secret cannot be opened");
+                        if let Some(d) = self.app.store.due_deliveries(id, 1).await?.pop() {
+                            let attempt = DeliveryAttempt {
+                                attempt: d.attempts + 1,
+                                started_at: now_ms(),
+                                status: None,
+                                latency_ms: 0,
+                                error: Some("the endpoint's secret cannot be opened with PIPES_VAULT_KEYS".into()),
+                            };
+                            let outcome = self.failure(&d);
+                            self.record(id, &mut vec![(d.event_id, attempt, outcome)]).await?;
+                        }
+                        return Ok(());
+                    }
+                };
+                current = Some((endpoint, secret, Instant::now()));
+            }
+            let Some((endpoint, secret, _)) = current.as_ref() else {
+                return Ok(());
             };
-            let batch = self.app.store.due_deliveries(id, 32).await?;
+            let batch = self.app.store.due_deliveries(id, 64).await?;
             if batch.is_empty() {
                 return Ok(());
             }
+            // Outcomes are written in groups, one transaction each: after the batch, at the first
+            // failure, and often enough to keep the lease. A crash before a write re-sends those
+            // events later, with the same ids.
+            let mut outcomes = Vec::new();
+            let mut since_write = Instant::now();
+            let flush_every = self.policy.lease / 4;
             for d in batch {
                 let attempt = self.send(&endpoint.endpoint_url, secret.expose(), &d).await;
-                let now = now_ms();
-                let delivered = attempt.error.is_none();
-                let outcome = if delivered {
-                    AttemptOutcome::Delivered
-                } else {
-                    let failures = d.attempts + 1;
-                    AttemptOutcome::Retry {
-                        retry_at: now + ms(backoff(&self.policy, failures)),
-                        failure_streak: failures,
-                        give_up_before: now - ms(self.policy.retry_for),
-                    }
-                };
-                let kept = self
-                    .app
-                    .store
-                    .record_delivery_attempt(
-                        id,
-                        d.event_id,
-                        &self.holder,
-                        &attempt,
-                        outcome,
-                        now + ms(self.policy.lease),
-                    )
-                    .await?;
-                if !kept {
-                    tracing::warn!(endpoint = %id, "webhook endpoint lease lost; another worker continues");
-                    return Ok(());
-                }
-                if !delivered {
+                let failed = attempt.error.is_some();
+                let outcome = if failed {
                     tracing::info!(
                         endpoint = %id,
                         event = %d.event_id,
@@ -232,10 +237,53 @@ impl Worker {
                         error = attempt.error.as_deref().unwrap_or(""),
                         "webhook delivery failed; will retry"
                     );
-                    return Ok(());
+                    self.failure(&d)
+                } else {
+                    AttemptOutcome::Delivered
+                };
+                outcomes.push((d.event_id, attempt, outcome));
+                if failed || since_write.elapsed() >= flush_every {
+                    if !self.record(id, &mut outcomes).await? || failed {
+                        return Ok(());
+                    }
+                    since_write = Instant::now();
                 }
             }
+            if !self.record(id, &mut outcomes).await? {
+                return Ok(());
+            }
         }
+    }
+
+    /// What a failed attempt at `d` leads to: the endpoint backs off; deliveries pending for
+    /// longer than the retry period are given up.
+    fn failure(&self, d: &DueDelivery) -> AttemptOutcome {
+        let now = now_ms();
+        let failures = d.attempts + 1;
+        AttemptOutcome::Retry {
+            retry_at: now + ms(backoff(&self.policy, failures)),
+            failure_streak: failures,
+            give_up_before: now - ms(self.policy.retry_for),
+        }
+    }
+
+    /// Writes the outcomes gathered so far; `false` when the lease was lost.
+    async fn record(
+        &self,
+        id: WebhookEndpointId,
+        outcomes: &mut Vec<(pipes_core::ids::EventId, DeliveryAttempt, AttemptOutcome)>,
+    ) -> Result<bool, pipes_core::store::StoreError> {
+        let lease_until = now_ms() + ms(self.policy.lease);
+        let kept = self
+            .app
+            .store
+            .record_delivery_attempts(id, &self.holder, outcomes, lease_until)
+            .await?;
+        outcomes.clear();
+        if !kept {
+            tracing::warn!(endpoint = %id, "webhook endpoint lease lost; another worker continues");
+        }
+        Ok(kept)
     }
 
     /// One signed POST. The signature is made now, so every retry carries a fresh timestamp
