@@ -159,6 +159,12 @@ fn every_command_has_help() {
         vec!["redirect-uris", "remove", "--help"],
         vec!["vault", "rotate", "--help"],
         vec!["vault", "generate-key", "--help"],
+        vec!["webhooks", "list", "--help"],
+        vec!["webhooks", "create", "--help"],
+        vec!["webhooks", "update", "--help"],
+        vec!["webhooks", "delete", "--help"],
+        vec!["webhooks", "deliveries", "--help"],
+        vec!["webhooks", "redeliver", "--help"],
         vec!["providers", "--help"],
     ] {
         let help = env.ok(None, &args);
@@ -251,4 +257,80 @@ fn a_second_server_on_the_same_sqlite_file_is_refused() {
     env.ok(None, &["env", "create", "while-serving"]);
     first.kill().unwrap();
     first.wait().unwrap();
+}
+
+#[test]
+fn webhooks_are_managed_from_the_cli_and_their_secrets_rotate_with_the_vault() {
+    let env = Env::new();
+    let key = Vault::generate_key_spec("one");
+    env.ok(Some(&key), &["env", "create", "sandbox"]);
+    let created = env.ok(
+        Some(&key),
+        &[
+            "webhooks",
+            "create",
+            "--env",
+            "sandbox",
+            "https://hooks.example.com/pipes",
+            "--events",
+            "pipes.connected_account.connected,pipes.connected_account.disconnected",
+        ],
+    );
+    let secret = created.lines().last().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_") && secret.len() == 38, "{created}");
+    let id = created
+        .split_whitespace()
+        .find(|w| w.starts_with("we_"))
+        .unwrap()
+        .to_owned();
+    let bad = env.run(
+        Some(&key),
+        &[
+            "webhooks",
+            "create",
+            "--env",
+            "sandbox",
+            "http://hooks.example.com/x",
+            "--events",
+            "pipes.connected_account.connected",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("https"), "a clear reason");
+
+    let listed = env.ok(Some(&key), &["webhooks", "list", "--env", "sandbox"]);
+    assert!(
+        listed.contains(&id) && listed.contains("enabled") && !listed.contains(&secret),
+        "{listed}"
+    );
+    let updated = env.ok(
+        Some(&key),
+        &["webhooks", "update", "--env", "sandbox", &id, "--disable"],
+    );
+    assert!(updated.contains("disabled"), "{updated}");
+    let deliveries = env.ok(Some(&key), &["webhooks", "deliveries", "--env", "sandbox", &id]);
+    assert!(deliveries.starts_with("EVENT"), "{deliveries}");
+    let missing = env.run(
+        Some(&key),
+        &[
+            "webhooks",
+            "redeliver",
+            "--env",
+            "sandbox",
+            &id,
+            "event_01EHZNVPK3SFK441A1RGBFSHRT",
+        ],
+    );
+    assert!(!missing.status.success());
+
+    // The secret is sealed by the vault, and re-sealed by a rotation.
+    let two = Vault::generate_key_spec("two");
+    let rotated = env.ok(Some(&format!("{two},{key}")), &["vault", "rotate"]);
+    assert!(rotated.contains("re-sealed 1 value(s)"), "{rotated}");
+    let after = env.ok(Some(&two), &["webhooks", "update", "--env", "sandbox", &id, "--enable"]);
+    assert!(after.contains("enabled"), "{after}");
+    env.ok(Some(&two), &["webhooks", "delete", "--env", "sandbox", &id]);
+    assert!(!env
+        .ok(Some(&two), &["webhooks", "list", "--env", "sandbox"])
+        .contains(&id));
 }

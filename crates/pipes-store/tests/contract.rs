@@ -5,16 +5,19 @@
 use std::collections::BTreeMap;
 
 use pipes_core::domain::{
-    AccountState, ApiKey, AuthMethod, AuthenticateVia, ConnectedAccount, ConnectionRole, CredentialsType,
-    CustomProvider, CustomProviderDefinition, DataIntegration, Environment, EnvironmentName, IntegrationCredentials,
-    IntegrationState, Owner, Ownership, RefreshError, TokenBodyContentType, TokenSet,
+    AccountState, ApiKey, AttemptOutcome, AuthMethod, AuthenticateVia, ConnectedAccount, ConnectionRole,
+    CredentialsType, CustomProvider, CustomProviderDefinition, DataIntegration, DeliveryAttempt, DeliveryState,
+    EndpointStatus, Environment, EnvironmentName, IntegrationCredentials, IntegrationState, Owner, Ownership,
+    RefreshError, TokenBodyContentType, TokenSet, WebhookEndpoint,
 };
+use pipes_core::events::{account_events, AccountChange, Actor, EventType};
 use pipes_core::ids::{
-    ApiKeyId, ClientId, ConnectedAccountId, CustomProviderId, DataIntegrationId, DikId, EnvironmentId,
+    ApiKeyId, ClientId, ConnectedAccountId, CustomProviderId, DataIntegrationId, DikId, EnvironmentId, EventId,
+    WebhookEndpointId,
 };
 use pipes_core::pagination::{Order, PageRequest};
 use pipes_core::slug::Slug;
-use pipes_core::store::{IdempotencyBegin, SealedColumn, Store, StoreError};
+use pipes_core::store::{EventFilter, IdempotencyBegin, SealedColumn, Store, StoreError};
 use pipes_core::vault::Sealed;
 use pipes_store::testing::TestDatabase;
 
@@ -55,6 +58,8 @@ contract!(
     idempotency_keys_replay_conflict_and_expire,
     connected_accounts_have_one_compatibility_slot_per_owner,
     refresh_leases_and_generations_serialise_refreshes,
+    events_fan_out_to_enabled_subscribers_of_their_environment,
+    endpoint_leases_order_attempts_and_give_up,
 );
 
 async fn open(db: &TestDatabase) -> pipes_store::SqlStore {
@@ -606,4 +611,217 @@ async fn refresh_leases_and_generations_serialise_refreshes(db: &TestDatabase) {
     );
     s.release_refresh_lease(a.id, "p3").await.unwrap();
     assert!(s.take_refresh_lease(a.id, "p4", 195, 300).await.unwrap());
+}
+
+fn endpoint(env: &Environment, url: &str, events: &[EventType], status: EndpointStatus) -> WebhookEndpoint {
+    WebhookEndpoint {
+        id: WebhookEndpointId::new(),
+        environment_id: env.id,
+        endpoint_url: url.into(),
+        secret: Sealed(vec![9; 16]),
+        status,
+        events: events.to_vec(),
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+async fn events_fan_out_to_enabled_subscribers_of_their_environment(db: &TestDatabase) {
+    let s = open(db).await;
+    let (a, b) = (env("a"), env("b"));
+    s.insert_environment(&a).await.unwrap();
+    s.insert_environment(&b).await.unwrap();
+    let connected = EventType::ConnectedAccountConnected;
+    let subscribed = endpoint(&a, "https://a.test/1", &[connected], EndpointStatus::Enabled);
+    let other_type = endpoint(
+        &a,
+        "https://a.test/2",
+        &[EventType::ConnectedAccountDisconnected],
+        EndpointStatus::Enabled,
+    );
+    let disabled = endpoint(&a, "https://a.test/3", &[connected], EndpointStatus::Disabled);
+    let other_tenant = endpoint(&b, "https://a.test/1", &[connected], EndpointStatus::Enabled);
+    for e in [&subscribed, &other_type, &disabled, &other_tenant] {
+        s.insert_webhook_endpoint(e).await.unwrap();
+    }
+    assert!(
+        matches!(
+            s.insert_webhook_endpoint(&endpoint(&a, "https://a.test/1", &[connected], EndpointStatus::Enabled))
+                .await,
+            Err(StoreError::Conflict(_))
+        ),
+        "one URL per environment"
+    );
+    let r = root(&a, "github", Ownership::User);
+    s.insert_data_integration(&r, None).await.unwrap();
+    let acct = account(&r, Owner::user("user_1", Some("org_1")), ConnectionRole::Compatibility);
+    let events = account_events(AccountChange::Connected, &acct, "github", &Actor::Unknown);
+    assert_eq!(events.len(), 2);
+    s.insert_connected_account(&acct, &events).await.unwrap();
+
+    let due = |id| s.due_deliveries(id, 10);
+    let got = due(subscribed.id).await.unwrap();
+    assert_eq!(got.len(), 1, "only the subscribed type");
+    assert_eq!(got[0].event_id, events[0].id);
+    assert_eq!(got[0].body, events[0].body, "the exact bytes");
+    for e in [&other_type, &disabled, &other_tenant] {
+        assert!(due(e.id).await.unwrap().is_empty(), "{}", e.endpoint_url);
+    }
+    let all = |filter: EventFilter| {
+        let s = &s;
+        async move {
+            s.scan_events(
+                a.id,
+                &filter,
+                &PageRequest::parse(None, None, None, None, Order::Asc).unwrap().scan(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(all(EventFilter::default()).await.len(), 2);
+    let only = EventFilter {
+        types: vec![connected],
+        ..Default::default()
+    };
+    assert_eq!(all(only).await.len(), 1);
+    let org = EventFilter {
+        organization_id: Some("org_1".into()),
+        ..Default::default()
+    };
+    assert_eq!(all(org).await.len(), 2);
+    let other_org = EventFilter {
+        organization_id: Some("org_2".into()),
+        ..Default::default()
+    };
+    assert!(all(other_org).await.is_empty());
+    assert!(s
+        .scan_events(
+            b.id,
+            &EventFilter::default(),
+            &PageRequest::parse(None, None, None, None, Order::Asc).unwrap().scan()
+        )
+        .await
+        .unwrap()
+        .is_empty());
+
+    // A failed delete appends nothing; retention removes events with their deliveries.
+    assert!(!s.delete_connected_account(b.id, acct.id, &events).await.unwrap());
+    assert_eq!(all(EventFilter::default()).await.len(), 2);
+    assert_eq!(s.purge_events(i64::MAX, 1000).await.unwrap(), 2);
+    assert!(all(EventFilter::default()).await.is_empty());
+    assert!(due(subscribed.id).await.unwrap().is_empty());
+}
+
+async fn endpoint_leases_order_attempts_and_give_up(db: &TestDatabase) {
+    let s = open(db).await;
+    let a = env("a");
+    s.insert_environment(&a).await.unwrap();
+    let ep = endpoint(
+        &a,
+        "https://a.test/hook",
+        &[EventType::ConnectedAccountConnected],
+        EndpointStatus::Enabled,
+    );
+    s.insert_webhook_endpoint(&ep).await.unwrap();
+    let r = root(&a, "github", Ownership::User);
+    s.insert_data_integration(&r, None).await.unwrap();
+    for user in ["u1", "u2", "u3"] {
+        let acct = account(&r, Owner::user(user, None), ConnectionRole::Compatibility);
+        let events = account_events(AccountChange::Connected, &acct, "github", &Actor::Unknown);
+        s.insert_connected_account(&acct, &events).await.unwrap();
+    }
+    assert_eq!(s.endpoints_due(100, 10).await.unwrap(), vec![ep.id]);
+    assert_eq!(s.take_endpoint_lease(ep.id, "w1", 100, 200).await.unwrap(), Some(false));
+    assert_eq!(
+        s.take_endpoint_lease(ep.id, "w2", 150, 250).await.unwrap(),
+        None,
+        "held"
+    );
+    assert!(
+        s.endpoints_due(150, 10).await.unwrap().is_empty(),
+        "leased endpoints are not due"
+    );
+    assert_eq!(
+        s.take_endpoint_lease(ep.id, "w2", 201, 300).await.unwrap(),
+        Some(true),
+        "an expired, unreleased lease is taken over"
+    );
+    let due = s.due_deliveries(ep.id, 10).await.unwrap();
+    assert_eq!(due.len(), 3);
+    assert!(due.windows(2).all(|w| w[0].event_id < w[1].event_id), "event order");
+    let attempt = |n, status: Option<i64>, error: Option<&str>| DeliveryAttempt {
+        attempt: n,
+        started_at: 210,
+        status,
+        latency_ms: 3,
+        error: error.map(str::to_owned),
+    };
+    let ok = (due[0].event_id, attempt(1, Some(200), None), AttemptOutcome::Delivered);
+    assert!(
+        !s.record_delivery_attempts(ep.id, "w1", &[ok.clone()], 400)
+            .await
+            .unwrap(),
+        "w1 lost the lease"
+    );
+    let failed = AttemptOutcome::Retry {
+        retry_at: 1_000,
+        failure_streak: 1,
+        give_up_before: 0,
+    };
+    let batch = [ok, (due[1].event_id, attempt(1, Some(500), Some("HTTP 500")), failed)];
+    assert!(s.record_delivery_attempts(ep.id, "w2", &batch, 400).await.unwrap());
+    s.release_endpoint_lease(ep.id, "w2").await.unwrap();
+    assert!(
+        s.endpoints_due(500, 10).await.unwrap().is_empty(),
+        "backing off until 1000"
+    );
+    assert_eq!(s.endpoints_due(1_000, 10).await.unwrap(), vec![ep.id]);
+    let left = s.due_deliveries(ep.id, 10).await.unwrap();
+    assert_eq!(
+        left.iter().map(|d| d.event_id).collect::<Vec<_>>(),
+        [due[1].event_id, due[2].event_id]
+    );
+    assert_eq!(left[0].attempts, 1);
+    let history = s.list_deliveries(ep.id, None, 10).await.unwrap();
+    assert_eq!(history.len(), 3);
+    assert_eq!(history[2].state, DeliveryState::Delivered);
+    assert_eq!(history[1].last_error.as_deref(), Some("HTTP 500"));
+
+    // Past the retry period, everything still pending is given up at the next failure.
+    assert_eq!(
+        s.take_endpoint_lease(ep.id, "w3", 1_000, 2_000).await.unwrap(),
+        Some(false)
+    );
+    let give_up = AttemptOutcome::Retry {
+        retry_at: 5_000,
+        failure_streak: 2,
+        give_up_before: i64::MAX,
+    };
+    let last = [(due[1].event_id, attempt(2, None, Some("could not connect")), give_up)];
+    assert!(s.record_delivery_attempts(ep.id, "w3", &last, 2_000).await.unwrap());
+    assert!(s
+        .list_deliveries(ep.id, Some(DeliveryState::Pending), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.list_deliveries(ep.id, Some(DeliveryState::Failed), 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(s.delivery_attempts(ep.id, due[1].event_id).await.unwrap().len(), 2);
+
+    // By hand: pending again, and due at once.
+    assert!(s.redeliver(ep.id, due[2].event_id, 3_000).await.unwrap());
+    s.release_endpoint_lease(ep.id, "w3").await.unwrap();
+    assert_eq!(s.endpoints_due(3_000, 10).await.unwrap(), vec![ep.id]);
+    assert!(!s.redeliver(ep.id, EventId::new(), 3_000).await.unwrap());
+    assert!(s.delete_webhook_endpoint(a.id, ep.id).await.unwrap());
+    assert!(
+        s.list_deliveries(ep.id, None, 10).await.unwrap().is_empty(),
+        "deliveries go with it"
+    );
 }
