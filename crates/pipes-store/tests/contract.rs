@@ -759,7 +759,7 @@ async fn endpoint_leases_order_attempts_and_give_up(db: &TestDatabase) {
     };
     let ok = (due[0].event_id, attempt(1, Some(200), None), AttemptOutcome::Delivered);
     assert!(
-        !s.record_delivery_attempts(ep.id, "w1", &[ok.clone()], 400)
+        !s.record_delivery_attempts(ep.id, "w1", std::slice::from_ref(&ok), 400)
             .await
             .unwrap(),
         "w1 lost the lease"
