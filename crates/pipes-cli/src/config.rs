@@ -37,6 +37,16 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "refresh a token when less than min(this, half its lifetime) is left (default 300)",
     ),
     (
+        "PIPES_REFRESH_AHEAD_SECONDS",
+        "refresh_ahead_seconds",
+        "the background worker refreshes tokens with less than min(this, half their lifetime) left; 0 turns it off (default 600)",
+    ),
+    (
+        "PIPES_REFRESH_CONCURRENCY",
+        "refresh_concurrency",
+        "background refreshes in flight per provider in one process (default 8)",
+    ),
+    (
         "PIPES_VEND_CACHE_MS",
         "vend_cache_ms",
         "reuse a vending read this long unless this process wrote meanwhile; 0 disables (default 1000)",
@@ -100,6 +110,8 @@ struct FileConfig {
     log: Option<String>,
     log_format: Option<String>,
     refresh_margin_seconds: Option<u64>,
+    refresh_ahead_seconds: Option<u64>,
+    refresh_concurrency: Option<u64>,
     vend_cache_ms: Option<u64>,
     event_retention_days: Option<u64>,
     webhook_retry_base_ms: Option<u64>,
@@ -136,6 +148,10 @@ pub struct Config {
     pub refresh_margin: std::time::Duration,
     /// How long a vending read may be reused.
     pub vend_cache: std::time::Duration,
+    /// Proactive refresh lead; zero = off.
+    pub refresh_ahead: Duration,
+    /// Proactive refreshes per provider in flight.
+    pub refresh_concurrency: usize,
     /// Event retention.
     pub event_retention: Duration,
     /// First webhook retry delay.
@@ -202,6 +218,8 @@ impl Config {
             0..=86_400,
         )?;
         let vend_cache_ms = number("PIPES_VEND_CACHE_MS", f.vend_cache_ms, 1000, 0..=60_000)?;
+        let ahead_s = number("PIPES_REFRESH_AHEAD_SECONDS", f.refresh_ahead_seconds, 600, 0..=86_400)?;
+        let refresh_concurrency = number("PIPES_REFRESH_CONCURRENCY", f.refresh_concurrency, 8, 1..=256)?;
         let retention_days = number("PIPES_EVENT_RETENTION_DAYS", f.event_retention_days, 30, 1..=3650)?;
         let retry_base_ms = number(
             "PIPES_WEBHOOK_RETRY_BASE_MS",
@@ -244,6 +262,8 @@ impl Config {
         Ok(Self {
             refresh_margin: Duration::from_secs(refresh_margin_seconds),
             vend_cache: Duration::from_millis(vend_cache_ms),
+            refresh_ahead: Duration::from_secs(ahead_s),
+            refresh_concurrency: usize::try_from(refresh_concurrency).unwrap_or(8),
             event_retention: Duration::from_secs(retention_days * 86_400),
             webhook_retry_base: Duration::from_millis(retry_base_ms),
             webhook_retry_max: Duration::from_secs(retry_max_s),

@@ -175,6 +175,13 @@ pub async fn run_server(
             concurrency: config.webhook_concurrency,
             ..Default::default()
         },
+        refresh_ahead: pipes_server::jobs::RefreshAheadPolicy {
+            enabled: !config.refresh_ahead.is_zero(),
+            ahead: config.refresh_ahead,
+            every: config.worker_poll,
+            per_provider: config.refresh_concurrency,
+            ..Default::default()
+        },
         janitor: pipes_server::jobs::JanitorPolicy {
             event_retention: config.event_retention,
             ..Default::default()

@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod hex;
 pub mod ids;
+pub mod metrics;
 pub mod oauth;
 pub mod pagination;
 pub mod secret;

@@ -230,9 +230,15 @@ pub trait Store: Send + Sync + 'static {
         id: ConnectedAccountId,
         events: &[Event],
     ) -> StoreResult<bool>;
-    /// Takes the refresh lease of a connection if nobody holds an unexpired one (compare-and-set).
-    async fn take_refresh_lease(&self, id: ConnectedAccountId, holder: &str, now: i64, until: i64)
-        -> StoreResult<bool>;
+    /// Takes the refresh lease of a connection if nobody holds an unexpired one (compare-and-set):
+    /// `None` when it is held, `Some(true)` when it took over a lease whose holder stopped.
+    async fn take_refresh_lease(
+        &self,
+        id: ConnectedAccountId,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<Option<bool>>;
     /// Gives the lease back (only if `holder` still holds it).
     async fn release_refresh_lease(&self, id: ConnectedAccountId, holder: &str) -> StoreResult<()>;
     /// Persists a refresh's result if the generation is still `generation` and `holder` holds
@@ -261,6 +267,19 @@ pub trait Store: Send + Sync + 'static {
         needs_reauthorization: bool,
         events: &[Event],
     ) -> StoreResult<bool>;
+
+    /// Connections the refresh worker should refresh now, soonest expiry first: connected, with a
+    /// refresh token, not leased, not backing off, and either expiring within
+    /// min(`ahead_ms`, half the token's lifetime) or idle past their provider's keep-alive.
+    async fn accounts_due_for_refresh(
+        &self,
+        now: i64,
+        ahead_ms: i64,
+        keepalive: &[KeepAlive],
+        limit: u32,
+    ) -> StoreResult<Vec<(DataIntegration, ConnectedAccount)>>;
+    /// How many connections [`Store::accounts_due_for_refresh`] would return without a limit.
+    async fn count_due_for_refresh(&self, now: i64, ahead_ms: i64, keepalive: &[KeepAlive]) -> StoreResult<i64>;
 
     // --- authorizations ---
 
@@ -403,4 +422,14 @@ pub struct StoredEvent {
     pub id: String,
     /// The envelope's compact JSON.
     pub body: String,
+}
+
+/// A built-in provider whose idle grants must be refreshed: connections of its roots last
+/// refreshed (or made) before `idle_before` are due.
+#[derive(Debug, Clone)]
+pub struct KeepAlive {
+    /// The built-in provider's slug.
+    pub slug: String,
+    /// The cutoff.
+    pub idle_before: i64,
 }

@@ -29,6 +29,7 @@ pub fn router(app: App) -> Router {
         .merge(hosted::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .fallback(middleware::no_route)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
@@ -56,6 +57,15 @@ pub async fn serve(
 
 async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Prometheus text format. Unauthenticated, like the health checks: it names providers and
+/// counts, never an owner, a tenant or a secret. Keep it off the public network.
+async fn metrics(axum::extract::State(app): axum::extract::State<App>) -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
 }
 
 async fn readyz(

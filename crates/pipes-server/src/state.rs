@@ -8,7 +8,9 @@ use pipes_core::services::{
     Accounts, Connect, Credentials, Environments, Events, Integrations, RefreshPolicy, Webhooks,
 };
 
-use crate::jobs::{DeliveryPolicy, JanitorPolicy};
+use pipes_core::metrics::Metrics;
+
+use crate::jobs::{DeliveryPolicy, JanitorPolicy, RefreshAheadPolicy};
 use pipes_core::store::Store;
 use pipes_core::vault::Vault;
 
@@ -45,6 +47,12 @@ pub struct AppParts {
     pub delivery: DeliveryPolicy,
     /// What the janitor keeps.
     pub janitor: JanitorPolicy,
+    /// Proactive refresh.
+    pub refresh_ahead: RefreshAheadPolicy,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// The built-in providers.
+    pub catalog: &'static Catalog,
     /// The origin browsers and providers reach, without a trailing slash.
     pub public_url: Arc<str>,
 }
@@ -75,6 +83,8 @@ pub struct Settings {
     pub delivery: DeliveryPolicy,
     /// Retention.
     pub janitor: JanitorPolicy,
+    /// Proactive refresh.
+    pub refresh_ahead: RefreshAheadPolicy,
 }
 
 impl App {
@@ -92,16 +102,20 @@ impl App {
         settings: Settings,
     ) -> Self {
         let oauth = OAuthClient::new(Duration::from_secs(15));
+        let metrics = Arc::new(Metrics::default());
         Self(Arc::new(AppParts {
+            metrics: metrics.clone(),
             environments: Environments::new(store.clone()),
             integrations: Integrations::new(store.clone(), vault.clone(), catalog),
             accounts: Accounts::new(store.clone(), vault.clone(), catalog),
             connect: Connect::new(store.clone(), vault.clone(), catalog, oauth.clone(), public_url),
             events: Events::new(store.clone()),
             webhooks: Webhooks::new(store.clone(), vault.clone()),
-            credentials: Credentials::new(store.clone(), vault, catalog, oauth, settings.refresh),
+            credentials: Credentials::new(store.clone(), vault, catalog, oauth, settings.refresh, metrics.clone()),
             delivery: settings.delivery,
             janitor: settings.janitor,
+            refresh_ahead: settings.refresh_ahead,
+            catalog,
             store,
             public_url: Arc::from(public_url.trim_end_matches('/')),
         }))

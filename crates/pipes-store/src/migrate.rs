@@ -26,6 +26,11 @@ const SQLITE: &[Migration] = &[
         include_str!("../migrations/sqlite/0003_connected_accounts.sql"),
     ),
     (4, "events", include_str!("../migrations/sqlite/0004_events.sql")),
+    (
+        5,
+        "refresh_ahead",
+        include_str!("../migrations/sqlite/0005_refresh_ahead.sql"),
+    ),
 ];
 const POSTGRES: &[Migration] = &[
     (
@@ -44,6 +49,11 @@ const POSTGRES: &[Migration] = &[
         include_str!("../migrations/postgres/0003_connected_accounts.sql"),
     ),
     (4, "events", include_str!("../migrations/postgres/0004_events.sql")),
+    (
+        5,
+        "refresh_ahead",
+        include_str!("../migrations/postgres/0005_refresh_ahead.sql"),
+    ),
 ];
 
 /// Arbitrary constant for PostgreSQL's advisory lock, so concurrent `pipes serve` processes do

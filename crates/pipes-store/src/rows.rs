@@ -165,7 +165,8 @@ pub(crate) const ACCOUNT_COLUMNS: &str = "ca.id AS ca_id, ca.environment_id AS c
     ca.metadata AS ca_metadata, ca.access_token AS ca_access_token, ca.expires_at AS ca_expires_at, \
     ca.refresh_token AS ca_refresh_token, ca.refresh_generation AS ca_refresh_generation, \
     ca.last_refreshed_at AS ca_last_refreshed_at, ca.last_refresh_error AS ca_last_refresh_error, \
-    ca.last_refresh_error_at AS ca_last_refresh_error_at, ca.created_at AS ca_created_at, \
+    ca.last_refresh_error_at AS ca_last_refresh_error_at, ca.refresh_failures AS ca_refresh_failures, \
+    ca.refresh_retry_at AS ca_refresh_retry_at, ca.created_at AS ca_created_at, \
     ca.updated_at AS ca_updated_at, di.ownership AS ca_ownership";
 
 /// `FROM` clause matching [`ACCOUNT_COLUMNS`] (the ownership comes from the root).
@@ -179,7 +180,12 @@ pub(crate) fn connected_account(row: &AnyRow) -> StoreResult<ConnectedAccount> {
         get::<Option<String>>(row, "ca_last_refresh_error")?,
         get::<Option<i64>>(row, "ca_last_refresh_error_at")?,
     ) {
-        (Some(code), Some(at)) => Some(RefreshError { code, at }),
+        (Some(code), Some(at)) => Some(RefreshError {
+            code,
+            at,
+            failures: get(row, "ca_refresh_failures")?,
+            retry_at: get(row, "ca_refresh_retry_at")?,
+        }),
         _ => None,
     };
     Ok(ConnectedAccount {

@@ -11,7 +11,8 @@ use pipes_core::ids::{ApiKeyId, ConnectedAccountId, DataIntegrationId, Environme
 use pipes_core::pagination::Scan;
 use pipes_core::slug::Slug;
 use pipes_core::store::{
-    EventFilter, IdempotencyBegin, SealedColumn, SealedRow, Store, StoreError, StoreResult, StoredEvent, VendRead,
+    EventFilter, IdempotencyBegin, KeepAlive, SealedColumn, SealedRow, Store, StoreError, StoreResult, StoredEvent,
+    VendRead,
 };
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
@@ -79,6 +80,42 @@ async fn append_in(tx: &mut sqlx::Transaction<'static, Any>, events: &[Event]) -
     Ok(())
 }
 
+/// The condition of [`Store::accounts_due_for_refresh`]: $1 now, $2 the lead, then a (slug,
+/// cutoff) pair per keep-alive provider.
+fn due_for_refresh(keepalive: &[KeepAlive]) -> String {
+    let mut idle: Vec<String> = keepalive
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            format!(
+                "(di.custom_provider_id IS NULL AND di.slug = ${} AND COALESCE(ca.last_refreshed_at, ca.created_at) < ${})",
+                3 + 2 * i,
+                4 + 2 * i
+            )
+        })
+        .collect();
+    idle.insert(
+        0,
+        "(ca.expires_at IS NOT NULL AND ca.expires_at < $1 + $2 \
+         AND (ca.last_refreshed_at IS NULL OR ca.expires_at - $1 < (ca.expires_at - ca.last_refreshed_at) / 2))"
+            .to_owned(),
+    );
+    format!(
+        "ca.state = 'connected' AND ca.refresh_token IS NOT NULL \
+         AND (ca.refresh_lease_until IS NULL OR ca.refresh_lease_until < $1) \
+         AND (ca.refresh_retry_at IS NULL OR ca.refresh_retry_at <= $1) AND ({})",
+        idle.join(" OR ")
+    )
+}
+
+fn bind_due<'q>(q: Q<'q>, now: i64, ahead_ms: i64, keepalive: &'q [KeepAlive]) -> Q<'q> {
+    let mut q = q.bind(now).bind(ahead_ms);
+    for k in keepalive {
+        q = q.bind(k.slug.as_str()).bind(k.idle_before);
+    }
+    q
+}
+
 /// An endpoint's subscriptions as stored: a JSON array of type names.
 fn endpoint_events_json(types: &[EventType]) -> String {
     rows::to_json(&types.iter().map(|t| t.as_str()).collect::<Vec<_>>())
@@ -106,10 +143,14 @@ fn bind_account<'q>(q: Q<'q>, a: &'q ConnectedAccount) -> Q<'q> {
         .bind(a.tokens.refresh_token.as_ref().map(|s| s.0.clone()))
         .bind(a.updated_at)
         .bind(a.refresh_generation)
+        .bind(a.last_refresh_error.as_ref().map(|e| e.code.clone()))
+        .bind(a.last_refresh_error.as_ref().map(|e| e.at))
+        .bind(a.last_refresh_error.as_ref().map_or(0, |e| e.failures))
+        .bind(a.last_refresh_error.as_ref().and_then(|e| e.retry_at))
 }
 
-/// The columns [`bind_account`] binds, $1..$14.
-const ACCOUNT_MUTABLE: [&str; 14] = [
+/// The columns [`bind_account`] binds, $1..$18.
+const ACCOUNT_MUTABLE: [&str; 18] = [
     "connection_role",
     "account_identifier",
     "account_display_name",
@@ -124,6 +165,10 @@ const ACCOUNT_MUTABLE: [&str; 14] = [
     "refresh_token",
     "updated_at",
     "refresh_generation",
+    "last_refresh_error",
+    "last_refresh_error_at",
+    "refresh_failures",
+    "refresh_retry_at",
 ];
 
 fn bind_root<'q>(q: Q<'q>, r: &'q DataIntegration) -> Q<'q> {
@@ -668,8 +713,8 @@ impl Store for SqlStore {
             let columns = ACCOUNT_MUTABLE.join(", ");
             let sql = format!(
                 "INSERT INTO connected_accounts ({columns}, id, environment_id, data_integration_id, owner_key, \
-                 user_id, organization_id, auth_method, last_refreshed_at, created_at) VALUES ($1, $2, $3, $4, $5, \
-                 $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+                 user_id, organization_id, auth_method, last_refreshed_at, created_at) VALUES ({})",
+                (1..=27).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
             );
             bind_account(sqlx::query(&sql), a)
                 .bind(a.id.to_string())
@@ -698,7 +743,7 @@ impl Store for SqlStore {
                 .map(|(i, c)| format!("{c} = ${}", i + 1))
                 .collect();
             let sql = format!(
-                "UPDATE connected_accounts SET {} WHERE id = $15 AND environment_id = $16",
+                "UPDATE connected_accounts SET {} WHERE id = $19 AND environment_id = $20",
                 sets.join(", ")
             );
             let mut tx = self.writer.begin().await.map_err(backend_err)?;
@@ -750,7 +795,17 @@ impl Store for SqlStore {
         holder: &str,
         now: i64,
         until: i64,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<bool>> {
+        let mut tx = self.writer.begin().await.map_err(backend_err)?;
+        let before = sqlx::query("SELECT refresh_lease_owner FROM connected_accounts WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        let Some(before) = before else {
+            return Ok(None);
+        };
+        let previous: Option<String> = get(&before, "refresh_lease_owner")?;
         let done = sqlx::query(
             "UPDATE connected_accounts SET refresh_lease_owner = $1, refresh_lease_until = $2 \
              WHERE id = $3 AND (refresh_lease_until IS NULL OR refresh_lease_until < $4 OR refresh_lease_owner = $1)",
@@ -759,10 +814,15 @@ impl Store for SqlStore {
         .bind(until)
         .bind(id.to_string())
         .bind(now)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(backend_err)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        tx.commit().await.map_err(backend_err)?;
+        // A lease still named by another holder after its expiry: that holder stopped.
+        Ok(Some(previous.is_some_and(|p| p != holder)))
     }
 
     async fn release_refresh_lease(&self, id: ConnectedAccountId, holder: &str) -> StoreResult<()> {
@@ -792,7 +852,8 @@ impl Store for SqlStore {
             let done = sqlx::query(
                 "UPDATE connected_accounts SET access_token = $1, expires_at = $2, refresh_token = $3, scopes = $4, \
              metadata = $5, refresh_generation = refresh_generation + 1, last_refreshed_at = $6, updated_at = $6, \
-             last_refresh_error = NULL, last_refresh_error_at = NULL, refresh_lease_owner = NULL, \
+             last_refresh_error = NULL, last_refresh_error_at = NULL, refresh_failures = 0, \
+             refresh_retry_at = NULL, refresh_lease_owner = NULL, \
              refresh_lease_until = NULL \
              WHERE id = $7 AND refresh_generation = $8 AND refresh_lease_owner = $9",
             )
@@ -826,6 +887,7 @@ impl Store for SqlStore {
             let mut tx = self.writer.begin().await.map_err(backend_err)?;
             let done = sqlx::query(
                 "UPDATE connected_accounts SET last_refresh_error = $1, last_refresh_error_at = $2, \
+             refresh_failures = $7, refresh_retry_at = $8, \
              state = CASE WHEN $3 = 1 THEN 'needs_reauthorization' ELSE state END, \
              state_reason = CASE WHEN $3 = 1 THEN $1 ELSE state_reason END, \
              updated_at = CASE WHEN $3 = 1 THEN $2 ELSE updated_at END, \
@@ -838,6 +900,8 @@ impl Store for SqlStore {
             .bind(id.to_string())
             .bind(generation)
             .bind(holder)
+            .bind(error.failures)
+            .bind(error.retry_at)
             .execute(&mut *tx)
             .await
             .map_err(backend_err)?;
@@ -851,6 +915,42 @@ impl Store for SqlStore {
             Ok(true)
         })
         .await
+    }
+
+    async fn accounts_due_for_refresh(
+        &self,
+        now: i64,
+        ahead_ms: i64,
+        keepalive: &[KeepAlive],
+        limit: u32,
+    ) -> StoreResult<Vec<(DataIntegration, ConnectedAccount)>> {
+        let sql = format!(
+            "SELECT {ROOT_COLUMNS}, {ACCOUNT_COLUMNS} FROM {ACCOUNT_FROM} \
+             LEFT JOIN custom_providers cp ON cp.id = di.custom_provider_id WHERE {} \
+             ORDER BY COALESCE(ca.expires_at, 9223372036854775807) LIMIT ${}",
+            due_for_refresh(keepalive),
+            3 + 2 * keepalive.len()
+        );
+        let rows = bind_due(sqlx::query(&sql), now, ahead_ms, keepalive)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        rows.iter()
+            .map(|r| Ok((rows::data_integration(r)?, rows::connected_account(r)?)))
+            .collect()
+    }
+
+    async fn count_due_for_refresh(&self, now: i64, ahead_ms: i64, keepalive: &[KeepAlive]) -> StoreResult<i64> {
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM {ACCOUNT_FROM} WHERE {}",
+            due_for_refresh(keepalive)
+        );
+        let row = bind_due(sqlx::query(&sql), now, ahead_ms, keepalive)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        get(&row, "n")
     }
 
     async fn insert_authorization(&self, a: &Authorization) -> StoreResult<()> {

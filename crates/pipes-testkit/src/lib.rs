@@ -65,9 +65,13 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_on(TestDatabase::sqlite()).await
 }
 
-/// Starts a server on the given database, with a `sandbox` environment and a key.
+/// Starts a server on the given database, with a `sandbox` environment and a key. The
+/// background refresh worker is off, so tests see only the refreshes they cause; turn it on
+/// with [`spawn_app_with`].
 pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
-    spawn_app_with(db, Settings::default()).await
+    let mut settings = Settings::default();
+    settings.refresh_ahead.enabled = false;
+    spawn_app_with(db, settings).await
 }
 
 /// Like [`spawn_app_on`] with explicit settings (short retry delays, …).

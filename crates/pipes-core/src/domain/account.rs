@@ -126,6 +126,10 @@ pub struct RefreshError {
     pub code: String,
     /// When it happened.
     pub at: Millis,
+    /// Failures in a row, this one included.
+    pub failures: i64,
+    /// When the refresh worker tries again (`None`: when a caller needs the token).
+    pub retry_at: Option<Millis>,
 }
 
 /// One stored credential of one owner for one provider.

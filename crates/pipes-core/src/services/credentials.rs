@@ -5,6 +5,7 @@
 //! before anyone sees them; a refresh token is never presented twice by us.
 
 use crate::events::{account_events, AccountChange, Actor};
+use crate::metrics::{Metrics, RefreshOutcome};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -98,6 +99,34 @@ impl Default for RefreshPolicy {
     }
 }
 
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// How long the refresh worker leaves a connection alone after `failures` transient failures in
+/// a row: 30 s doubling to 1 h, ±20 % jitter. Callers that need the token still try at once.
+pub fn refresh_backoff(failures: i64) -> Duration {
+    use rand::Rng;
+    let exp = u32::try_from(failures.clamp(1, 20) - 1).unwrap_or(0);
+    let raw = Duration::from_secs(30)
+        .saturating_mul(2u32.saturating_pow(exp))
+        .min(Duration::from_secs(3600));
+    raw.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
+}
+
+/// What a proactive refresh did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AheadOutcome {
+    /// New tokens stored (by us, or by another process meanwhile).
+    Refreshed,
+    /// Another process holds the connection, or there is nothing to refresh with.
+    Skipped,
+    /// The provider failed transiently; the connection was given a later try.
+    Failed,
+    /// The grant is dead; the connection needs reauthorization.
+    Dead,
+}
+
 /// Why a refresh did not produce a token.
 #[derive(Debug, Clone)]
 enum RefreshFailure {
@@ -107,6 +136,8 @@ enum RefreshFailure {
     Unavailable { retry_after: Option<u64> },
     /// A fault of ours.
     Internal(String),
+    /// Another holder is refreshing (only when not waiting for it).
+    Busy,
 }
 
 type Flight = Shared<BoxFuture<'static, Result<Arc<ConnectedAccount>, RefreshFailure>>>;
@@ -132,6 +163,7 @@ struct Inner {
     accounts: Accounts,
     oauth: OAuthClient,
     policy: RefreshPolicy,
+    metrics: Arc<Metrics>,
     /// This process's identity as a lease holder.
     instance: String,
     flights: Mutex<HashMap<ConnectedAccountId, Flight>>,
@@ -168,6 +200,7 @@ impl Credentials {
         catalog: &'static Catalog,
         oauth: OAuthClient,
         policy: RefreshPolicy,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let accounts = Accounts::new(store.clone(), vault.clone(), catalog);
         Self {
@@ -178,6 +211,7 @@ impl Credentials {
                 accounts,
                 oauth,
                 policy,
+                metrics,
                 instance: format!("pipes-{}", random_token(9)),
                 flights: Mutex::new(HashMap::new()),
                 cache: Mutex::new(HashMap::new()),
@@ -322,6 +356,10 @@ impl Credentials {
             match self.refresh_single_flight(root, &account).await {
                 Ok(fresh) => fresh,
                 Err(RefreshFailure::NeedsReauthorization) => return Ok(Vended::Inactive("needs_reauthorization")),
+                Err(RefreshFailure::Busy) => match account.tokens.expires_at {
+                    Some(e) if e > now_ms() && account.tokens.access_token.is_some() => account,
+                    _ => return Err(unavailable(Some(1))),
+                },
                 Err(RefreshFailure::Unavailable { retry_after }) => {
                     // The provider is down: the current token is still good if it has not expired.
                     match account.tokens.expires_at {
@@ -387,6 +425,25 @@ impl Credentials {
         Ok(())
     }
 
+    /// The refresh worker's entry: refreshes `account` now unless another process holds its
+    /// lease. Transient failures are recorded (with the next try) and dead grants marked, exactly
+    /// as for a caller's refresh.
+    pub async fn refresh_ahead(&self, root: &DataIntegration, account: &ConnectedAccount) -> AheadOutcome {
+        if account.tokens.refresh_token.is_none() {
+            return AheadOutcome::Skipped;
+        }
+        match self.refresh_across_processes(root, account, false).await {
+            Ok(_) => AheadOutcome::Refreshed,
+            Err(RefreshFailure::Busy) => AheadOutcome::Skipped,
+            Err(RefreshFailure::NeedsReauthorization) => AheadOutcome::Dead,
+            Err(RefreshFailure::Unavailable { .. }) => AheadOutcome::Failed,
+            Err(RefreshFailure::Internal(cause)) => {
+                tracing::error!(account.id = %account.id, %cause, "proactive refresh failed");
+                AheadOutcome::Failed
+            }
+        }
+    }
+
     /// Joins the refresh in flight for this connection, or starts one.
     async fn refresh_single_flight(
         &self,
@@ -402,7 +459,7 @@ impl Credentials {
                 let (root, account) = (root.clone(), account.clone());
                 let id = account.id;
                 let fut = async move {
-                    let result = this.refresh_across_processes(&root, &account).await;
+                    let result = this.refresh_across_processes(&root, &account, true).await;
                     this.inner.flights.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
                     result
                 }
@@ -429,10 +486,13 @@ impl Credentials {
             .ok_or(RefreshFailure::NeedsReauthorization)
     }
 
+    /// Refreshes under the database lease. With `wait`, waits (up to the policy's `wait`) for
+    /// another holder to finish; without, leaves the connection to that holder.
     async fn refresh_across_processes(
         &self,
         root: &DataIntegration,
         seen: &ConnectedAccount,
+        wait: bool,
     ) -> Result<Arc<ConnectedAccount>, RefreshFailure> {
         let inner = &self.inner;
         let lease_ms = i64::try_from(inner.policy.lease.as_millis()).unwrap_or(60_000);
@@ -445,6 +505,11 @@ impl Credentials {
                 .take_refresh_lease(seen.id, &holder, now, now + lease_ms)
                 .await
                 .map_err(|e| RefreshFailure::Internal(e.to_string()))?;
+            if taken == Some(true) {
+                inner.metrics.refresh_lease_takeover();
+                tracing::info!(account.id = %seen.id, "took over a refresh lease whose holder stopped");
+            }
+            let taken = taken.is_some();
             let current = self.reread(seen).await?;
             if current.state == AccountState::NeedsReauthorization {
                 if taken {
@@ -461,6 +526,9 @@ impl Credentials {
             }
             if taken {
                 return self.refresh_holding_lease(root, current, &holder).await;
+            }
+            if !wait {
+                return Err(RefreshFailure::Busy);
             }
             if now_ms() > deadline {
                 return Err(RefreshFailure::Unavailable { retry_after: Some(1) });
@@ -507,8 +575,12 @@ impl Credentials {
             }
         };
         let started = now_ms();
+        let clock = std::time::Instant::now();
         match inner.oauth.refresh(&provider, &app, &refresh_token).await {
             Ok(resp) => {
+                inner
+                    .metrics
+                    .refresh(&provider.slug, RefreshOutcome::Success, clock.elapsed());
                 let expires_at = resp.expires_in.map(|s| started + s * 1000);
                 // Merge: providers that do not rotate send no refresh token; keep ours.
                 let refresh = resp.refresh_token.clone().unwrap_or(refresh_token);
@@ -559,10 +631,20 @@ impl Credentials {
                         return Ok(Arc::new(again));
                     }
                 }
+                let failures = current.last_refresh_error.as_ref().map_or(0, |e| e.failures) + 1;
+                let now = now_ms();
                 let record = RefreshError {
                     code: code.clone(),
-                    at: now_ms(),
+                    at: now,
+                    failures,
+                    retry_at: (!dead).then(|| now + ms(refresh_backoff(failures))),
                 };
+                let outcome = if dead {
+                    RefreshOutcome::Permanent
+                } else {
+                    RefreshOutcome::Transient
+                };
+                inner.metrics.refresh(&provider.slug, outcome, clock.elapsed());
                 let events = if dead {
                     let mut snapshot = current.clone();
                     snapshot.state = AccountState::NeedsReauthorization;

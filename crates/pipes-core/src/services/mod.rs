@@ -16,7 +16,9 @@ pub use connect::{
     append_query, constant_time_eq, AuthorizeOutcome, AuthorizeRequest, CallbackQuery, ConfirmScreen, Connect, Ending,
     FinishRequest, PageOutcome,
 };
-pub use credentials::{ActiveCredential, Credentials, RefreshPolicy, VendRequest, Vended};
+pub use credentials::{
+    refresh_backoff, ActiveCredential, AheadOutcome, Credentials, RefreshPolicy, VendRequest, Vended,
+};
 pub use environments::{Environments, NewKey};
 pub use events::{EventQuery, Events};
 pub use integrations::{

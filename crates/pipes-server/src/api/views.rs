@@ -123,8 +123,21 @@ pub struct ConnectedAccountView {
     config: BTreeMap<String, String>,
     established_by_user_id: Option<String>,
     state_reason: Option<String>,
+    /// Pipes' own: when the token was last refreshed or obtained.
+    last_refreshed_at: Option<String>,
+    /// Pipes' own: the last failed refresh (code and time; never a token), until one succeeds.
+    last_refresh_error: Option<RefreshErrorView>,
     created_at: String,
     updated_at: String,
+}
+
+/// `last_refresh_error` of a connection.
+#[derive(Debug, Serialize)]
+pub struct RefreshErrorView {
+    code: String,
+    occurred_at: String,
+    consecutive_failures: i64,
+    next_attempt_at: Option<String>,
 }
 
 impl ConnectedAccountView {
@@ -145,6 +158,13 @@ impl ConnectedAccountView {
             config: a.config.clone(),
             established_by_user_id: a.established_by_user_id.clone(),
             state_reason: a.state_reason.clone(),
+            last_refreshed_at: a.last_refreshed_at.map(format_ms),
+            last_refresh_error: a.last_refresh_error.as_ref().map(|e| RefreshErrorView {
+                code: e.code.clone(),
+                occurred_at: format_ms(e.at),
+                consecutive_failures: e.failures,
+                next_attempt_at: e.retry_at.map(format_ms),
+            }),
             created_at: format_ms(a.created_at),
             updated_at: format_ms(a.updated_at),
         }

@@ -159,6 +159,7 @@ impl Worker {
                 continue; // another process got it first
             };
             if took_over {
+                self.app.metrics.webhook_lease_takeover();
                 tracing::info!(endpoint = %id, "took over a webhook endpoint whose worker stopped");
             }
             self.active.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
@@ -229,6 +230,7 @@ impl Worker {
             for d in batch {
                 let attempt = self.send(&endpoint.endpoint_url, secret.expose(), &d).await;
                 let failed = attempt.error.is_some();
+                self.app.metrics.webhook_attempt(!failed);
                 let outcome = if failed {
                     tracing::info!(
                         endpoint = %id,

@@ -1,14 +1,17 @@
-//! Background workers that run in every `pipes serve`: webhook delivery and the janitor.
+//! Background workers that run in every `pipes serve`: proactive refresh, webhook delivery and
+//! the janitor.
 //! Every one of them coordinates through the database (leases), never through process
 //! memory alone, so any number of instances can share one PostgreSQL.
 
 mod delivery;
 mod janitor;
+mod refresh;
 
 use std::time::Duration;
 
 pub use delivery::{backoff, DeliveryPolicy};
 pub use janitor::JanitorPolicy;
+pub use refresh::RefreshAheadPolicy;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -27,7 +30,8 @@ impl Jobs {
         let (stop, rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         tasks.spawn(delivery::run(app.clone(), rx.clone()));
-        tasks.spawn(janitor::run(app.clone(), rx));
+        tasks.spawn(janitor::run(app.clone(), rx.clone()));
+        tasks.spawn(refresh::run(app.clone(), rx));
         Self { stop, tasks }
     }
 
