@@ -7,8 +7,12 @@
 //!
 //! `pipes-bench webhooks [EVENTS] [PER_SECOND]`: webhook delivery under load (see `webhooks.rs`); set
 //! `PIPES_BENCH_DATABASE_URL=postgres://…` to run it on PostgreSQL.
+//!
+//! `pipes-bench refresh [ACCOUNTS]`: proactive refresh of connections whose tokens all expire in
+//! the same minute (see `refresh.rs`).
 #![forbid(unsafe_code)]
 
+mod refresh;
 mod webhooks;
 
 use std::process::{Command, Stdio};
@@ -29,13 +33,17 @@ fn main() -> anyhow::Result<()> {
             args.get(3).and_then(|s| s.parse().ok()).unwrap_or(0),
             std::env::var("PIPES_BENCH_DATABASE_URL").ok(),
         ),
+        Some("refresh") => refresh::run(
+            args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000),
+            std::env::var("PIPES_BENCH_DATABASE_URL").ok(),
+        ),
         Some("token") => token(
             args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10),
             args.get(3).and_then(|s| s.parse().ok()).unwrap_or(3),
         ),
         _ => {
             eprintln!(
-                "usage: pipes-bench token [SECONDS_PER_ROUND] [ROUNDS] | pipes-bench webhooks [EVENTS] [PER_SECOND] \
+                "usage: pipes-bench token [SECONDS_PER_ROUND] [ROUNDS] | pipes-bench webhooks [EVENTS] [PER_SECOND] | pipes-bench refresh [ACCOUNTS] \
                  | pipes-bench reference ADDR"
             );
             std::process::exit(2)

@@ -63,7 +63,7 @@ async fn receiver(behaviour: Behaviour) -> anyhow::Result<(String, Arc<Seen>)> {
     Ok((url, seen))
 }
 
-fn peak_rss_mb(pid: u32) -> f64 {
+pub(crate) fn peak_rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {

@@ -1,6 +1,7 @@
 //! `pipes`: the Pipes server and its operator commands.
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod config;
 mod dev;
 mod ops;
@@ -59,6 +60,9 @@ enum Command {
     /// Manage the vault that seals every secret at rest.
     #[command(subcommand)]
     Vault(ops::VaultCommand),
+    /// Inspect connected accounts (never their tokens).
+    #[command(subcommand)]
+    Accounts(accounts::AccountsCommand),
     /// Manage webhook endpoints, inspect their deliveries and redeliver events. Deliveries are
     /// sent by running servers; these commands only read and change the database.
     #[command(subcommand)]
@@ -96,6 +100,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::RedirectUris(cmd) => ops::redirect_uris(&config, cmd).await,
         Command::Vault(cmd) => ops::vault(&config, cmd).await,
         Command::Webhooks(cmd) => webhooks::run(&config, cmd).await,
+        Command::Accounts(cmd) => accounts::run(&config, cmd).await,
         Command::Providers => ops::providers(),
     }
 }

@@ -159,6 +159,7 @@ fn every_command_has_help() {
         vec!["redirect-uris", "remove", "--help"],
         vec!["vault", "rotate", "--help"],
         vec!["vault", "generate-key", "--help"],
+        vec!["accounts", "show", "--help"],
         vec!["webhooks", "list", "--help"],
         vec!["webhooks", "create", "--help"],
         vec!["webhooks", "update", "--help"],
@@ -333,4 +334,71 @@ fn webhooks_are_managed_from_the_cli_and_their_secrets_rotate_with_the_vault() {
     assert!(!env
         .ok(Some(&two), &["webhooks", "list", "--env", "sandbox"])
         .contains(&id));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accounts_show_reports_the_last_refresh_error_and_never_a_token() {
+    let env = Env::new();
+    let key = Vault::generate_key_spec("one");
+    let vault = Vault::from_spec(&key).unwrap();
+    let store = pipes_store::open(&env.db).await.unwrap();
+    let tenant = Environments::new(store.clone()).create("sandbox", false).await.unwrap();
+    let catalog = Catalog::builtin().unwrap();
+    let req: CreateIntegration = serde_json::from_value(serde_json::json!({
+        "provider": "github",
+        "credentials": {"type": "custom", "client_id": "id", "client_secret": "s"}
+    }))
+    .unwrap();
+    Integrations::new(store.clone(), vault.clone(), catalog)
+        .create(&tenant, req)
+        .await
+        .unwrap();
+    let import: pipes_core::services::ImportAccount = serde_json::from_value(serde_json::json!({
+        "access_token": "gho_secret_access", "refresh_token": "ghr_secret_refresh",
+        "expires_at": "2030-01-01T00:00:00.000Z", "scopes": ["repo"]
+    }))
+    .unwrap();
+    let owner = pipes_core::services::OwnerInput {
+        connection_owner: None,
+        user_id: Some("user_1"),
+        organization_id: None,
+    }
+    .parse(true)
+    .unwrap();
+    let account = pipes_core::services::Accounts::new(store.clone(), vault, catalog)
+        .import(&tenant, "github", &owner, import)
+        .await
+        .unwrap();
+    assert!(store.take_refresh_lease(account.id, "w", 1, 2).await.unwrap().is_some());
+    let error = pipes_core::domain::RefreshError {
+        code: "server_error".into(),
+        at: 1_768_478_400_000,
+        failures: 2,
+        retry_at: Some(1_768_478_460_000),
+    };
+    assert!(store
+        .record_refresh_failure(account.id, "w", 0, &error, false, &[])
+        .await
+        .unwrap());
+
+    let shown = env.ok(
+        Some(&key),
+        &["accounts", "show", "--env", "sandbox", &account.id.to_string()],
+    );
+    assert!(shown.contains("github"), "{shown}");
+    assert!(shown.contains("connected") && shown.contains("user_1"), "{shown}");
+    assert!(
+        shown.contains("server_error at 2026-01-15T12:00:00.000Z (2 in a row; next try 2026-01-15T12:01:00.000Z)"),
+        "{shown}"
+    );
+    assert!(shown.contains("held, expires 2030-01-01T00:00:00.000Z"), "{shown}");
+    assert!(
+        !shown.contains("gho_secret") && !shown.contains("ghr_secret"),
+        "{shown}"
+    );
+    let missing = env.run(
+        Some(&key),
+        &["accounts", "show", "--env", "sandbox", "data_installation_nope"],
+    );
+    assert!(!missing.status.success());
 }

@@ -46,6 +46,10 @@ pub struct Counters {
     pub reused_refresh_tokens: u64,
     /// Refresh attempts with unknown or revoked tokens.
     pub invalid_refresh_tokens: u64,
+    /// Rotated tokens presented again within the rotation grace period (and accepted).
+    pub grace_reuses: u64,
+    /// Most token requests in progress at once.
+    pub max_in_flight: u64,
     /// Token requests that failed PKCE or client authentication.
     pub rejected_requests: u64,
 }
@@ -61,7 +65,8 @@ struct Code {
 #[derive(Debug)]
 struct Refresh {
     grant: u64,
-    used: bool,
+    /// When it was exchanged for a new one (rotation).
+    used_at: Option<std::time::Instant>,
 }
 
 #[derive(Debug)]
@@ -69,6 +74,11 @@ struct MockState {
     client_id: String,
     client_secret: String,
     lifetime_secs: i64,
+    rotation_grace: Duration,
+    latency: Duration,
+    in_flight: u64,
+    /// When each successful refresh was answered (ms since the epoch).
+    refresh_times: Vec<i64>,
     rotate: bool,
     deny: bool,
     next_grant: u64,
@@ -113,6 +123,10 @@ impl MockProvider {
             client_id: client_id.to_owned(),
             client_secret: client_secret.to_owned(),
             lifetime_secs: 3600,
+            rotation_grace: Duration::ZERO,
+            latency: Duration::ZERO,
+            in_flight: 0,
+            refresh_times: Vec::new(),
             rotate: true,
             deny: false,
             next_grant: 1,
@@ -144,6 +158,22 @@ impl MockProvider {
     /// Access-token lifetime in seconds (default 3600).
     pub fn set_token_lifetime(&self, secs: i64) {
         self.with(|s| s.lifetime_secs = secs);
+    }
+
+    /// How long a rotated refresh token is still accepted (default zero: reuse revokes the
+    /// grant at once). Okta, Auth0 and others offer such a grace period.
+    pub fn set_rotation_grace(&self, grace: Duration) {
+        self.with(|s| s.rotation_grace = grace);
+    }
+
+    /// How long every token request takes (default none).
+    pub fn set_latency(&self, latency: Duration) {
+        self.with(|s| s.latency = latency);
+    }
+
+    /// When each successful refresh was answered (ms since the epoch), in order.
+    pub fn refresh_times(&self) -> Vec<i64> {
+        self.with(|s| s.refresh_times.clone())
     }
 
     /// Whether refreshes rotate the refresh token (default true).
@@ -180,7 +210,8 @@ impl MockProvider {
             let grant = s.next_grant;
             s.next_grant += 1;
             let (access, refresh) = (format!("at_{}", random(24)), format!("rt_{}", random(24)));
-            s.refresh_tokens.insert(refresh.clone(), Refresh { grant, used: false });
+            s.refresh_tokens
+                .insert(refresh.clone(), Refresh { grant, used_at: None });
             (access, refresh)
         })
     }
@@ -237,7 +268,26 @@ fn oauth_error(status: StatusCode, error: &str) -> Response {
 }
 
 async fn token(State(state): State<Arc<Mutex<MockState>>>, headers: HeaderMap, body: String) -> Response {
-    let failure = state.lock().unwrap_or_else(|p| p.into_inner()).failures.pop_front();
+    let (failure, latency) = {
+        let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+        s.in_flight += 1;
+        s.counters.max_in_flight = s.counters.max_in_flight.max(s.in_flight);
+        (s.failures.pop_front(), s.latency)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let response = answer_token(&state, failure, headers, body).await;
+    state.lock().unwrap_or_else(|p| p.into_inner()).in_flight -= 1;
+    response
+}
+
+async fn answer_token(
+    state: &Arc<Mutex<MockState>>,
+    failure: Option<Failure>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     match failure {
         Some(Failure::InvalidGrant) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"),
         Some(Failure::ServerError) => return (StatusCode::INTERNAL_SERVER_ERROR, "upstream down").into_response(),
@@ -303,19 +353,25 @@ async fn token(State(state): State<Arc<Mutex<MockState>>>, headers: HeaderMap, b
             let grant = s.next_grant;
             s.next_grant += 1;
             let refresh = format!("rt_{}", random(24));
-            s.refresh_tokens.insert(refresh.clone(), Refresh { grant, used: false });
+            s.refresh_tokens
+                .insert(refresh.clone(), Refresh { grant, used_at: None });
             return issue(&s, Some(refresh), &code.scope);
         }
         Some("refresh_token") => {
             let presented = params.get("refresh_token").cloned().unwrap_or_default();
-            let (grant, used) = match s.refresh_tokens.get(&presented) {
-                Some(r) => (r.grant, r.used),
+            let (grant, used_at) = match s.refresh_tokens.get(&presented) {
+                Some(r) => (r.grant, r.used_at),
                 None => {
                     s.counters.invalid_refresh_tokens += 1;
                     return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
                 }
             };
-            if used {
+            let within_grace = used_at.is_some_and(|t| t.elapsed() <= s.rotation_grace);
+            if within_grace {
+                // Like Okta's rotation grace period: the previous token still works briefly, so
+                // a client that died before storing the new one can recover.
+                s.counters.grace_reuses += 1;
+            } else if used_at.is_some() {
                 // Reuse of a rotated token: treat as theft and revoke the whole grant.
                 s.counters.reused_refresh_tokens += 1;
                 s.revoked_grants.push(grant);
@@ -326,12 +382,13 @@ async fn token(State(state): State<Arc<Mutex<MockState>>>, headers: HeaderMap, b
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
             }
             s.counters.refreshes += 1;
+            s.refresh_times.push(pipes_core::time::now_ms());
             if s.rotate {
                 if let Some(r) = s.refresh_tokens.get_mut(&presented) {
-                    r.used = true;
+                    r.used_at.get_or_insert_with(std::time::Instant::now);
                 }
                 let next = format!("rt_{}", random(24));
-                s.refresh_tokens.insert(next.clone(), Refresh { grant, used: false });
+                s.refresh_tokens.insert(next.clone(), Refresh { grant, used_at: None });
                 return issue(&s, Some(next), "");
             }
             String::new()

@@ -78,7 +78,9 @@ pub struct ActiveCredential {
 pub struct RefreshPolicy {
     /// Refresh when less than min(this, half the token's lifetime) is left.
     pub max_margin: Duration,
-    /// How long a refresh lease lasts; longer than the slowest token endpoint.
+    /// How long a refresh lease lasts: longer than the slowest token endpoint (the OAuth client
+    /// gives up after 15 s), and short enough that a process that died mid-refresh leaves the
+    /// connection to another within the rotation grace period providers commonly allow (30 s).
     pub lease: Duration,
     /// How long a caller waits for another process's refresh before answering from what it has.
     pub wait: Duration,
@@ -92,7 +94,7 @@ impl Default for RefreshPolicy {
     fn default() -> Self {
         Self {
             max_margin: Duration::from_secs(300),
-            lease: Duration::from_secs(60),
+            lease: Duration::from_secs(20),
             wait: Duration::from_secs(20),
             cache_ttl: Duration::from_secs(1),
         }

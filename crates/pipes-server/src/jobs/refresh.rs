@@ -60,6 +60,8 @@ struct Worker {
     policy: RefreshAheadPolicy,
     gates: Mutex<HashMap<String, ProviderGate>>,
     active: Mutex<HashSet<ConnectedAccountId>>,
+    /// Notified when a refresh finishes: its slot is free for the next due connection.
+    freed: tokio::sync::Notify,
 }
 
 /// The keep-alive cutoffs of the built-in providers that declare one.
@@ -89,6 +91,7 @@ pub(super) async fn run(app: App, mut stop: watch::Receiver<bool>) {
         policy,
         gates: Mutex::new(HashMap::new()),
         active: Mutex::new(HashSet::new()),
+        freed: tokio::sync::Notify::new(),
     });
     let total = Arc::new(Semaphore::new(worker.policy.total.max(1)));
     let mut running = tokio::task::JoinSet::new();
@@ -97,8 +100,11 @@ pub(super) async fn run(app: App, mut stop: watch::Receiver<bool>) {
             tracing::warn!(error = %e, "proactive refresh: could not look for work");
         }
         while running.try_join_next().is_some() {}
-        if sleep_or_stop(worker.policy.every, &mut stop).await {
-            break;
+        // Look again when a slot frees up (a backlog drains at the providers' pace), or on the
+        // next tick for connections that become due.
+        tokio::select! {
+            () = worker.freed.notified() => {}
+            stopping = sleep_or_stop(worker.policy.every, &mut stop) => if stopping { break },
         }
     }
     while running.join_next().await.is_some() {}
@@ -151,6 +157,7 @@ impl Worker {
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(&account.id);
                 drop((slot, permit));
+                this.freed.notify_one();
             });
         }
         Ok(())
