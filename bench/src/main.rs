@@ -13,10 +13,10 @@
 #![forbid(unsafe_code)]
 
 mod refresh;
+mod server;
 mod webhooks;
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 
@@ -145,49 +145,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn token(seconds: u32, rounds: usize) -> anyhow::Result<()> {
-    let exe = std::env::current_exe()?;
-    let pipes = exe.with_file_name("pipes");
-    if !pipes.exists() {
-        bail!(
-            "{} not found: build with cargo build --release -p pipes-cli -p pipes-bench",
-            pipes.display()
-        );
-    }
-    let dir = tempfile::tempdir()?;
-    let db = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let cli = |args: &[&str], vault: &str| -> anyhow::Result<String> {
-        let out = Command::new(&pipes)
-            .args(args)
-            .env("PIPES_DATABASE_URL", &db)
-            .env("PIPES_VAULT_KEYS", vault)
-            .output()?;
-        if !out.status.success() {
-            bail!("pipes {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        Ok(String::from_utf8(out.stdout)?)
-    };
-    let vault = cli(&["vault", "generate-key", "--kid", "bench"], "")?.trim().to_owned();
-    cli(&["env", "create", "bench"], &vault)?;
-    let key = cli(&["keys", "create", "--env", "bench"], &vault)?
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_owned();
-
-    let mut server = Command::new(&pipes)
-        .arg("serve")
-        .env("PIPES_DATABASE_URL", &db)
-        .env("PIPES_VAULT_KEYS", &vault)
-        .env("PIPES_LISTEN", "127.0.0.1:18480")
-        .env("PIPES_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()?;
-    let mut reference = Command::new(&exe)
+    let server = server::BenchServer::start(None, "127.0.0.1:18480")?;
+    let mut reference = Command::new(std::env::current_exe()?)
         .args(["reference", "127.0.0.1:18481"])
         .stdout(Stdio::null())
         .spawn()?;
-    let result = run_rounds(&key, seconds, rounds);
-    let _ = server.kill();
+    let result = run_rounds(&server.key, seconds, rounds);
     let _ = reference.kill();
     result
 }
@@ -197,12 +160,7 @@ fn run_rounds(key: &str, seconds: u32, rounds: usize) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let http = reqwest::Client::new();
-        for _ in 0..100 {
-            if http.get(format!("{pipes_url}/healthz")).send().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        server::wait_until_up(pipes_url).await;
         let integration = serde_json::json!({"provider": "bench", "enabled": true, "scopes": ["read"],
             "credentials": {"type": "custom", "client_id": "bench", "client_secret": "bench-secret"},
             "custom_provider": {"name": "Bench", "authorization_url": "https://bench.invalid/authorize",

@@ -5,7 +5,6 @@
 //! refreshes the provider saw at once, when refreshes happened (per 5 s), and the server's peak
 //! RSS. Set `PIPES_BENCH_DATABASE_URL=postgres://…/EMPTY_DB` for PostgreSQL.
 
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,66 +12,18 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use pipes_server::mock_provider::MockProvider;
 
+use crate::server::{wait_until_up, BenchServer};
 use crate::webhooks::peak_rss_mb;
 
 /// Runs the benchmark.
 pub fn run(accounts: usize, database_url: Option<String>) -> anyhow::Result<()> {
-    let exe = std::env::current_exe()?;
-    let pipes = exe.with_file_name("pipes");
-    if !pipes.exists() {
-        bail!(
-            "{} not found: build with cargo build --release -p pipes-cli -p pipes-bench",
-            pipes.display()
-        );
-    }
-    let dir = tempfile::tempdir()?;
-    let db = database_url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    let backend = if db.starts_with("postgres") {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
-    let cli = |args: &[&str], vault: &str| -> anyhow::Result<String> {
-        let out = Command::new(&pipes)
-            .args(args)
-            .env("PIPES_DATABASE_URL", &db)
-            .env("PIPES_VAULT_KEYS", vault)
-            .output()?;
-        if !out.status.success() {
-            bail!("pipes {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        Ok(String::from_utf8(out.stdout)?)
-    };
-    let vault = cli(&["vault", "generate-key", "--kid", "bench"], "")?.trim().to_owned();
-    let env_name = format!("rf{}", std::process::id());
-    cli(&["env", "create", &env_name], &vault)?;
-    let key = cli(&["keys", "create", "--env", &env_name], &vault)?
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_owned();
-    let mut server = Command::new(&pipes)
-        .arg("serve")
-        .env("PIPES_DATABASE_URL", &db)
-        .env("PIPES_VAULT_KEYS", &vault)
-        .env("PIPES_LISTEN", "127.0.0.1:18483")
-        .env("PIPES_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()?;
-    let pid = server.id();
-    let result = tokio::runtime::Runtime::new()?.block_on(drive(accounts, key, pid, backend));
-    let _ = server.kill();
-    result
+    let server = BenchServer::start(database_url, "127.0.0.1:18483")?;
+    tokio::runtime::Runtime::new()?.block_on(drive(accounts, server.key.clone(), server.pid(), server.backend))
 }
 
 async fn drive(accounts: usize, key: String, pid: u32, backend: &str) -> anyhow::Result<()> {
     let base = "http://127.0.0.1:18483";
-    for _ in 0..100 {
-        if reqwest::get(format!("{base}/healthz")).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_up(base).await;
     let mock = Arc::new(MockProvider::start("bench", "bench-secret").await);
     mock.set_latency(Duration::from_millis(20));
     let http = reqwest::Client::new();

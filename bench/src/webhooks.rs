@@ -6,13 +6,14 @@
 //! what the sick endpoints saw, and the server's peak RSS. The reference is the healthy
 //! endpoints themselves: the latency target is absolute (p99 under 100 ms).
 
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use axum::http::StatusCode;
+
+use crate::server::{wait_until_up, BenchServer};
 
 #[derive(Clone, Copy)]
 enum Behaviour {
@@ -84,63 +85,14 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
 
 /// Runs the benchmark against `database_url` (SQLite when `None`).
 pub fn run(events: usize, per_second: u32, database_url: Option<String>) -> anyhow::Result<()> {
-    let exe = std::env::current_exe()?;
-    let pipes = exe.with_file_name("pipes");
-    if !pipes.exists() {
-        bail!(
-            "{} not found: build with cargo build --release -p pipes-cli -p pipes-bench",
-            pipes.display()
-        );
-    }
-    let dir = tempfile::tempdir()?;
-    let db = database_url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    let backend = if db.starts_with("postgres") {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
-    let cli = |args: &[&str], vault: &str| -> anyhow::Result<String> {
-        let out = Command::new(&pipes)
-            .args(args)
-            .env("PIPES_DATABASE_URL", &db)
-            .env("PIPES_VAULT_KEYS", vault)
-            .output()?;
-        if !out.status.success() {
-            bail!("pipes {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        Ok(String::from_utf8(out.stdout)?)
-    };
-    let vault = cli(&["vault", "generate-key", "--kid", "bench"], "")?.trim().to_owned();
-    let env_name = format!("wh{}", std::process::id());
-    cli(&["env", "create", &env_name], &vault)?;
-    let key = cli(&["keys", "create", "--env", &env_name], &vault)?
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_owned();
-    let mut server = Command::new(&pipes)
-        .arg("serve")
-        .env("PIPES_DATABASE_URL", &db)
-        .env("PIPES_VAULT_KEYS", &vault)
-        .env("PIPES_LISTEN", "127.0.0.1:18482")
-        .env("PIPES_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()?;
-    let pid = server.id();
-    let result = tokio::runtime::Runtime::new()?.block_on(drive(events, per_second, &key, pid, backend));
-    let _ = server.kill();
-    result
+    let server = BenchServer::start(database_url, "127.0.0.1:18482")?;
+    tokio::runtime::Runtime::new()?.block_on(drive(events, per_second, &server.key, server.pid(), server.backend))
 }
 
 async fn drive(events: usize, per_second: u32, key: &str, pid: u32, backend: &str) -> anyhow::Result<()> {
     let base = "http://127.0.0.1:18482";
     let http = reqwest::Client::new();
-    for _ in 0..100 {
-        if reqwest::get(format!("{base}/healthz")).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_up(base).await;
     let key = key.to_owned();
     let post = move |path: String, body: serde_json::Value| {
         let http = http.clone();
