@@ -51,6 +51,9 @@ def start(tmp: Path | None = None, settings: dict | None = None) -> PipesServer:
     env["PIPES_LISTEN"] = "127.0.0.1:0"
     env["PIPES_LOG_FORMAT"] = "json"
     env["PIPES_LOG"] = "debug"
+    # The suites count the refreshes callers cause; the background refresh worker (tested in the
+    # Rust suites and the fault test) would add its own.
+    env["PIPES_REFRESH_AHEAD_SECONDS"] = "0"
     env.update(settings or {})
 
     def cli(*args: str) -> str:
