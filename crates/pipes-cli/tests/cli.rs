@@ -365,7 +365,7 @@ async fn accounts_show_reports_the_last_refresh_error_and_never_a_token() {
     }
     .parse(true)
     .unwrap();
-    let account = pipes_core::services::Accounts::new(store.clone(), vault, catalog)
+    let (account, _) = pipes_core::services::Accounts::new(store.clone(), vault, catalog)
         .import(&tenant, "github", &owner, import)
         .await
         .unwrap();

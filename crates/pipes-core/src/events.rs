@@ -423,6 +423,7 @@ mod tests {
             config: BTreeMap::from([("secretish".to_owned(), "config-value".to_owned())]),
             metadata: BTreeMap::new(),
             tokens: TokenSet::default(),
+            stored: None,
             refresh_generation: 0,
             last_refreshed_at: None,
             last_refresh_error: None,

@@ -5,11 +5,11 @@ use async_trait::async_trait;
 
 use crate::domain::{
     ApiKey, AttemptOutcome, Authorization, AuthorizationStatus, ConnectedAccount, CustomProvider, DataIntegration,
-    Delivery, DeliveryAttempt, DeliveryState, DueDelivery, Environment, EnvironmentName, Ownership, RefreshError,
-    TokenSet, WebhookEndpoint,
+    Delivery, DeliveryAttempt, DeliveryState, DueDelivery, Environment, EnvironmentName, EnvironmentSettings,
+    Membership, OrganizationSettings, Ownership, RefreshError, TokenSet, WebhookEndpoint,
 };
 use crate::events::{Event, EventType};
-use crate::ids::{ApiKeyId, ConnectedAccountId, DataIntegrationId, EnvironmentId, EventId, WebhookEndpointId};
+use crate::ids::{ApiKeyId, ConnectedAccountId, DataIntegrationId, DikId, EnvironmentId, EventId, WebhookEndpointId};
 use crate::pagination::Scan;
 use crate::slug::Slug;
 
@@ -38,6 +38,10 @@ pub enum SealedColumn {
     AccountAccessToken,
     /// `connected_accounts.refresh_token`
     AccountRefreshToken,
+    /// `connected_accounts.secret`
+    AccountSecret,
+    /// `organization_settings.client_secret`
+    OrganizationClientSecret,
 }
 
 impl SealedColumn {
@@ -47,6 +51,8 @@ impl SealedColumn {
         SealedColumn::WebhookSecret,
         SealedColumn::AccountAccessToken,
         SealedColumn::AccountRefreshToken,
+        SealedColumn::AccountSecret,
+        SealedColumn::OrganizationClientSecret,
     ];
 
     /// The vault purpose (associated data) of values in this column.
@@ -56,6 +62,8 @@ impl SealedColumn {
             Self::WebhookSecret => "webhook_endpoints.secret",
             Self::AccountAccessToken => "connected_accounts.access_token",
             Self::AccountRefreshToken => "connected_accounts.refresh_token",
+            Self::AccountSecret => "connected_accounts.secret",
+            Self::OrganizationClientSecret => "organization_settings.client_secret",
         }
     }
 }
@@ -108,6 +116,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Inserts an environment; `Conflict` when the name is taken.
     async fn insert_environment(&self, env: &Environment) -> StoreResult<()>;
+    /// An environment by id.
+    async fn environment(&self, id: EnvironmentId) -> StoreResult<Option<Environment>>;
     /// An environment by name.
     async fn environment_by_name(&self, name: &EnvironmentName) -> StoreResult<Option<Environment>>;
     /// Every environment, oldest first.
@@ -120,6 +130,48 @@ pub trait Store: Send + Sync + 'static {
     async fn list_api_keys(&self, env: EnvironmentId) -> StoreResult<Vec<ApiKey>>;
     /// Revokes a key; `false` when no such unrevoked key exists.
     async fn revoke_api_key(&self, id: ApiKeyId, at: i64) -> StoreResult<bool>;
+    /// Replaces an environment's connection settings; `false` when it does not exist.
+    async fn update_environment_settings(
+        &self,
+        env: EnvironmentId,
+        settings: &EnvironmentSettings,
+    ) -> StoreResult<bool>;
+
+    // --- organizations ---
+
+    /// A declared membership.
+    async fn membership(&self, env: EnvironmentId, organization: &str, user: &str) -> StoreResult<Option<Membership>>;
+    /// Whether any membership of the organization was declared.
+    async fn organization_known(&self, env: EnvironmentId, organization: &str) -> StoreResult<bool>;
+    /// The declared memberships of an organization, by user id.
+    async fn memberships(&self, env: EnvironmentId, organization: &str) -> StoreResult<Vec<Membership>>;
+    /// Writes a membership and, in the same transaction, the connections its change cleared
+    /// with their events. `Conflict` when one of those connections changed since it was read.
+    async fn put_membership(&self, m: &Membership, cleared: &[ConnectedAccount], events: &[Event]) -> StoreResult<()>;
+    /// The organization-owned connections a member established in an organization.
+    async fn accounts_established_by(
+        &self,
+        env: EnvironmentId,
+        organization: &str,
+        user: &str,
+    ) -> StoreResult<Vec<ConnectedAccount>>;
+    /// An organization's override of a root.
+    async fn organization_settings(
+        &self,
+        root: DataIntegrationId,
+        organization: &str,
+    ) -> StoreResult<Option<OrganizationSettings>>;
+    /// An override by its redirect key (the provider callback).
+    async fn organization_settings_by_id(&self, id: DikId) -> StoreResult<Option<OrganizationSettings>>;
+    /// Every override of an organization.
+    async fn organization_settings_of(
+        &self,
+        env: EnvironmentId,
+        organization: &str,
+    ) -> StoreResult<Vec<OrganizationSettings>>;
+    /// Inserts an override, or replaces the one of its root and organization when `overwrite`
+    /// (otherwise an existing one is kept).
+    async fn put_organization_settings(&self, s: &OrganizationSettings, overwrite: bool) -> StoreResult<()>;
 
     // --- redirect URIs ---
 

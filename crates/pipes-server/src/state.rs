@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use pipes_core::oauth::OAuthClient;
 use pipes_core::services::{
-    Accounts, Connect, Credentials, Environments, Events, Integrations, RefreshPolicy, Webhooks,
+    Accounts, Connect, Credentials, Environments, Events, Integrations, Organizations, RefreshPolicy,
+    StoredCredentials, Webhooks,
 };
 
 use pipes_core::metrics::Metrics;
@@ -35,6 +36,10 @@ pub struct AppParts {
     pub integrations: Integrations,
     /// Connected accounts.
     pub accounts: Accounts,
+    /// Memberships and per-organization settings.
+    pub organizations: Organizations,
+    /// API-key and client-credentials connections.
+    pub stored: StoredCredentials,
     /// Token and credential vending.
     pub credentials: Credentials,
     /// The connection flow.
@@ -108,6 +113,8 @@ impl App {
             environments: Environments::new(store.clone()),
             integrations: Integrations::new(store.clone(), vault.clone(), catalog),
             accounts: Accounts::new(store.clone(), vault.clone(), catalog),
+            organizations: Organizations::new(store.clone(), vault.clone(), catalog),
+            stored: StoredCredentials::new(store.clone(), vault.clone(), catalog, oauth.clone()),
             connect: Connect::new(store.clone(), vault.clone(), catalog, oauth.clone(), public_url),
             events: Events::new(store.clone()),
             webhooks: Webhooks::new(store.clone(), vault.clone()),

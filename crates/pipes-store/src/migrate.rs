@@ -31,6 +31,7 @@ const SQLITE: &[Migration] = &[
         "refresh_ahead",
         include_str!("../migrations/sqlite/0005_refresh_ahead.sql"),
     ),
+    (6, "tenants", include_str!("../migrations/sqlite/0006_tenants.sql")),
 ];
 const POSTGRES: &[Migration] = &[
     (
@@ -54,6 +55,7 @@ const POSTGRES: &[Migration] = &[
         "refresh_ahead",
         include_str!("../migrations/postgres/0005_refresh_ahead.sql"),
     ),
+    (6, "tenants", include_str!("../migrations/postgres/0006_tenants.sql")),
 ];
 
 /// Arbitrary constant for PostgreSQL's advisory lock, so concurrent `pipes serve` processes do

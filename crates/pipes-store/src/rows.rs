@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use pipes_core::domain::{
     AccountState, ApiKey, AuthMethod, Authorization, AuthorizationStatus, ConnectedAccount, ConnectionIntent,
     ConnectionRole, CredentialsType, CustomProvider, DataIntegration, Delivery, DeliveryAttempt, DeliveryState,
-    DueDelivery, EndpointStatus, Environment, EnvironmentName, IntegrationCredentials, IntegrationState, Owner,
-    Ownership, RefreshError, TokenSet, WebhookEndpoint,
+    DueDelivery, EndpointStatus, Environment, EnvironmentName, EnvironmentSettings, IntegrationCredentials,
+    IntegrationState, Membership, MembershipMode, OrganizationApp, OrganizationSettings, Owner, Ownership,
+    RefreshError, StoredSecret, TokenSet, WebhookEndpoint,
 };
 use pipes_core::events::EventType;
 use pipes_core::ids::{
@@ -45,6 +46,66 @@ pub(crate) fn environment(row: &AnyRow, prefix: &str) -> StoreResult<Environment
         production: get::<i64>(row, &col("production"))? != 0,
         client_id: parse("client id", ClientId::parse(&get::<String>(row, &col("client_id"))?))?,
         created_at: get(row, &col("created_at"))?,
+        settings: EnvironmentSettings {
+            multiple_connections: get::<i64>(row, &col("multiple_connections"))? != 0,
+            connection_limit: u32::try_from(get::<i64>(row, &col("connection_limit"))?)
+                .map_err(|e| corrupt("connection limit", e))?,
+            membership: MembershipMode::parse(&get::<String>(row, &col("membership"))?)
+                .ok_or_else(|| corrupt("membership mode", "unknown value"))?,
+        },
+    })
+}
+
+/// The environment columns under the `e_` prefix, for joins.
+pub(crate) const ENV_COLUMNS: &str = "e.id AS e_id, e.name AS e_name, e.production AS e_production, \
+    e.client_id AS e_client_id, e.created_at AS e_created_at, e.multiple_connections AS e_multiple_connections, \
+    e.connection_limit AS e_connection_limit, e.membership AS e_membership";
+
+pub(crate) fn membership(row: &AnyRow) -> StoreResult<Membership> {
+    Ok(Membership {
+        environment_id: parse(
+            "environment id",
+            EnvironmentId::parse(&get::<String>(row, "environment_id")?),
+        )?,
+        organization_id: get(row, "organization_id")?,
+        user_id: get(row, "user_id")?,
+        active: get::<i64>(row, "active")? != 0,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+pub(crate) fn organization_settings(row: &AnyRow) -> StoreResult<OrganizationSettings> {
+    let app = match (
+        get::<Option<String>>(row, "client_id")?,
+        get::<Option<Vec<u8>>>(row, "client_secret")?,
+    ) {
+        (Some(client_id), Some(secret)) => Some(OrganizationApp {
+            client_id,
+            client_secret: Sealed(secret),
+            client_secret_last_4: get::<Option<String>>(row, "client_secret_last_4")?.unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    Ok(OrganizationSettings {
+        id: parse("redirect key", DikId::parse(&get::<String>(row, "id")?))?,
+        environment_id: parse(
+            "environment id",
+            EnvironmentId::parse(&get::<String>(row, "environment_id")?),
+        )?,
+        data_integration_id: parse(
+            "data integration id",
+            DataIntegrationId::parse(&get::<String>(row, "data_integration_id")?),
+        )?,
+        organization_id: get(row, "organization_id")?,
+        enabled: get::<Option<i64>>(row, "enabled")?.map(|v| v != 0),
+        scopes: get::<Option<String>>(row, "scopes")?
+            .map(|j| json("scopes", &j))
+            .transpose()?,
+        app,
+        config: json("config", &get::<String>(row, "config")?)?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
     })
 }
 
@@ -167,6 +228,7 @@ pub(crate) const ACCOUNT_COLUMNS: &str = "ca.id AS ca_id, ca.environment_id AS c
     ca.last_refreshed_at AS ca_last_refreshed_at, ca.last_refresh_error AS ca_last_refresh_error, \
     ca.last_refresh_error_at AS ca_last_refresh_error_at, ca.refresh_failures AS ca_refresh_failures, \
     ca.refresh_retry_at AS ca_refresh_retry_at, ca.created_at AS ca_created_at, \
+    ca.client_id AS ca_client_id, ca.secret AS ca_secret, ca.secret_last_4 AS ca_secret_last_4, \
     ca.updated_at AS ca_updated_at, di.ownership AS ca_ownership";
 
 /// `FROM` clause matching [`ACCOUNT_COLUMNS`] (the ownership comes from the root).
@@ -224,6 +286,15 @@ pub(crate) fn connected_account(row: &AnyRow) -> StoreResult<ConnectedAccount> {
             expires_at: get(row, "ca_expires_at")?,
             refresh_token: get::<Option<Vec<u8>>>(row, "ca_refresh_token")?.map(Sealed),
         },
+        stored: get::<Option<Vec<u8>>>(row, "ca_secret")?
+            .map(|secret| -> StoreResult<StoredSecret> {
+                Ok(StoredSecret {
+                    client_id: get(row, "ca_client_id")?,
+                    secret: Sealed(secret),
+                    last_4: get::<Option<String>>(row, "ca_secret_last_4")?.unwrap_or_default(),
+                })
+            })
+            .transpose()?,
         refresh_generation: get(row, "ca_refresh_generation")?,
         last_refreshed_at: get(row, "ca_last_refreshed_at")?,
         last_refresh_error: last_error,

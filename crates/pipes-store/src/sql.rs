@@ -3,11 +3,13 @@
 use async_trait::async_trait;
 use pipes_core::domain::{
     ApiKey, AttemptOutcome, Authorization, AuthorizationStatus, ConnectedAccount, ConnectionIntent, CustomProvider,
-    DataIntegration, Delivery, DeliveryAttempt, DeliveryState, DueDelivery, Environment, EnvironmentName, Ownership,
-    RefreshError, TokenSet, WebhookEndpoint,
+    DataIntegration, Delivery, DeliveryAttempt, DeliveryState, DueDelivery, Environment, EnvironmentName,
+    EnvironmentSettings, Membership, OrganizationSettings, Ownership, RefreshError, TokenSet, WebhookEndpoint,
 };
 use pipes_core::events::{Event, EventType};
-use pipes_core::ids::{ApiKeyId, ConnectedAccountId, DataIntegrationId, EnvironmentId, EventId, WebhookEndpointId};
+use pipes_core::ids::{
+    ApiKeyId, ConnectedAccountId, DataIntegrationId, DikId, EnvironmentId, EventId, WebhookEndpointId,
+};
 use pipes_core::pagination::Scan;
 use pipes_core::slug::Slug;
 use pipes_core::store::{
@@ -18,7 +20,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool};
 
-use crate::rows::{self, get, ACCOUNT_COLUMNS, ACCOUNT_FROM, ROOT_COLUMNS, ROOT_FROM};
+use crate::rows::{self, get, ACCOUNT_COLUMNS, ACCOUNT_FROM, ENV_COLUMNS, ROOT_COLUMNS, ROOT_FROM};
 use crate::{backend_err, migrate, Backend};
 
 /// A store over a SQLite or PostgreSQL pool.
@@ -43,6 +45,8 @@ fn sealed_table(column: SealedColumn) -> (&'static str, &'static str) {
         SealedColumn::WebhookSecret => ("webhook_endpoints", "secret"),
         SealedColumn::AccountAccessToken => ("connected_accounts", "access_token"),
         SealedColumn::AccountRefreshToken => ("connected_accounts", "refresh_token"),
+        SealedColumn::AccountSecret => ("connected_accounts", "secret"),
+        SealedColumn::OrganizationClientSecret => ("organization_settings", "client_secret"),
     }
 }
 
@@ -147,10 +151,13 @@ fn bind_account<'q>(q: Q<'q>, a: &'q ConnectedAccount) -> Q<'q> {
         .bind(a.last_refresh_error.as_ref().map(|e| e.at))
         .bind(a.last_refresh_error.as_ref().map_or(0, |e| e.failures))
         .bind(a.last_refresh_error.as_ref().and_then(|e| e.retry_at))
+        .bind(a.stored.as_ref().and_then(|s| s.client_id.as_deref()))
+        .bind(a.stored.as_ref().map(|s| s.secret.0.clone()))
+        .bind(a.stored.as_ref().map(|s| s.last_4.as_str()))
 }
 
-/// The columns [`bind_account`] binds, $1..$18.
-const ACCOUNT_MUTABLE: [&str; 18] = [
+/// The columns [`bind_account`] binds, $1..$21.
+const ACCOUNT_MUTABLE: [&str; 21] = [
     "connection_role",
     "account_identifier",
     "account_display_name",
@@ -169,6 +176,9 @@ const ACCOUNT_MUTABLE: [&str; 18] = [
     "last_refresh_error_at",
     "refresh_failures",
     "refresh_retry_at",
+    "client_id",
+    "secret",
+    "secret_last_4",
 ];
 
 fn bind_root<'q>(q: Q<'q>, r: &'q DataIntegration) -> Q<'q> {
@@ -265,17 +275,30 @@ impl Store for SqlStore {
 
     async fn insert_environment(&self, env: &Environment) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO environments (id, name, production, client_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO environments (id, name, production, client_id, created_at, multiple_connections, \
+             connection_limit, membership) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(env.id.to_string())
         .bind(env.name.as_str())
         .bind(i64::from(env.production))
         .bind(env.client_id.to_string())
         .bind(env.created_at)
+        .bind(i64::from(env.settings.multiple_connections))
+        .bind(i64::from(env.settings.connection_limit))
+        .bind(env.settings.membership.as_str())
         .execute(&self.writer)
         .await
         .map_err(backend_err)?;
         Ok(())
+    }
+
+    async fn environment(&self, id: EnvironmentId) -> StoreResult<Option<Environment>> {
+        let row = sqlx::query("SELECT * FROM environments WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        row.map(|r| rows::environment(&r, "")).transpose()
     }
 
     async fn environment_by_name(&self, name: &EnvironmentName) -> StoreResult<Option<Environment>> {
@@ -312,15 +335,15 @@ impl Store for SqlStore {
     }
 
     async fn environment_for_key_hash(&self, hash: &str) -> StoreResult<Option<Environment>> {
-        let row = sqlx::query(
-            "SELECT e.id AS e_id, e.name AS e_name, e.production AS e_production, e.client_id AS e_client_id, \
-             e.created_at AS e_created_at FROM api_keys k JOIN environments e ON e.id = k.environment_id \
-             WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
-        )
-        .bind(hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend_err)?;
+        let sql = format!(
+            "SELECT {ENV_COLUMNS} FROM api_keys k JOIN environments e ON e.id = k.environment_id \
+             WHERE k.key_hash = $1 AND k.revoked_at IS NULL"
+        );
+        let row = sqlx::query(&sql)
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
         row.map(|r| rows::environment(&r, "e_")).transpose()
     }
 
@@ -342,6 +365,209 @@ impl Store for SqlStore {
                 .await
                 .map_err(backend_err)?;
             Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
+    async fn update_environment_settings(
+        &self,
+        env: EnvironmentId,
+        settings: &EnvironmentSettings,
+    ) -> StoreResult<bool> {
+        self.counted(async {
+            let done = sqlx::query(
+                "UPDATE environments SET multiple_connections = $1, connection_limit = $2, membership = $3 \
+                 WHERE id = $4",
+            )
+            .bind(i64::from(settings.multiple_connections))
+            .bind(i64::from(settings.connection_limit))
+            .bind(settings.membership.as_str())
+            .bind(env.to_string())
+            .execute(&self.writer)
+            .await
+            .map_err(backend_err)?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
+    async fn membership(&self, env: EnvironmentId, organization: &str, user: &str) -> StoreResult<Option<Membership>> {
+        let row = sqlx::query(
+            "SELECT * FROM organization_members WHERE environment_id = $1 AND organization_id = $2 AND user_id = $3",
+        )
+        .bind(env.to_string())
+        .bind(organization)
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        row.map(|r| rows::membership(&r)).transpose()
+    }
+
+    async fn organization_known(&self, env: EnvironmentId, organization: &str) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM organization_members WHERE environment_id = $1 AND organization_id = $2 LIMIT 1",
+        )
+        .bind(env.to_string())
+        .bind(organization)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(row.is_some())
+    }
+
+    async fn memberships(&self, env: EnvironmentId, organization: &str) -> StoreResult<Vec<Membership>> {
+        let rows = sqlx::query(
+            "SELECT * FROM organization_members WHERE environment_id = $1 AND organization_id = $2 ORDER BY user_id",
+        )
+        .bind(env.to_string())
+        .bind(organization)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        rows.iter().map(rows::membership).collect()
+    }
+
+    async fn put_membership(&self, m: &Membership, cleared: &[ConnectedAccount], events: &[Event]) -> StoreResult<()> {
+        self.with_events(events, async {
+            let mut tx = self.writer.begin().await.map_err(backend_err)?;
+            sqlx::query(
+                "INSERT INTO organization_members (environment_id, organization_id, user_id, active, created_at, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (environment_id, organization_id, user_id) \
+                 DO UPDATE SET active = excluded.active, updated_at = excluded.updated_at",
+            )
+            .bind(m.environment_id.to_string())
+            .bind(m.organization_id.as_str())
+            .bind(m.user_id.as_str())
+            .bind(i64::from(m.active))
+            .bind(m.created_at)
+            .bind(m.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+            let sets: Vec<String> = ACCOUNT_MUTABLE
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{c} = ${}", i + 1))
+                .collect();
+            // Only a connection still established by this member is cleared: a reconnect by
+            // someone else meanwhile wins, and the caller re-reads.
+            let sql = format!(
+                "UPDATE connected_accounts SET {} WHERE id = $22 AND environment_id = $23 \
+                 AND established_by_user_id = $24",
+                sets.join(", ")
+            );
+            for a in cleared {
+                let done = bind_account(sqlx::query(&sql), a)
+                    .bind(a.id.to_string())
+                    .bind(a.environment_id.to_string())
+                    .bind(m.user_id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::Conflict(format!("connected account {} changed", a.id)));
+                }
+            }
+            append_in(&mut tx, events).await?;
+            tx.commit().await.map_err(backend_err)
+        })
+        .await
+    }
+
+    async fn accounts_established_by(
+        &self,
+        env: EnvironmentId,
+        organization: &str,
+        user: &str,
+    ) -> StoreResult<Vec<ConnectedAccount>> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM {ACCOUNT_FROM} WHERE ca.environment_id = $1 AND di.ownership = 'organization' \
+             AND ca.organization_id = $2 AND ca.established_by_user_id = $3 ORDER BY ca.id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(env.to_string())
+            .bind(organization)
+            .bind(user)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        rows.iter().map(rows::connected_account).collect()
+    }
+
+    async fn organization_settings(
+        &self,
+        root: DataIntegrationId,
+        organization: &str,
+    ) -> StoreResult<Option<OrganizationSettings>> {
+        let row =
+            sqlx::query("SELECT * FROM organization_settings WHERE data_integration_id = $1 AND organization_id = $2")
+                .bind(root.to_string())
+                .bind(organization)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend_err)?;
+        row.map(|r| rows::organization_settings(&r)).transpose()
+    }
+
+    async fn organization_settings_by_id(&self, id: DikId) -> StoreResult<Option<OrganizationSettings>> {
+        let row = sqlx::query("SELECT * FROM organization_settings WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        row.map(|r| rows::organization_settings(&r)).transpose()
+    }
+
+    async fn organization_settings_of(
+        &self,
+        env: EnvironmentId,
+        organization: &str,
+    ) -> StoreResult<Vec<OrganizationSettings>> {
+        let rows = sqlx::query(
+            "SELECT * FROM organization_settings WHERE environment_id = $1 AND organization_id = $2 ORDER BY id",
+        )
+        .bind(env.to_string())
+        .bind(organization)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        rows.iter().map(rows::organization_settings).collect()
+    }
+
+    async fn put_organization_settings(&self, o: &OrganizationSettings, overwrite: bool) -> StoreResult<()> {
+        self.counted(async {
+            let app = o.app.as_ref();
+            let on_conflict = if overwrite {
+                "DO UPDATE SET enabled = excluded.enabled, scopes = excluded.scopes, client_id = excluded.client_id, \
+                 client_secret = excluded.client_secret, client_secret_last_4 = excluded.client_secret_last_4, \
+                 config = excluded.config, updated_at = excluded.updated_at"
+            } else {
+                "DO NOTHING"
+            };
+            let sql = format!(
+                "INSERT INTO organization_settings (id, environment_id, data_integration_id, organization_id, enabled, \
+                 scopes, client_id, client_secret, client_secret_last_4, config, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 ON CONFLICT (data_integration_id, organization_id) {on_conflict}"
+            );
+            sqlx::query(&sql)
+                .bind(o.id.to_string())
+                .bind(o.environment_id.to_string())
+                .bind(o.data_integration_id.to_string())
+                .bind(o.organization_id.as_str())
+                .bind(o.enabled.map(i64::from))
+                .bind(o.scopes.as_ref().map(rows::to_json))
+                .bind(app.map(|a| a.client_id.as_str()))
+                .bind(app.map(|a| a.client_secret.0.clone()))
+                .bind(app.map(|a| a.client_secret_last_4.as_str()))
+                .bind(rows::to_json(&o.config))
+                .bind(o.created_at)
+                .bind(o.updated_at)
+                .execute(&self.writer)
+                .await
+                .map_err(backend_err)?;
+            Ok(())
         })
         .await
     }
@@ -604,8 +830,7 @@ impl Store for SqlStore {
         owner_key: &str,
     ) -> StoreResult<Option<VendRead>> {
         let sql = format!(
-            "SELECT e.id AS e_id, e.name AS e_name, e.production AS e_production, e.client_id AS e_client_id, \
-             e.created_at AS e_created_at, {ROOT_COLUMNS}, {ACCOUNT_COLUMNS} \
+            "SELECT {ENV_COLUMNS}, {ROOT_COLUMNS}, {ACCOUNT_COLUMNS} \
              FROM api_keys k JOIN environments e ON e.id = k.environment_id \
              LEFT JOIN data_integrations di ON di.environment_id = e.id AND di.slug = $2 AND di.ownership = $3 \
              LEFT JOIN custom_providers cp ON cp.id = di.custom_provider_id \
@@ -714,7 +939,7 @@ impl Store for SqlStore {
             let sql = format!(
                 "INSERT INTO connected_accounts ({columns}, id, environment_id, data_integration_id, owner_key, \
                  user_id, organization_id, auth_method, last_refreshed_at, created_at) VALUES ({})",
-                (1..=27).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+                (1..=30).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
             );
             bind_account(sqlx::query(&sql), a)
                 .bind(a.id.to_string())
@@ -743,7 +968,7 @@ impl Store for SqlStore {
                 .map(|(i, c)| format!("{c} = ${}", i + 1))
                 .collect();
             let sql = format!(
-                "UPDATE connected_accounts SET {} WHERE id = $19 AND environment_id = $20",
+                "UPDATE connected_accounts SET {} WHERE id = $22 AND environment_id = $23",
                 sets.join(", ")
             );
             let mut tx = self.writer.begin().await.map_err(backend_err)?;

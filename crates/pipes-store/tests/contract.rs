@@ -76,6 +76,7 @@ fn env(name: &str) -> Environment {
         production: false,
         client_id: ClientId::new(),
         created_at: 1_700_000_000_000,
+        settings: Default::default(),
     }
 }
 
@@ -441,6 +442,7 @@ fn account(root: &DataIntegration, owner: Owner, role: ConnectionRole) -> Connec
             expires_at: Some(5_000),
             refresh_token: Some(Sealed(vec![8; 8])),
         },
+        stored: None,
         refresh_generation: 0,
         last_refreshed_at: None,
         last_refresh_error: None,

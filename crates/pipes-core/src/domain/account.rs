@@ -132,6 +132,17 @@ pub struct RefreshError {
     pub retry_at: Option<Millis>,
 }
 
+/// What an API-key or client-credentials connection stores besides tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSecret {
+    /// The tenant's client id (client credentials only).
+    pub client_id: Option<String>,
+    /// The sealed API key or client secret.
+    pub secret: Sealed,
+    /// Its last four characters, for display.
+    pub last_4: String,
+}
+
 /// One stored credential of one owner for one provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectedAccount {
@@ -163,8 +174,10 @@ pub struct ConnectedAccount {
     pub config: BTreeMap<String, String>,
     /// Non-secret token-response fields (`instance_url`…).
     pub metadata: BTreeMap<String, serde_json::Value>,
-    /// The sealed tokens.
+    /// The sealed tokens (for client credentials: the cached minted token).
     pub tokens: TokenSet,
+    /// The API key or client credentials.
+    pub stored: Option<StoredSecret>,
     /// Bumped by each successful refresh.
     pub refresh_generation: i64,
     /// Last successful refresh.

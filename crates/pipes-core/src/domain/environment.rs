@@ -1,5 +1,6 @@
 use std::fmt;
 
+use super::EnvironmentSettings;
 use crate::ids::{ApiKeyId, ClientId, EnvironmentId};
 use crate::time::Millis;
 
@@ -56,6 +57,8 @@ pub struct Environment {
     pub client_id: ClientId,
     /// Creation time.
     pub created_at: Millis,
+    /// Connection-model switches.
+    pub settings: EnvironmentSettings,
 }
 
 /// A Pipes API key as stored: its hash and a display prefix, never the key.

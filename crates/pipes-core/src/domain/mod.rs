@@ -4,15 +4,19 @@ mod account;
 mod authorization;
 mod environment;
 mod integration;
+mod organization;
 mod webhook;
 
-pub use account::{valid_external_id, AccountState, ConnectedAccount, ConnectionRole, Owner, RefreshError, TokenSet};
+pub use account::{
+    valid_external_id, AccountState, ConnectedAccount, ConnectionRole, Owner, RefreshError, StoredSecret, TokenSet,
+};
 pub use authorization::{Authorization, AuthorizationStatus, ConnectionIntent};
 pub use environment::{ApiKey, Environment, EnvironmentName};
 pub use integration::{
     AuthMethod, AuthenticateVia, CredentialsType, CustomProvider, CustomProviderDefinition, DataIntegration,
     IntegrationCredentials, IntegrationState, Ownership, TokenBodyContentType,
 };
+pub use organization::{EnvironmentSettings, Membership, MembershipMode, OrganizationApp, OrganizationSettings};
 pub use webhook::{
     AttemptOutcome, Delivery, DeliveryAttempt, DeliveryState, DueDelivery, EndpointStatus, WebhookEndpoint,
 };

@@ -115,6 +115,20 @@ impl OAuthClient {
         self.token_request(p, &p.refresh_url, app, params).await
     }
 
+    /// Mints an access token with the client-credentials grant.
+    pub async fn client_credentials(
+        &self,
+        p: &ResolvedProvider,
+        app: &ClientApp,
+        scopes: &[String],
+    ) -> Result<TokenResponse, OAuthError> {
+        let mut params = vec![("grant_type", "client_credentials".to_owned())];
+        if !scopes.is_empty() {
+            params.push(("scope", scopes.join(&p.scope_separator)));
+        }
+        self.token_request(p, &p.token_url, app, params).await
+    }
+
     async fn token_request(
         &self,
         p: &ResolvedProvider,

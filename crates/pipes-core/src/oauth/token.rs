@@ -36,6 +36,11 @@ impl OAuthError {
             if matches!(error.as_str(), "invalid_grant" | "unauthorized_client" | "access_denied" | "token_revoked" | "invalid_token"))
     }
 
+    /// The provider refused the client itself (wrong id or secret, or a disabled client).
+    pub fn is_rejected_client(&self) -> bool {
+        matches!(self, Self::Rejected { error, .. } if matches!(error.as_str(), "invalid_client" | "unauthorized_client"))
+    }
+
     /// A short code for records and events.
     pub fn code(&self) -> String {
         match self {

@@ -6,13 +6,15 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::organizations::{effective_of, Organizations};
 use super::resolve::provider_name;
-use super::selection::{select, OwnerChoice, Selector};
+use super::resolve::uses_organization_apps;
+use super::selection::{label_warnings, place, select, Intent, OwnerChoice, Placement, Selector, Warning};
 use super::Patch;
 use crate::catalog::Catalog;
 use crate::domain::{
-    AccountState, AuthMethod, ConnectedAccount, ConnectionRole, CredentialsType, DataIntegration, Environment,
-    IntegrationState, TokenSet,
+    AccountState, AuthMethod, ConnectedAccount, ConnectionRole, DataIntegration, Environment, IntegrationState,
+    Ownership, TokenSet,
 };
 use crate::error::ServiceError;
 use crate::events::{account_events, AccountChange, Actor};
@@ -122,6 +124,7 @@ pub struct Accounts {
     store: Arc<dyn Store>,
     vault: Vault,
     catalog: &'static Catalog,
+    organizations: Organizations,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -138,6 +141,13 @@ pub fn requested_scopes(root: &DataIntegration, catalog: &Catalog) -> Option<Vec
             .map(|p| p.default_scopes.clone())
             .filter(|s| !s.is_empty())
     })
+}
+
+fn already_exists() -> ServiceError {
+    ServiceError::Conflict {
+        code: "connected_account_already_exists",
+        message: "A connected account already exists for this user, integration, and organization.".into(),
+    }
 }
 
 fn invalid_combination(message: &str) -> ServiceError {
@@ -254,7 +264,13 @@ fn check_label(field: &str, value: &Patch<String>) -> Result<(), ServiceError> {
 impl Accounts {
     /// The service.
     pub fn new(store: Arc<dyn Store>, vault: Vault, catalog: &'static Catalog) -> Self {
-        Self { store, vault, catalog }
+        let organizations = Organizations::new(store.clone(), vault.clone(), catalog);
+        Self {
+            store,
+            vault,
+            catalog,
+            organizations,
+        }
     }
 
     /// Opens a connection's access token.
@@ -316,42 +332,26 @@ impl Accounts {
         slug: &str,
         choice: &OwnerChoice,
         req: ImportAccount,
-    ) -> Result<ConnectedAccount, ServiceError> {
-        let (root, compat) = select(self.store.as_ref(), env, slug, &choice.owner, &Selector::default()).await?;
-        self.check_root_for_tokens(&root)?;
+    ) -> Result<(ConnectedAccount, Vec<Warning>), ServiceError> {
+        let (root, _) = select(self.store.as_ref(), env, slug, &choice.owner, &Selector::default()).await?;
+        self.check_root_for_tokens(&root, choice.owner.organization_id.as_deref())
+            .await?;
+        self.organizations.check_acting_member(env, choice).await?;
         check_label("account_display_name", &req.account_display_name)?;
         check_label("account_identifier", &req.account_identifier)?;
-        let role = match req.connection_intent.as_deref() {
-            None => {
-                if compat.is_some() {
-                    return Err(ServiceError::Conflict {
-                        code: "connected_account_already_exists",
-                        message: "A connected account already exists for this user, integration, and organization."
-                            .into(),
-                    });
-                }
-                ConnectionRole::Compatibility
-            }
-            Some("add") => {
-                if !self
-                    .store
-                    .accounts_of_owner(root.id, Some(&choice.owner.key()))
-                    .await?
-                    .is_empty()
-                {
-                    return Err(ServiceError::NotFound {
-                        code: "multiple_connections_unavailable",
-                        message: "Multiple connections are not enabled for this environment.".into(),
-                    });
-                }
-                ConnectionRole::Compatibility
-            }
+        let intent = match req.connection_intent.as_deref() {
+            None => Intent::Compatibility,
+            Some("add") => Intent::Add,
             Some(_) => {
                 return Err(ServiceError::BadRequest {
                     code: "invalid_connection_intent",
                     message: "connection_intent must be 'add' on import.".into(),
                 })
             }
+        };
+        let role = match place(self.store.as_ref(), env, &root, &choice.owner, intent).await? {
+            Placement::New(role) => role,
+            Placement::Existing(_) => return Err(already_exists()),
         };
         let tokens = PlainTokens {
             access: req.access_token,
@@ -373,13 +373,14 @@ impl Accounts {
             state,
             state_reason: None,
             established_by_user_id: match choice.owner.ownership {
-                crate::domain::Ownership::Organization => choice.acting_user.clone(),
-                crate::domain::Ownership::User => None,
+                Ownership::Organization => choice.acting_user.clone(),
+                Ownership::User => None,
             },
             scopes: check_scopes(req.scopes)?.unwrap_or_default(),
             config: BTreeMap::new(),
             metadata: BTreeMap::new(),
             tokens: tokens.seal(&self.vault, id),
+            stored: None,
             refresh_generation: 0,
             last_refreshed_at: None,
             last_refresh_error: None,
@@ -388,16 +389,20 @@ impl Accounts {
         };
         let events = account_events(change_into(account.state), &account, root.slug.as_str(), &actor(choice));
         match self.store.insert_connected_account(&account, &events).await {
-            Ok(()) => Ok(account),
-            Err(StoreError::Conflict(_)) => Err(ServiceError::Conflict {
-                code: "connected_account_already_exists",
-                message: "A connected account already exists for this user, integration, and organization.".into(),
-            }),
+            Ok(()) => {
+                let warnings = label_warnings(self.store.as_ref(), &account).await?;
+                Ok((account, warnings))
+            }
+            Err(StoreError::Conflict(_)) => Err(already_exists()),
             Err(e) => Err(e.into()),
         }
     }
 
-    fn check_root_for_tokens(&self, root: &DataIntegration) -> Result<(), ServiceError> {
+    async fn check_root_for_tokens(
+        &self,
+        root: &DataIntegration,
+        organization: Option<&str>,
+    ) -> Result<(), ServiceError> {
         if root.auth_method != AuthMethod::Oauth {
             return Err(ServiceError::Invalid {
                 code: "auth_method_mismatch",
@@ -415,11 +420,15 @@ impl Accounts {
                 errors: vec![],
             });
         }
-        if root
-            .credentials
-            .as_ref()
-            .is_some_and(|c| c.kind == CredentialsType::Organization)
-        {
+        let has_app = match organization {
+            Some(org) => self
+                .store
+                .organization_settings(root.id, org)
+                .await?
+                .is_some_and(|s| s.app.is_some()),
+            None => false,
+        };
+        if uses_organization_apps(root) && !has_app {
             return Err(ServiceError::Invalid {
                 code: "client_credentials_not_configured",
                 message: "The organization has not registered its OAuth app for this integration.".into(),
@@ -449,12 +458,14 @@ impl Accounts {
         choice: &OwnerChoice,
         selector: &Selector<'_>,
         req: UpdateAccount,
-    ) -> Result<ConnectedAccount, ServiceError> {
+    ) -> Result<(ConnectedAccount, Vec<Warning>), ServiceError> {
         let selector = Selector {
             supports_multiple_connections: false,
             ..selector.clone()
         };
         let mut account = self.get(env, slug, choice, &selector).await?;
+        self.organizations.check_acting_member(env, choice).await?;
+        let label_given = matches!(req.account_display_name, Patch::Value(_));
         let before = account.state;
         check_label("account_display_name", &req.account_display_name)?;
         check_label("account_identifier", &req.account_identifier)?;
@@ -494,7 +505,12 @@ impl Accounts {
             account_events(change_into(state), &account, slug, &actor(choice))
         };
         self.store.update_connected_account(&account, &events).await?;
-        Ok(account)
+        let warnings = if label_given {
+            label_warnings(self.store.as_ref(), &account).await?
+        } else {
+            Vec::new()
+        };
+        Ok((account, warnings))
     }
 
     /// Deletes the selected connection and its tokens.
@@ -523,14 +539,22 @@ impl Accounts {
         plural: bool,
     ) -> Result<Vec<ProviderListing>, ServiceError> {
         let roots = self.store.all_data_integrations(env.id, choice.owner.ownership).await?;
+        let overrides = match (&choice.owner.ownership, choice.owner.organization_id.as_deref()) {
+            (Ownership::User, Some(org)) => self.store.organization_settings_of(env.id, org).await?,
+            _ => Vec::new(),
+        };
         let accounts = self
             .store
             .accounts_of_owner_in_env(env.id, choice.owner.ownership, &choice.owner.key())
             .await?;
         let mut out: Vec<ProviderListing> = roots
             .into_iter()
-            .filter(|r| r.enabled)
-            .map(|root| {
+            .filter_map(|root| {
+                let settings = overrides.iter().find(|s| s.data_integration_id == root.id).cloned();
+                let effective = effective_of(&root, settings, self.catalog);
+                effective.enabled.then_some((root, effective))
+            })
+            .map(|(root, effective)| {
                 let mine: Vec<ConnectedAccount> = accounts
                     .iter()
                     .filter(|a| a.data_integration_id == root.id)
@@ -544,7 +568,7 @@ impl Accounts {
                 };
                 let name = provider_name(&root, self.catalog);
                 ProviderListing {
-                    scopes: requested_scopes(&root, self.catalog),
+                    scopes: effective.scopes,
                     name,
                     root,
                     compatibility,

@@ -8,16 +8,17 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::accounts::{requested_scopes, Accounts};
-use super::resolve::{provider_name, resolve_oauth, ResolveError};
-use super::selection::{select, OwnerInput, Selector};
+use super::accounts::Accounts;
+use super::organizations::{organization_redirect_uri, Organizations};
+use super::resolve::{check_installation_config, provider_name, resolve_oauth, uses_organization_apps, ResolveError};
+use super::selection::{place, select, Intent, OwnerInput, Placement, Selector};
 use super::Patch;
-use crate::catalog::{Catalog, ConfigScope};
+use crate::catalog::Catalog;
 use crate::domain::{
     AccountState, AuthMethod, Authorization, AuthorizationStatus, ConnectedAccount, ConnectionIntent, ConnectionRole,
-    CredentialsType, DataIntegration, Environment, Ownership,
+    DataIntegration, Environment, OrganizationSettings, Ownership,
 };
-use crate::error::{FieldError, ServiceError};
+use crate::error::ServiceError;
 use crate::events::{account_events, failure_events, AccountChange, Actor, ConnectionFailure};
 use crate::ids::ConnectedAccountId;
 use crate::oauth::{pkce_challenge, random_token, ClientApp, OAuthClient, ResolvedProvider};
@@ -211,6 +212,7 @@ pub struct Connect {
     catalog: &'static Catalog,
     oauth: OAuthClient,
     accounts: Accounts,
+    organizations: Organizations,
     public_url: Arc<str>,
 }
 
@@ -263,12 +265,14 @@ impl Connect {
         public_url: &str,
     ) -> Self {
         let accounts = Accounts::new(store.clone(), vault.clone(), catalog);
+        let organizations = Organizations::new(store.clone(), vault.clone(), catalog);
         Self {
             store,
             vault,
             catalog,
             oauth,
             accounts,
+            organizations,
             public_url: Arc::from(public_url.trim_end_matches('/')),
         }
     }
@@ -383,51 +387,36 @@ impl Connect {
                 errors: vec![],
             });
         }
-        if !root.enabled || root.state != crate::domain::IntegrationState::Valid {
+        self.organizations.check_acting_member(env, &choice).await?;
+        let effective = self
+            .organizations
+            .effective(&root, choice.owner.organization_id.as_deref())
+            .await?;
+        if !effective.enabled || root.state != crate::domain::IntegrationState::Valid {
             return Err(ServiceError::Invalid {
                 code: "invalid_data_integration_state",
                 message: "The data integration is disabled or not configured; enable it before connecting.".into(),
                 errors: vec![],
             });
         }
-        if root
-            .credentials
-            .as_ref()
-            .is_none_or(|c| c.kind == CredentialsType::Organization)
+        if root.credentials.is_none()
+            || (uses_organization_apps(&root) && effective.settings.as_ref().is_none_or(|s| s.app.is_none()))
         {
             return Err(ServiceError::Invalid {
                 code: "invalid_data_integration_state",
-                message: "This integration uses organization OAuth apps, which this server does not support yet."
+                message: "This integration uses each organization's own OAuth app, and the organization has not \
+                          registered one (PUT /organizations/{id}/data_integration_configurations/{slug})."
                     .into(),
                 errors: vec![],
             });
         }
-        match &intent {
-            ConnectionIntent::Add => {
-                if !self
-                    .store
-                    .accounts_of_owner(root.id, Some(&choice.owner.key()))
-                    .await?
-                    .is_empty()
-                {
-                    return Err(ServiceError::NotFound {
-                        code: "multiple_connections_unavailable",
-                        message: "Multiple connections are not enabled for this environment.".into(),
-                    });
-                }
-            }
-            ConnectionIntent::Reauthorize(id) => {
-                let target = self.store.connected_account(env.id, *id).await?;
-                if !target.is_some_and(|t| t.data_integration_id == root.id && t.owner == choice.owner) {
-                    return Err(ServiceError::NotFound {
-                        code: "connected_account_not_found",
-                        message: "No connected account with that ID exists for this owner.".into(),
-                    });
-                }
-            }
-            ConnectionIntent::Compatibility => {}
-        }
-        let config = self.installation_config(&root, req.config.unwrap_or_default())?;
+        let wanted = match &intent {
+            ConnectionIntent::Compatibility => Intent::Compatibility,
+            ConnectionIntent::Add => Intent::Add,
+            ConnectionIntent::Reauthorize(id) => Intent::Target(*id),
+        };
+        place(self.store.as_ref(), env, &root, &choice.owner, wanted).await?;
+        let config = check_installation_config(&root, req.config.unwrap_or_default(), self.catalog, true)?;
         let display_name = match req.account_display_name {
             Patch::Absent => None,
             Patch::Null => Some(None),
@@ -485,68 +474,6 @@ impl Connect {
             state: authorization.state,
             finish_required: authorization.code_challenge.is_some(),
         })
-    }
-
-    /// Validates installation-scope config against the provider's fields.
-    fn installation_config(
-        &self,
-        root: &DataIntegration,
-        config: BTreeMap<String, String>,
-    ) -> Result<BTreeMap<String, String>, ServiceError> {
-        let Some(p) = root
-            .custom_provider
-            .is_none()
-            .then(|| self.catalog.get(root.slug.as_str()))
-            .flatten()
-        else {
-            if config.is_empty() {
-                return Ok(config);
-            }
-            return Err(ServiceError::invalid_field(
-                "config",
-                "not_allowed",
-                "custom providers declare no config fields.",
-            ));
-        };
-        let mut errors = vec![];
-        for (key, value) in &config {
-            match p.config_field(key) {
-                Some(f) if f.scope == ConfigScope::Installation && f.accepts(value) => {}
-                Some(f) if f.scope == ConfigScope::Installation => errors.push(FieldError::new(
-                    format!("config.{key}"),
-                    "invalid",
-                    format!("'{}' is not a valid {}.", value.escape_debug(), f.label),
-                )),
-                Some(_) => errors.push(FieldError::new(
-                    format!("config.{key}"),
-                    "integration_scoped",
-                    format!("config field '{key}' is set on the integration, not per connection."),
-                )),
-                None => errors.push(FieldError::new(
-                    format!("config.{key}"),
-                    "unknown_field",
-                    format!("provider '{}' declares no config field '{key}'.", p.slug),
-                )),
-            }
-        }
-        for f in p
-            .config
-            .iter()
-            .filter(|f| f.scope == ConfigScope::Installation && f.required)
-        {
-            if !config.contains_key(&f.key) && f.default.is_none() && !root.config.contains_key(&f.key) {
-                errors.push(FieldError::new(
-                    format!("config.{}", f.key),
-                    "required",
-                    format!("config.{} ({}) is required.", f.key, f.label),
-                ));
-            }
-        }
-        if errors.is_empty() {
-            Ok(config)
-        } else {
-            Err(ServiceError::invalid_fields(errors))
-        }
     }
 
     async fn live_authorization(&self, id: &str) -> Result<Option<(Authorization, DataIntegration)>, ServiceError> {
@@ -627,16 +554,20 @@ impl Connect {
     }
 
     async fn go_to_provider(&self, a: Authorization, root: &DataIntegration) -> Result<Ending, ServiceError> {
-        let (provider, app) = match self.resolve(root, &a.config) {
+        let effective = self
+            .organizations
+            .effective(root, a.owner.organization_id.as_deref())
+            .await?;
+        let (provider, app) = match self.resolve(root, effective.settings.as_ref(), &a.config) {
             Ok(v) => v,
             Err(e) => return Ok(self.fail(&a, root, e).await),
         };
         let verifier = self.pkce_verifier(&a)?;
-        let scopes = requested_scopes(root, self.catalog).unwrap_or_default();
+        let scopes = effective.scopes.clone().unwrap_or_default();
         let url = match self.oauth.authorize_url(
             &provider,
             &app.client_id,
-            &root.redirect_uri(&self.public_url),
+            &self.callback_uri(root, effective.settings.as_ref()),
             &scopes,
             &a.provider_state,
             verifier.as_ref().map(SecretString::expose),
@@ -660,12 +591,21 @@ impl Connect {
         Ok(Ending::Redirect(url))
     }
 
+    /// The provider callback URL of a flow: the organization's own for organization apps.
+    fn callback_uri(&self, root: &DataIntegration, settings: Option<&OrganizationSettings>) -> String {
+        match settings.filter(|_| uses_organization_apps(root)) {
+            Some(s) => organization_redirect_uri(&self.public_url, root, s),
+            None => root.redirect_uri(&self.public_url),
+        }
+    }
+
     fn resolve(
         &self,
         root: &DataIntegration,
+        settings: Option<&OrganizationSettings>,
         installation: &BTreeMap<String, String>,
     ) -> Result<(ResolvedProvider, ClientApp), FlowError> {
-        resolve_oauth(root, installation, self.catalog, &self.vault).map_err(|e| match e {
+        resolve_oauth(root, settings, installation, self.catalog, &self.vault).map_err(|e| match e {
             ResolveError::Provider(m) => FlowError::new("invalid_data_integration", m),
             ResolveError::NoApp(m) => FlowError::new("invalid_client_id", m),
             ResolveError::Vault(m) => FlowError::new("installation_failed", m),
@@ -763,7 +703,13 @@ impl Connect {
         let Some(root) = self.root_of(&a).await? else {
             return Ok(unknown());
         };
-        if a.status != AuthorizationStatus::Opened || root.slug.as_str() != slug || root.dik.to_string() != dik {
+        let effective = self
+            .organizations
+            .effective(&root, a.owner.organization_id.as_deref())
+            .await?;
+        let callback_uri = self.callback_uri(&root, effective.settings.as_ref());
+        let expected_dik = callback_uri.rsplit('/').nth(1).unwrap_or_default();
+        if a.status != AuthorizationStatus::Opened || root.slug.as_str() != slug || expected_dik != dik {
             return Ok(unknown());
         }
         // Claim the authorization: a replayed callback finds it no longer open.
@@ -810,7 +756,7 @@ impl Connect {
                 )
                 .await);
         };
-        let (provider, app) = match self.resolve(&root, &a.config) {
+        let (provider, app) = match self.resolve(&root, effective.settings.as_ref(), &a.config) {
             Ok(v) => v,
             Err(e) => return Ok(self.fail(&a, &root, e).await),
         };
@@ -822,7 +768,7 @@ impl Connect {
                 &provider,
                 &app,
                 code,
-                &root.redirect_uri(&self.public_url),
+                &callback_uri,
                 verifier.as_ref().map(SecretString::expose),
             )
             .await
@@ -853,7 +799,7 @@ impl Connect {
             scopes: resp
                 .scopes
                 .clone()
-                .unwrap_or_else(|| requested_scopes(&root, self.catalog).unwrap_or_default()),
+                .unwrap_or_else(|| effective.scopes.clone().unwrap_or_default()),
             metadata: resp.metadata.clone(),
             exchanged_at,
         };
@@ -914,25 +860,32 @@ impl Connect {
     ) -> Result<ConnectedAccount, FlowError> {
         let internal =
             |e: String| FlowError::new("installation_failed", format!("The connection could not be saved: {e}"));
-        let existing = self
+        let env = self
             .store
-            .accounts_of_owner(root.id, Some(&a.owner.key()))
+            .environment(a.environment_id)
             .await
-            .map_err(|e| internal(e.to_string()))?;
-        let target = match &a.intent {
-            ConnectionIntent::Compatibility => existing.into_iter().find(|c| c.role == ConnectionRole::Compatibility),
-            ConnectionIntent::Add if existing.is_empty() => None,
-            ConnectionIntent::Add => {
-                return Err(FlowError::new(
-                    "multiple_connections_unavailable",
-                    "Multiple connections are not enabled.",
-                ))
-            }
-            ConnectionIntent::Reauthorize(id) => {
-                Some(existing.into_iter().find(|c| c.id == *id).ok_or_else(|| {
-                    FlowError::new("target_deleted", "The connection to reauthorize no longer exists.")
-                })?)
-            }
+            .map_err(|e| internal(e.to_string()))?
+            .ok_or_else(|| internal("the environment no longer exists".into()))?;
+        let wanted = match &a.intent {
+            ConnectionIntent::Compatibility => Intent::Compatibility,
+            ConnectionIntent::Add => Intent::Add,
+            ConnectionIntent::Reauthorize(id) => Intent::Target(*id),
+        };
+        let placement = place(self.store.as_ref(), &env, root, &a.owner, wanted)
+            .await
+            .map_err(|e| match e {
+                ServiceError::NotFound {
+                    code: "connected_account_not_found",
+                    ..
+                } => FlowError::new("target_deleted", "The connection to reauthorize no longer exists."),
+                ServiceError::NotFound { code, message } | ServiceError::Conflict { code, message } => {
+                    FlowError::new(code, message)
+                }
+                other => internal(other.to_string()),
+            })?;
+        let (target, role) = match placement {
+            Placement::Existing(account) => (Some(*account), ConnectionRole::Standard),
+            Placement::New(role) => (None, role),
         };
         let now = now_ms();
         let access = SecretString::new(held.access_token);
@@ -979,7 +932,7 @@ impl Connect {
                     environment_id: a.environment_id,
                     data_integration_id: root.id,
                     owner: a.owner.clone(),
-                    role: ConnectionRole::Compatibility,
+                    role,
                     account_identifier: None,
                     account_display_name: a.account_display_name.clone().flatten(),
                     auth_method: AuthMethod::Oauth,
@@ -992,6 +945,7 @@ impl Connect {
                     tokens: self
                         .accounts
                         .seal_tokens(id, Some(&access), refresh.as_ref(), held.expires_at),
+                    stored: None,
                     refresh_generation: 0,
                     last_refreshed_at: Some(held.exchanged_at),
                     last_refresh_error: None,

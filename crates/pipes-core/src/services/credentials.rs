@@ -14,10 +14,14 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use serde::Deserialize;
 
 use super::accounts::{requested_scopes, Accounts};
-use super::resolve::resolve_oauth;
+use super::organizations::Organizations;
+use super::resolve::{resolve_oauth, resolve_provider, uses_organization_apps};
 use super::selection::{select, OwnerChoice, Selector};
+use super::stored::{stored_api_key, stored_client_app};
 use crate::catalog::Catalog;
-use crate::domain::{AccountState, AuthMethod, ConnectedAccount, DataIntegration, Environment, RefreshError, TokenSet};
+use crate::domain::{
+    AccountState, AuthMethod, ConnectedAccount, DataIntegration, Environment, Ownership, RefreshError, TokenSet,
+};
 use crate::error::ServiceError;
 use crate::ids::ConnectedAccountId;
 use crate::oauth::{random_token, ClientApp, OAuthClient, OAuthError, ResolvedProvider};
@@ -163,6 +167,7 @@ struct Inner {
     vault: Vault,
     catalog: &'static Catalog,
     accounts: Accounts,
+    organizations: Organizations,
     oauth: OAuthClient,
     policy: RefreshPolicy,
     metrics: Arc<Metrics>,
@@ -205,8 +210,10 @@ impl Credentials {
         metrics: Arc<Metrics>,
     ) -> Self {
         let accounts = Accounts::new(store.clone(), vault.clone(), catalog);
+        let organizations = Organizations::new(store.clone(), vault.clone(), catalog);
         Self {
             inner: Arc::new(Inner {
+                organizations,
                 store,
                 vault,
                 catalog,
@@ -232,6 +239,7 @@ impl Credentials {
         oauth_only: bool,
     ) -> Result<Vended, ServiceError> {
         let (root, account) = select(self.inner.store.as_ref(), env, slug, &choice.owner, selector).await?;
+        self.inner.organizations.check_acting_member(env, choice).await?;
         self.vend_selected(&root, account.map(Arc::new), oauth_only).await
     }
 
@@ -249,7 +257,11 @@ impl Credentials {
         let Some(hash) = crate::api_keys::lookup_hash(presented_key) else {
             return Ok(None);
         };
-        if selector.connected_account_id.is_some() || selector.supports_multiple_connections {
+        // Shared connections check the acting member; selectors need more than one read.
+        if selector.connected_account_id.is_some()
+            || selector.supports_multiple_connections
+            || choice.owner.ownership == Ownership::Organization
+        {
             let Some(env) = self.inner.store.environment_for_key_hash(&hash).await? else {
                 return Ok(None);
             };
@@ -344,10 +356,23 @@ impl Credentials {
         if account.state == AccountState::NeedsReauthorization {
             return Ok(Vended::Inactive("needs_reauthorization"));
         }
+        if account.auth_method == AuthMethod::ApiKey {
+            let value = stored_api_key(&self.inner.vault, &account)?
+                .ok_or_else(|| ServiceError::Internal("API-key connection without a key".into()))?;
+            return Ok(Vended::Active(ActiveCredential {
+                auth_method: AuthMethod::ApiKey,
+                value,
+                expires_at: None,
+                scopes: Vec::new(),
+                missing_scopes: Vec::new(),
+                metadata: BTreeMap::new(),
+                config: self.config_with_defaults(root, &account),
+            }));
+        }
         let now = now_ms();
         let account = if self.is_fresh(&account, now) {
             account
-        } else if account.tokens.refresh_token.is_none() {
+        } else if account.tokens.refresh_token.is_none() && account.auth_method == AuthMethod::Oauth {
             if account.tokens.access_token.is_some() && account.tokens.expires_at.is_some_and(|e| e > now) {
                 account // inside the margin but no way to refresh: hand out what is still valid
             } else {
@@ -377,7 +402,12 @@ impl Credentials {
             .accounts
             .open_access_token(&account)?
             .ok_or_else(|| ServiceError::Internal("refreshed connection has no access token".into()))?;
-        let requested = requested_scopes(root, self.inner.catalog).unwrap_or_default();
+        let requested = match account.owner.organization_id.as_deref() {
+            // Organizations may narrow the requested scopes; only then is there more to read.
+            Some(org) => self.inner.organizations.effective(root, Some(org)).await?.scopes,
+            None => requested_scopes(root, self.inner.catalog),
+        }
+        .unwrap_or_default();
         let missing_scopes = requested.into_iter().filter(|s| !account.scopes.contains(s)).collect();
         Ok(Vended::Active(ActiveCredential {
             auth_method: account.auth_method,
@@ -386,8 +416,28 @@ impl Credentials {
             scopes: account.scopes.clone(),
             missing_scopes,
             metadata: account.metadata.clone(),
-            config: account.config.clone(),
+            config: self.config_with_defaults(root, &account),
         }))
+    }
+
+    /// The connection's config snapshot with the provider's current defaults for unset
+    /// non-secret fields (contract §3.7).
+    fn config_with_defaults(&self, root: &DataIntegration, a: &ConnectedAccount) -> BTreeMap<String, String> {
+        let mut config = a.config.clone();
+        if let Some(p) = root
+            .custom_provider
+            .is_none()
+            .then(|| self.inner.catalog.get(root.slug.as_str()))
+            .flatten()
+        {
+            for f in &p.config {
+                if let Some(d) = &f.default {
+                    config.entry(f.key.clone()).or_insert_with(|| d.clone());
+                }
+            }
+            config.retain(|k, _| p.config_field(k).is_some_and(|f| !f.secret));
+        }
+        config
     }
 
     /// Fresh = has an access token that does not expire within the margin.
@@ -539,13 +589,36 @@ impl Credentials {
         }
     }
 
-    fn provider_for(
+    /// The endpoints and the app a refresh (or a client-credentials mint) uses.
+    async fn provider_for(
         &self,
         root: &DataIntegration,
         a: &ConnectedAccount,
     ) -> Result<(ResolvedProvider, ClientApp), RefreshFailure> {
-        resolve_oauth(root, &a.config, self.inner.catalog, &self.inner.vault)
-            .map_err(|e| RefreshFailure::Internal(e.to_string()))
+        let internal = |e: String| RefreshFailure::Internal(e);
+        let settings = match a.owner.organization_id.as_deref() {
+            Some(org) if uses_organization_apps(root) => self
+                .inner
+                .store
+                .organization_settings(root.id, org)
+                .await
+                .map_err(|e| internal(e.to_string()))?,
+            _ => None,
+        };
+        if a.auth_method == AuthMethod::ClientCredentials {
+            let provider = resolve_provider(root, settings.as_ref(), &a.config, self.inner.catalog)
+                .map_err(|e| internal(e.to_string()))?;
+            let app = stored_client_app(&self.inner.vault, a).map_err(|e| internal(e.to_string()))?;
+            return Ok((provider, app));
+        }
+        resolve_oauth(
+            root,
+            settings.as_ref(),
+            &a.config,
+            self.inner.catalog,
+            &self.inner.vault,
+        )
+        .map_err(|e| internal(e.to_string()))
     }
 
     async fn refresh_holding_lease(
@@ -558,8 +631,10 @@ impl Credentials {
         let release = || async {
             let _ = inner.store.release_refresh_lease(current.id, holder).await;
         };
+        let minting = current.auth_method == AuthMethod::ClientCredentials;
         let refresh_token = match inner.accounts.open_refresh_token(&current) {
-            Ok(Some(t)) => t,
+            Ok(Some(t)) => Some(t),
+            Ok(None) if minting => None,
             Ok(None) => {
                 release().await;
                 return Err(RefreshFailure::NeedsReauthorization);
@@ -569,7 +644,7 @@ impl Credentials {
                 return Err(RefreshFailure::Internal(e.to_string()));
             }
         };
-        let (provider, app) = match self.provider_for(root, &current) {
+        let (provider, app) = match self.provider_for(root, &current).await {
             Ok(v) => v,
             Err(e) => {
                 release().await;
@@ -578,18 +653,36 @@ impl Credentials {
         };
         let started = now_ms();
         let clock = std::time::Instant::now();
-        match inner.oauth.refresh(&provider, &app, &refresh_token).await {
+        let answer = match &refresh_token {
+            Some(t) => inner.oauth.refresh(&provider, &app, t).await,
+            None => {
+                let scopes = match current.owner.organization_id.as_deref() {
+                    Some(org) => inner
+                        .organizations
+                        .effective(root, Some(org))
+                        .await
+                        .ok()
+                        .and_then(|e| e.scopes),
+                    None => requested_scopes(root, inner.catalog),
+                };
+                inner
+                    .oauth
+                    .client_credentials(&provider, &app, &scopes.unwrap_or_default())
+                    .await
+            }
+        };
+        match answer {
             Ok(resp) => {
                 inner
                     .metrics
                     .refresh(&provider.slug, RefreshOutcome::Success, clock.elapsed());
                 let expires_at = resp.expires_in.map(|s| started + s * 1000);
                 // Merge: providers that do not rotate send no refresh token; keep ours.
-                let refresh = resp.refresh_token.clone().unwrap_or(refresh_token);
+                let refresh = resp.refresh_token.clone().or(refresh_token);
                 let tokens: TokenSet =
                     inner
                         .accounts
-                        .seal_tokens(current.id, Some(&resp.access_token), Some(&refresh), expires_at);
+                        .seal_tokens(current.id, Some(&resp.access_token), refresh.as_ref(), expires_at);
                 let scopes = resp.scopes.clone().unwrap_or_else(|| current.scopes.clone());
                 let mut metadata = current.metadata.clone();
                 metadata.extend(resp.metadata.clone());
@@ -624,7 +717,9 @@ impl Credentials {
             }
             Err(err) => {
                 let code = err.code();
-                let dead = err.is_dead_grant();
+                // For client credentials the grant is the tenant's client: a rejected client is
+                // as dead as a revoked refresh token.
+                let dead = err.is_dead_grant() || (minting && err.is_rejected_client());
                 if dead {
                     // Before declaring the grant dead: did another process refresh meanwhile?
                     let again = self.reread(&current).await?;

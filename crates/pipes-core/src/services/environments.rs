@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use crate::api_keys;
-use crate::domain::{ApiKey, Environment, EnvironmentName};
+use crate::domain::{ApiKey, Environment, EnvironmentName, EnvironmentSettings};
 use crate::error::ServiceError;
 use crate::ids::{ApiKeyId, ClientId, EnvironmentId};
 use crate::secret::SecretString;
@@ -44,6 +44,7 @@ impl Environments {
             production,
             client_id: ClientId::new(),
             created_at: now_ms(),
+            settings: EnvironmentSettings::default(),
         };
         match self.store.insert_environment(&env).await {
             Ok(()) => Ok(env),
@@ -53,6 +54,27 @@ impl Environments {
             }),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Changes an environment's connection settings.
+    pub async fn update_settings(
+        &self,
+        name: &str,
+        settings: EnvironmentSettings,
+    ) -> Result<Environment, ServiceError> {
+        if settings.connection_limit == 0 || settings.connection_limit > 1000 {
+            return Err(ServiceError::invalid_field(
+                "connection_limit",
+                "invalid",
+                "connection_limit must be between 1 and 1000.",
+            ));
+        }
+        let mut env = self.by_name(name).await?;
+        if !self.store.update_environment_settings(env.id, &settings).await? {
+            return Err(ServiceError::not_found(format!("No environment named '{name}'.")));
+        }
+        env.settings = settings;
+        Ok(env)
     }
 
     /// An environment by name; 404 when unknown.

@@ -43,7 +43,7 @@ pub struct CredentialsInput {
 }
 
 /// `api_key` in create and update bodies: the first tenant of an API-key integration.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct ApiKeyInput {
     /// The key.
     pub secret: SecretString,
@@ -52,6 +52,19 @@ pub struct ApiKeyInput {
     /// Organization scope or owner.
     #[serde(default)]
     pub organization_id: Option<String>,
+}
+
+impl ApiKeyInput {
+    /// The equivalent `PUT …/api-key` body for a root of `ownership`.
+    pub fn as_request(&self, ownership: Ownership) -> super::StoreCredentialRequest {
+        super::StoreCredentialRequest {
+            user_id: Some(self.user_id.clone()),
+            organization_id: self.organization_id.clone(),
+            connection_owner: Some(ownership.as_str().to_owned()),
+            secret: Some(self.secret.clone()),
+            ..Default::default()
+        }
+    }
 }
 
 /// `custom_provider` in create (full) and update (partial) bodies.
@@ -599,13 +612,6 @@ fn check_api_key_input(method: AuthMethod, input: &ApiKeyInput, errors: &mut Vec
             "api_key.secret must be at least 5 characters.",
         ));
     }
-    // Connected accounts arrive with the connect-and-vend work; until then a tenant cannot be
-    // installed here, and saying so beats silently dropping the key.
-    errors.push(FieldError::new(
-        "api_key",
-        "not_supported",
-        "Installing an API key tenant is not available in this version of Pipes yet.",
-    ));
 }
 
 fn validate_description(d: String, errors: &mut Vec<FieldError>) -> String {

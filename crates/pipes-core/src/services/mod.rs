@@ -6,9 +6,11 @@ mod credentials;
 mod environments;
 mod events;
 mod integrations;
+mod organizations;
 mod patch;
 mod resolve;
 mod selection;
+mod stored;
 mod webhooks;
 
 pub use accounts::{requested_scopes, Accounts, ImportAccount, ProviderListing, UpdateAccount};
@@ -24,9 +26,14 @@ pub use events::{EventQuery, Events};
 pub use integrations::{
     ApiKeyInput, CreateIntegration, CredentialsInput, CustomProviderInput, Integrations, UpdateIntegration,
 };
+pub use organizations::{
+    effective_of, organization_redirect_uri, Configuration, ConfigureIntegration, Effective, Organizations,
+    MEMBERSHIP_ENDED,
+};
 pub use patch::Patch;
-pub use resolve::{provider_name, resolve_oauth, ResolveError};
-pub use selection::{select, OwnerChoice, OwnerInput, Selector};
+pub use resolve::{provider_name, resolve_oauth, uses_organization_apps, ResolveError};
+pub use selection::{select, OwnerChoice, OwnerInput, Selector, Warning};
+pub use stored::{StoreCredentialRequest, StoredCredentials};
 pub use webhooks::{
     check_endpoint_url, CreateWebhookEndpoint, OpenedEndpoint, UpdateWebhookEndpoint, Webhooks, WEBHOOK_SECRET_PURPOSE,
 };

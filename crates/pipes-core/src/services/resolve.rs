@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 
 use super::integrations::CLIENT_SECRET_PURPOSE;
-use crate::catalog::Catalog;
-use crate::domain::{CredentialsType, DataIntegration};
+use super::organizations::ORGANIZATION_SECRET_PURPOSE;
+use crate::catalog::{Catalog, ConfigScope};
+use crate::domain::{CredentialsType, DataIntegration, OrganizationSettings};
+use crate::error::{FieldError, ServiceError};
 use crate::oauth::{ClientApp, ResolvedProvider};
 use crate::vault::{Aad, Vault};
 
@@ -39,15 +41,15 @@ impl std::fmt::Display for ResolveError {
     }
 }
 
-/// The provider's endpoints (field defaults, then the root's config, then the connection's
-/// installation config) and the root's OAuth app.
-pub fn resolve_oauth(
+/// The provider's endpoints: field defaults, then the root's config, then the organization's
+/// (organization-credential roots), then the connection's installation config.
+pub fn resolve_provider(
     root: &DataIntegration,
+    organization: Option<&OrganizationSettings>,
     installation: &BTreeMap<String, String>,
     catalog: &Catalog,
-    vault: &Vault,
-) -> Result<(ResolvedProvider, ClientApp), ResolveError> {
-    let provider = match &root.custom_provider {
+) -> Result<ResolvedProvider, ResolveError> {
+    Ok(match &root.custom_provider {
         Some(cp) => ResolvedProvider::custom(root.slug.as_str(), &cp.definition),
         None => {
             let p = catalog
@@ -59,16 +61,60 @@ pub fn resolve_oauth(
                 .filter_map(|f| f.default.clone().map(|d| (f.key.clone(), d)))
                 .collect();
             config.extend(root.config.clone());
+            if let Some(o) = organization.filter(|_| uses_organization_apps(root)) {
+                config.extend(o.config.clone());
+            }
             config.extend(installation.clone());
             ResolvedProvider::builtin(p, &config).map_err(ResolveError::Provider)?
         }
-    };
+    })
+}
+
+/// Whether each organization brings its own OAuth app for this root.
+pub fn uses_organization_apps(root: &DataIntegration) -> bool {
+    root.credentials
+        .as_ref()
+        .is_some_and(|c| c.kind == CredentialsType::Organization)
+}
+
+/// The provider's endpoints and the OAuth app that talks to it: the root's, or for
+/// organization-credential roots the organization's.
+pub fn resolve_oauth(
+    root: &DataIntegration,
+    organization: Option<&OrganizationSettings>,
+    installation: &BTreeMap<String, String>,
+    catalog: &Catalog,
+    vault: &Vault,
+) -> Result<(ResolvedProvider, ClientApp), ResolveError> {
+    let provider = resolve_provider(root, organization, installation, catalog)?;
     let creds = root
         .credentials
         .as_ref()
         .ok_or(ResolveError::NoApp("the integration has no OAuth app configured"))?;
     if creds.kind == CredentialsType::Organization {
-        return Err(ResolveError::NoApp("organization OAuth apps are not supported yet"));
+        let settings = organization.ok_or(ResolveError::NoApp(
+            "the organization has not registered its OAuth app for this integration",
+        ))?;
+        let app = settings.app.as_ref().ok_or(ResolveError::NoApp(
+            "the organization has not registered its OAuth app for this integration",
+        ))?;
+        let row = settings.id.to_string();
+        let secret = vault
+            .open_secret(
+                &app.client_secret,
+                Aad {
+                    purpose: ORGANIZATION_SECRET_PURPOSE,
+                    row_id: &row,
+                },
+            )
+            .map_err(|e| ResolveError::Vault(e.to_string()))?;
+        return Ok((
+            provider,
+            ClientApp {
+                client_id: app.client_id.clone(),
+                client_secret: Some(secret),
+            },
+        ));
     }
     let row = root.id.to_string();
     let client_secret = creds
@@ -92,4 +138,70 @@ pub fn resolve_oauth(
             client_secret,
         },
     ))
+}
+
+/// Validates installation-scope config values against the provider's fields. With `complete`,
+/// required fields the root does not pin (and that have no default) must be present.
+pub fn check_installation_config(
+    root: &DataIntegration,
+    config: BTreeMap<String, String>,
+    catalog: &Catalog,
+    complete: bool,
+) -> Result<BTreeMap<String, String>, ServiceError> {
+    let Some(p) = root
+        .custom_provider
+        .is_none()
+        .then(|| catalog.get(root.slug.as_str()))
+        .flatten()
+    else {
+        if config.is_empty() {
+            return Ok(config);
+        }
+        return Err(ServiceError::invalid_field(
+            "config",
+            "not_allowed",
+            "custom providers declare no config fields.",
+        ));
+    };
+    let mut errors = vec![];
+    for (key, value) in &config {
+        match p.config_field(key) {
+            Some(f) if f.scope == ConfigScope::Installation && f.accepts(value) => {}
+            Some(f) if f.scope == ConfigScope::Installation => errors.push(FieldError::new(
+                format!("config.{key}"),
+                "invalid",
+                format!("'{}' is not a valid {}.", value.escape_debug(), f.label),
+            )),
+            Some(_) => errors.push(FieldError::new(
+                format!("config.{key}"),
+                "integration_scoped",
+                format!("config field '{key}' is set on the integration, not per connection."),
+            )),
+            None => errors.push(FieldError::new(
+                format!("config.{key}"),
+                "unknown_field",
+                format!("provider '{}' declares no config field '{key}'.", p.slug),
+            )),
+        }
+    }
+    if complete {
+        for f in p
+            .config
+            .iter()
+            .filter(|f| f.scope == ConfigScope::Installation && f.required)
+        {
+            if !config.contains_key(&f.key) && f.default.is_none() && !root.config.contains_key(&f.key) {
+                errors.push(FieldError::new(
+                    format!("config.{}", f.key),
+                    "required",
+                    format!("config.{} ({}) is required.", f.key, f.label),
+                ));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(ServiceError::invalid_fields(errors))
+    }
 }

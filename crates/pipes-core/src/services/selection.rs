@@ -1,6 +1,8 @@
 //! Choosing the owner and the connection a request means (contract §3.8).
 
-use crate::domain::{valid_external_id, ConnectedAccount, DataIntegration, Environment, Owner, Ownership};
+use crate::domain::{
+    valid_external_id, ConnectedAccount, ConnectionRole, DataIntegration, Environment, Owner, Ownership,
+};
 use crate::error::ServiceError;
 use crate::ids::ConnectedAccountId;
 use crate::slug::Slug;
@@ -149,4 +151,96 @@ pub async fn select(
             message: "Several connections match; pass connected_account_id to choose one.".into(),
         }),
     }
+}
+
+/// What a write that creates or re-targets a connection asks for (contract §3.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    /// No intent: the compatibility connection, created when the slot is empty.
+    Compatibility,
+    /// `add`: a new connection.
+    Add,
+    /// `reauthorize` (or a bare `connected_account_id` on PUT): exactly this connection.
+    Target(ConnectedAccountId),
+}
+
+/// Where a write lands.
+#[derive(Debug, Clone)]
+pub enum Placement {
+    /// An existing connection, changed in place.
+    Existing(Box<ConnectedAccount>),
+    /// A new connection in this role.
+    New(ConnectionRole),
+}
+
+/// 404 for a connection that does not belong to the owner.
+pub fn account_not_found_error() -> ServiceError {
+    account_not_found()
+}
+
+/// Decides where a write with `intent` lands among the owner's connections of `root`:
+/// `multiple_connections_unavailable` (404) when the environment does not allow another
+/// connection, `connected_account_limit_reached` (409) at the limit.
+pub async fn place(
+    store: &dyn Store,
+    env: &Environment,
+    root: &DataIntegration,
+    owner: &Owner,
+    intent: Intent,
+) -> Result<Placement, ServiceError> {
+    let mut existing = store.accounts_of_owner(root.id, Some(&owner.key())).await?;
+    match intent {
+        Intent::Compatibility => Ok(existing
+            .into_iter()
+            .find(|a| a.role == ConnectionRole::Compatibility)
+            .map_or(Placement::New(ConnectionRole::Compatibility), |a| Placement::Existing(Box::new(a)))),
+        Intent::Target(id) => {
+            let at = existing.iter().position(|a| a.id == id).ok_or_else(account_not_found)?;
+            Ok(Placement::Existing(Box::new(existing.swap_remove(at))))
+        }
+        Intent::Add if existing.is_empty() => Ok(Placement::New(ConnectionRole::Compatibility)),
+        Intent::Add if !env.settings.multiple_connections => Err(ServiceError::NotFound {
+            code: "multiple_connections_unavailable",
+            message: "This owner already has a connection to this provider, and multiple connections are not \
+                      enabled for this environment (pipes env settings --multiple-connections on)."
+                .into(),
+        }),
+        Intent::Add if existing.len() >= env.settings.connection_limit as usize => Err(ServiceError::Conflict {
+            code: "connected_account_limit_reached",
+            message: format!(
+                "This owner already has {} connections to this provider, the environment's limit.",
+                existing.len()
+            ),
+        }),
+        Intent::Add => Ok(Placement::New(ConnectionRole::Standard)),
+    }
+}
+
+/// The `warnings` of a write that set `account_display_name` to a label another connection of
+/// the same owner and provider already uses.
+pub async fn label_warnings(store: &dyn Store, account: &ConnectedAccount) -> Result<Vec<Warning>, ServiceError> {
+    let Some(label) = account.account_display_name.as_deref() else {
+        return Ok(Vec::new());
+    };
+    let others = store
+        .accounts_of_owner(account.data_integration_id, Some(&account.owner.key()))
+        .await?;
+    Ok(others
+        .iter()
+        .any(|a| a.id != account.id && a.account_display_name.as_deref() == Some(label))
+        .then(|| Warning {
+            code: "duplicate_account_display_name",
+            message: format!("Another connection of this owner and provider is also labelled '{label}'."),
+        })
+        .into_iter()
+        .collect())
+}
+
+/// A non-fatal remark on a write's response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// Machine-readable code.
+    pub code: &'static str,
+    /// What it means.
+    pub message: String,
 }

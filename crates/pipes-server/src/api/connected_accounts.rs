@@ -106,11 +106,14 @@ async fn import_user_account(
     query: QueryMap,
     ApiJson(req): ApiJson<ImportAccount>,
 ) -> Result<(StatusCode, Json<ConnectedAccountView>), ApiError> {
-    let account = app
+    let (account, warnings) = app
         .accounts
         .import(&env, &slug, &user_owner(&user_id, &query)?, req)
         .await?;
-    Ok((StatusCode::CREATED, Json(ConnectedAccountView::new(&account))))
+    Ok((
+        StatusCode::CREATED,
+        Json(ConnectedAccountView::written(&account, &warnings)),
+    ))
 }
 
 async fn update_user_account(
@@ -121,11 +124,11 @@ async fn update_user_account(
     ApiJson(req): ApiJson<UpdateAccount>,
 ) -> AccountResult {
     let choice = user_owner(&user_id, &query)?;
-    let account = app
+    let (account, warnings) = app
         .accounts
         .update(&env, &slug, &choice, &selector(&query)?, req)
         .await?;
-    Ok(Json(ConnectedAccountView::new(&account)))
+    Ok(Json(ConnectedAccountView::written(&account, &warnings)))
 }
 
 async fn delete_user_account(
@@ -183,11 +186,14 @@ async fn import_organization_account(
             "user_id is required.",
         ))
     })?;
-    let account = app
+    let (account, warnings) = app
         .accounts
         .import(&env, &slug, &org_owner(&organization_id, Some(&acting))?, req)
         .await?;
-    Ok((StatusCode::CREATED, Json(ConnectedAccountView::new(&account))))
+    Ok((
+        StatusCode::CREATED,
+        Json(ConnectedAccountView::written(&account, &warnings)),
+    ))
 }
 
 async fn update_organization_account(
@@ -199,11 +205,11 @@ async fn update_organization_account(
 ) -> AccountResult {
     let acting = req.user_id.clone();
     let choice = org_owner(&organization_id, acting.as_deref())?;
-    let account = app
+    let (account, warnings) = app
         .accounts
         .update(&env, &slug, &choice, &selector(&query)?, req)
         .await?;
-    Ok(Json(ConnectedAccountView::new(&account)))
+    Ok(Json(ConnectedAccountView::written(&account, &warnings)))
 }
 
 async fn delete_organization_account(

@@ -5,9 +5,9 @@ use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use pipes_core::domain::Ownership;
+use pipes_core::domain::{AuthMethod, DataIntegration, Environment, Ownership};
 use pipes_core::pagination::{Order, PageRequest};
-use pipes_core::services::{CreateIntegration, UpdateIntegration};
+use pipes_core::services::{ApiKeyInput, CreateIntegration, UpdateIntegration};
 
 use super::views::{DataIntegrationView, ListView};
 use crate::auth::EnvAuth;
@@ -59,11 +59,32 @@ async fn create_data_integration(
     EnvAuth(env): EnvAuth,
     ApiJson(req): ApiJson<CreateIntegration>,
 ) -> Result<(StatusCode, Json<DataIntegrationView>), ApiError> {
+    let api_key = req.api_key.clone();
     let root = app.integrations.create(&env, req).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(DataIntegrationView::new(&root, &app.public_url)),
-    ))
+    let view = install_api_key(&app, &env, &root, api_key).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// The view of a root after installing the tenant of its `api_key` block, if it had one.
+async fn install_api_key(
+    app: &App,
+    env: &Environment,
+    root: &DataIntegration,
+    api_key: Option<ApiKeyInput>,
+) -> Result<DataIntegrationView, ApiError> {
+    let view = DataIntegrationView::new(root, &app.public_url);
+    let Some(key) = api_key else { return Ok(view) };
+    let (account, _) = app
+        .stored
+        .put(
+            env,
+            root.slug.as_str(),
+            AuthMethod::ApiKey,
+            false,
+            key.as_request(root.ownership),
+        )
+        .await?;
+    Ok(view.with_installation(&account))
 }
 
 async fn get_root(app: &App, env: &EnvAuth, slug: &str, ownership: Ownership) -> ViewResult {
@@ -72,8 +93,9 @@ async fn get_root(app: &App, env: &EnvAuth, slug: &str, ownership: Ownership) ->
 }
 
 async fn update_root(app: &App, env: &EnvAuth, slug: &str, ownership: Ownership, req: UpdateIntegration) -> ViewResult {
+    let api_key = req.api_key.clone();
     let root = app.integrations.update(&env.0, slug, ownership, req).await?;
-    Ok(Json(DataIntegrationView::new(&root, &app.public_url)))
+    Ok(Json(install_api_key(app, &env.0, &root, api_key).await?))
 }
 
 async fn delete_root(app: &App, env: &EnvAuth, slug: &str, ownership: Ownership) -> Result<StatusCode, ApiError> {

@@ -4,6 +4,8 @@ mod connect;
 mod connected_accounts;
 mod data_integrations;
 mod events;
+mod organizations;
+mod stored_credentials;
 mod vending;
 pub mod views;
 mod webhook_endpoints;
@@ -20,5 +22,7 @@ pub fn routes(app: &App) -> Router<App> {
         .merge(connect::routes(app))
         .merge(connected_accounts::routes(app))
         .merge(events::routes())
+        .merge(organizations::routes())
+        .merge(stored_credentials::routes(app))
         .merge(webhook_endpoints::routes(app))
 }

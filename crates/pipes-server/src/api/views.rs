@@ -3,9 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use pipes_core::domain::{AuthMethod, ConnectedAccount, CustomProviderDefinition, DataIntegration, Ownership};
+use pipes_core::domain::{
+    AuthMethod, ConnectedAccount, CustomProviderDefinition, DataIntegration, Membership, Ownership,
+};
 use pipes_core::pagination::Page;
-use pipes_core::services::{OpenedEndpoint, ProviderListing, Vended};
+use pipes_core::services::{
+    organization_redirect_uri, uses_organization_apps, Configuration, OpenedEndpoint, ProviderListing, Vended, Warning,
+};
 use pipes_core::time::format_ms;
 use serde::Serialize;
 
@@ -106,6 +110,105 @@ impl DataIntegrationView {
     }
 }
 
+impl DataIntegrationView {
+    /// Adds the tenant an `api_key` block installed (§3.2 `installation`).
+    pub fn with_installation(mut self, a: &ConnectedAccount) -> Self {
+        self.installation = Some(serde_json::json!({
+            "id": a.id.to_string(),
+            "connection_role": a.role.as_str(),
+            "account_identifier": a.account_identifier,
+            "account_display_name": a.account_display_name,
+            "user_id": a.owner.user_id,
+            "organization_id": a.owner.organization_id,
+            "api_key_last_4": a.stored.as_ref().map(|s| s.last_4.clone()),
+        }));
+        self
+    }
+}
+
+/// The DataIntegrationConfiguration object (§3.6).
+#[derive(Debug, Serialize)]
+pub struct ConfigurationView {
+    object: &'static str,
+    id: String,
+    organization_id: String,
+    slug: String,
+    name: String,
+    enabled: bool,
+    scopes: Option<Vec<String>>,
+    config: BTreeMap<String, String>,
+    created_at: String,
+    updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credentials: Option<OrganizationCredentialsView>,
+}
+
+/// `credentials` of a configuration (organization-credential roots only).
+#[derive(Debug, Serialize)]
+pub struct OrganizationCredentialsView {
+    credentials_type: &'static str,
+    has_credentials: bool,
+    client_id: Option<String>,
+    client_secret_last_four: Option<String>,
+    redirect_uri: String,
+}
+
+impl ConfigurationView {
+    /// The view of a configuration; `public_url` builds the organization's redirect URI.
+    pub fn new(c: &Configuration, public_url: &str) -> Self {
+        let app = c.effective.settings.as_ref().and_then(|s| s.app.as_ref());
+        Self {
+            object: "data_integration_configuration",
+            id: c.root.id.to_string(),
+            organization_id: c.organization_id.clone(),
+            slug: c.root.slug.to_string(),
+            name: c.name.clone(),
+            enabled: c.effective.enabled,
+            scopes: c.effective.scopes.clone(),
+            config: c.config.clone(),
+            created_at: format_ms(c.created_at),
+            updated_at: format_ms(c.updated_at),
+            credentials: c
+                .effective
+                .settings
+                .as_ref()
+                .filter(|_| uses_organization_apps(&c.root))
+                .map(|s| OrganizationCredentialsView {
+                    credentials_type: "organization",
+                    has_credentials: app.is_some(),
+                    client_id: app.map(|a| a.client_id.clone()),
+                    client_secret_last_four: app.map(|a| a.client_secret_last_4.clone()),
+                    redirect_uri: organization_redirect_uri(public_url, &c.root, s),
+                }),
+        }
+    }
+}
+
+/// A declared organization membership (Pipes' own API).
+#[derive(Debug, Serialize)]
+pub struct MembershipView {
+    object: &'static str,
+    organization_id: String,
+    user_id: String,
+    status: &'static str,
+    created_at: String,
+    updated_at: String,
+}
+
+impl MembershipView {
+    /// The view of a membership.
+    pub fn new(m: &Membership) -> Self {
+        Self {
+            object: "organization_membership",
+            organization_id: m.organization_id.clone(),
+            user_id: m.user_id.clone(),
+            status: if m.active { "active" } else { "inactive" },
+            created_at: format_ms(m.created_at),
+            updated_at: format_ms(m.updated_at),
+        }
+    }
+}
+
 /// The ConnectedAccount object (§3.4).
 #[derive(Debug, Serialize)]
 pub struct ConnectedAccountView {
@@ -120,6 +223,10 @@ pub struct ConnectedAccountView {
     state: &'static str,
     auth_method: &'static str,
     api_key_last_4: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret_last_4: Option<String>,
     config: BTreeMap<String, String>,
     established_by_user_id: Option<String>,
     state_reason: Option<String>,
@@ -129,6 +236,16 @@ pub struct ConnectedAccountView {
     last_refresh_error: Option<RefreshErrorView>,
     created_at: String,
     updated_at: String,
+    /// Writes only, and only when there is something to warn about.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<WarningView>,
+}
+
+/// One entry of `warnings`.
+#[derive(Debug, Serialize)]
+pub struct WarningView {
+    code: &'static str,
+    message: String,
 }
 
 /// `last_refresh_error` of a connection.
@@ -154,7 +271,21 @@ impl ConnectedAccountView {
             scopes: a.scopes.clone(),
             state: a.state.as_str(),
             auth_method: a.auth_method.as_str(),
-            api_key_last_4: None,
+            api_key_last_4: a
+                .stored
+                .as_ref()
+                .filter(|_| a.auth_method == AuthMethod::ApiKey)
+                .map(|s| s.last_4.clone()),
+            client_id: a
+                .stored
+                .as_ref()
+                .filter(|_| a.auth_method == AuthMethod::ClientCredentials)
+                .and_then(|s| s.client_id.clone()),
+            client_secret_last_4: a
+                .stored
+                .as_ref()
+                .filter(|_| a.auth_method == AuthMethod::ClientCredentials)
+                .map(|s| s.last_4.clone()),
             config: a.config.clone(),
             established_by_user_id: a.established_by_user_id.clone(),
             state_reason: a.state_reason.clone(),
@@ -167,7 +298,21 @@ impl ConnectedAccountView {
             }),
             created_at: format_ms(a.created_at),
             updated_at: format_ms(a.updated_at),
+            warnings: Vec::new(),
         }
+    }
+
+    /// The view of a write's result, with its warnings.
+    pub fn written(a: &ConnectedAccount, warnings: &[Warning]) -> Self {
+        let mut view = Self::new(a);
+        view.warnings = warnings
+            .iter()
+            .map(|w| WarningView {
+                code: w.code,
+                message: w.message.clone(),
+            })
+            .collect();
+        view
     }
 }
 
