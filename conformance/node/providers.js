@@ -16,7 +16,10 @@ import { createServer } from 'node:http';
 import { OAuth2Server } from 'oauth2-mock-server';
 import Provider from 'oidc-provider';
 
-const stats = { code_exchanges: 0, refreshes: 0, reused_refresh_tokens: 0, invalid_refresh_tokens: 0 };
+const stats = {
+  code_exchanges: 0, refreshes: 0, reused_refresh_tokens: 0, invalid_refresh_tokens: 0,
+  client_credentials: 0, rejected_clients: 0, last_client_id: null,
+};
 let ttl = 3600;
 
 function control(endpoints, stop) {
@@ -54,6 +57,19 @@ async function startOauth2MockServer() {
   await server.issuer.keys.generate('RS256');
   server.service.on('beforeResponse', (response, req) => {
     const body = req.body ?? {};
+    const basic = (req.headers.authorization ?? '').replace(/^Basic /, '');
+    const clientId = body.client_id ?? (basic ? decodeURIComponent(Buffer.from(basic, 'base64').toString().split(':')[0]) : null);
+    const clientSecret = body.client_secret
+      ?? (basic ? decodeURIComponent(Buffer.from(basic, 'base64').toString().split(':')[1] ?? '') : null);
+    stats.last_client_id = clientId;
+    // Any client is accepted except one whose secret is literally "wrong".
+    if (clientSecret === 'wrong') {
+      stats.rejected_clients += 1;
+      response.statusCode = 401;
+      response.body = { error: 'invalid_client', error_description: 'client authentication failed' };
+      return;
+    }
+    if (body.grant_type === 'client_credentials') stats.client_credentials += 1;
     if (body.grant_type === 'refresh_token') {
       const presented = body.refresh_token;
       if (used.has(presented) || !live.has(presented)) {

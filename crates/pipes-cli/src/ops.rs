@@ -6,6 +6,7 @@ use anyhow::{anyhow, bail, Context};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use pipes_core::catalog::Catalog;
+use pipes_core::domain::MembershipMode;
 use pipes_core::services::Environments;
 use pipes_core::store::{SealedColumn, Store};
 use pipes_core::time::format_ms;
@@ -26,6 +27,31 @@ pub enum EnvCommand {
     },
     /// List environments.
     List,
+    /// Show an environment's connection settings, changing those given.
+    Settings {
+        /// The environment.
+        name: String,
+        /// Let an owner hold several connections to one provider (`connection_intent: add`).
+        #[arg(long, value_name = "on|off")]
+        multiple_connections: Option<Switch>,
+        /// At most this many connections per owner and provider (1-1000; default 25).
+        #[arg(long, value_name = "N")]
+        connection_limit: Option<u32>,
+        /// Where organization membership comes from: `trust` (the application vouches for the
+        /// acting member on each call; members it ended are refused) or `registry` (only members
+        /// declared active through PUT /pipes/organizations/{org}/memberships/{user} may act).
+        #[arg(long, value_name = "trust|registry")]
+        membership: Option<String>,
+    },
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
 }
 
 #[derive(Debug, Subcommand)]
@@ -273,6 +299,33 @@ pub async fn env(config: &Config, cmd: EnvCommand) -> anyhow::Result<()> {
                     format_ms(env.created_at)
                 );
             }
+        }
+        EnvCommand::Settings {
+            name,
+            multiple_connections,
+            connection_limit,
+            membership,
+        } => {
+            let mut settings = envs.by_name(&name).await?.settings;
+            if let Some(on) = multiple_connections {
+                settings.multiple_connections = matches!(on, Switch::On);
+            }
+            if let Some(limit) = connection_limit {
+                settings.connection_limit = limit;
+            }
+            if let Some(mode) = membership {
+                settings.membership = MembershipMode::parse(&mode)
+                    .ok_or_else(|| anyhow!("--membership must be trust or registry, not '{mode}'"))?;
+            }
+            let env = envs.update_settings(&name, settings).await?;
+            let s = env.settings;
+            println!("environment           {}", env.name);
+            println!(
+                "multiple connections  {}",
+                if s.multiple_connections { "on" } else { "off" }
+            );
+            println!("connection limit      {}", s.connection_limit);
+            println!("membership            {}", s.membership.as_str());
         }
     }
     Ok(())

@@ -473,6 +473,9 @@ impl Accounts {
             (&req.access_token, &req.refresh_token, &req.expires_at),
             (Patch::Absent, Patch::Absent, Patch::Absent)
         );
+        if account.auth_method != AuthMethod::Oauth {
+            return self.update_stored(slug, choice, account, before, req).await;
+        }
         let tokens = PlainTokens {
             access: req.access_token.apply(self.open_access_token(&account)?),
             refresh: req.refresh_token.apply(self.open_refresh_token(&account)?),
@@ -489,6 +492,67 @@ impl Accounts {
             // Any refresh in flight started from the old tokens: make its write lose.
             account.refresh_generation += 1;
         }
+        if let Some(scopes) = check_scopes(req.scopes)? {
+            account.scopes = scopes;
+        }
+        account.state = state;
+        if state == AccountState::Connected {
+            account.state_reason = None;
+        }
+        account.account_display_name = req.account_display_name.apply(account.account_display_name.take());
+        account.account_identifier = req.account_identifier.apply(account.account_identifier.take());
+        account.updated_at = now_ms();
+        let events = if state == before {
+            Vec::new()
+        } else {
+            account_events(change_into(state), &account, slug, &actor(choice))
+        };
+        self.store.update_connected_account(&account, &events).await?;
+        let warnings = if label_given {
+            label_warnings(self.store.as_ref(), &account).await?
+        } else {
+            Vec::new()
+        };
+        Ok((account, warnings))
+    }
+
+    /// Updates an API-key or client-credentials connection: state and labels only; its
+    /// credential changes through its own endpoint.
+    async fn update_stored(
+        &self,
+        slug: &str,
+        choice: &OwnerChoice,
+        mut account: ConnectedAccount,
+        before: AccountState,
+        req: UpdateAccount,
+    ) -> Result<(ConnectedAccount, Vec<Warning>), ServiceError> {
+        let tokens_given = !matches!(
+            (&req.access_token, &req.refresh_token, &req.expires_at),
+            (Patch::Absent, Patch::Absent, Patch::Absent)
+        );
+        if tokens_given {
+            return Err(ServiceError::Invalid {
+                code: "auth_method_mismatch",
+                message: format!(
+                    "This connection uses {} authentication and holds no OAuth tokens; change its credential \
+                     with PUT /data-integrations/{{slug}}/{}.",
+                    account.auth_method.as_str(),
+                    if account.auth_method == AuthMethod::ApiKey {
+                        "api-key"
+                    } else {
+                        "client-credentials"
+                    }
+                ),
+                errors: vec![],
+            });
+        }
+        let state = parse_state(req.state.as_deref())?.unwrap_or(account.state);
+        if state == AccountState::Connected && account.stored.is_none() {
+            return Err(invalid_combination(
+                "This connection holds no credential; supply one through its endpoint to reconnect it.",
+            ));
+        }
+        let label_given = matches!(req.account_display_name, Patch::Value(_));
         if let Some(scopes) = check_scopes(req.scopes)? {
             account.scopes = scopes;
         }

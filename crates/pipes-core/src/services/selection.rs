@@ -193,7 +193,9 @@ pub async fn place(
         Intent::Compatibility => Ok(existing
             .into_iter()
             .find(|a| a.role == ConnectionRole::Compatibility)
-            .map_or(Placement::New(ConnectionRole::Compatibility), |a| Placement::Existing(Box::new(a)))),
+            .map_or(Placement::New(ConnectionRole::Compatibility), |a| {
+                Placement::Existing(Box::new(a))
+            })),
         Intent::Target(id) => {
             let at = existing.iter().position(|a| a.id == id).ok_or_else(account_not_found)?;
             Ok(Placement::Existing(Box::new(existing.swap_remove(at))))
