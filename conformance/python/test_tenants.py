@@ -60,7 +60,7 @@ def api_key_root(client, slug="keyed", ownership=None, **kw):
     )
 
 
-def test_api_key_connections_create_rotate_and_vend(client):
+def test_api_key_connections_create_rotate_and_vend(client, server):
     user = uid("user")
     root = api_key_root(client, api_key=ApiKeyInstallation(secret="sk-first-12345", user_id=user))
     assert root.redirect_uri == "" and root.credentials is None
@@ -80,6 +80,16 @@ def test_api_key_connections_create_rotate_and_vend(client):
     with pytest.raises(UnprocessableEntityError) as e:
         client.pipes.get_access_token("keyed", user_id=user)
     assert e.value.code == "auth_method_mismatch"
+
+    # Never in plaintext at rest, never in the logs.
+    db = server.env["PIPES_DATABASE_URL"].removeprefix("sqlite://")
+    for path in (db, db + "-wal"):
+        try:
+            data = open(path, "rb").read()
+        except FileNotFoundError:
+            continue
+        assert b"sk-second-67890" not in data and b"sk-first-12345" not in data
+    assert "sk-second-67890" not in server.logs()
 
     # A second tenant through the PUT route, scoped to an organization.
     scoped = client.pipes.update_data_integration_api_key("keyed", user_id=user, organization_id=uid("org"), secret="k2")
