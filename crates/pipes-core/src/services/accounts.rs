@@ -465,7 +465,6 @@ impl Accounts {
         };
         let mut account = self.get(env, slug, choice, &selector).await?;
         self.organizations.check_acting_member(env, choice).await?;
-        let label_given = matches!(req.account_display_name, Patch::Value(_));
         let before = account.state;
         check_label("account_display_name", &req.account_display_name)?;
         check_label("account_identifier", &req.account_identifier)?;
@@ -492,28 +491,9 @@ impl Accounts {
             // Any refresh in flight started from the old tokens: make its write lose.
             account.refresh_generation += 1;
         }
-        if let Some(scopes) = check_scopes(req.scopes)? {
-            account.scopes = scopes;
-        }
         account.state = state;
-        if state == AccountState::Connected {
-            account.state_reason = None;
-        }
-        account.account_display_name = req.account_display_name.apply(account.account_display_name.take());
-        account.account_identifier = req.account_identifier.apply(account.account_identifier.take());
-        account.updated_at = now_ms();
-        let events = if state == before {
-            Vec::new()
-        } else {
-            account_events(change_into(state), &account, slug, &actor(choice))
-        };
-        self.store.update_connected_account(&account, &events).await?;
-        let warnings = if label_given {
-            label_warnings(self.store.as_ref(), &account).await?
-        } else {
-            Vec::new()
-        };
-        Ok((account, warnings))
+        self.save_update(slug, choice, account, before, req.scopes, req.account_display_name, req.account_identifier)
+            .await
     }
 
     /// Updates an API-key or client-credentials connection: state and labels only; its
@@ -552,21 +532,39 @@ impl Accounts {
                 "This connection holds no credential; supply one through its endpoint to reconnect it.",
             ));
         }
-        let label_given = matches!(req.account_display_name, Patch::Value(_));
-        if let Some(scopes) = check_scopes(req.scopes)? {
+        account.state = state;
+        self.save_update(slug, choice, account, before, req.scopes, req.account_display_name, req.account_identifier)
+            .await
+    }
+
+    /// Applies the changes every kind of connection shares (scopes, state reason, labels),
+    /// writes the connection with the event its state change calls for, and answers it with
+    /// label warnings.
+    #[allow(clippy::too_many_arguments)]
+    async fn save_update(
+        &self,
+        slug: &str,
+        choice: &OwnerChoice,
+        mut account: ConnectedAccount,
+        before: AccountState,
+        scopes: Option<Vec<String>>,
+        display_name: Patch<String>,
+        identifier: Patch<String>,
+    ) -> Result<(ConnectedAccount, Vec<Warning>), ServiceError> {
+        if let Some(scopes) = check_scopes(scopes)? {
             account.scopes = scopes;
         }
-        account.state = state;
-        if state == AccountState::Connected {
+        if account.state == AccountState::Connected {
             account.state_reason = None;
         }
-        account.account_display_name = req.account_display_name.apply(account.account_display_name.take());
-        account.account_identifier = req.account_identifier.apply(account.account_identifier.take());
+        let label_given = matches!(display_name, Patch::Value(_));
+        account.account_display_name = display_name.apply(account.account_display_name.take());
+        account.account_identifier = identifier.apply(account.account_identifier.take());
         account.updated_at = now_ms();
-        let events = if state == before {
+        let events = if account.state == before {
             Vec::new()
         } else {
-            account_events(change_into(state), &account, slug, &actor(choice))
+            account_events(change_into(account.state), &account, slug, &actor(choice))
         };
         self.store.update_connected_account(&account, &events).await?;
         let warnings = if label_given {
