@@ -249,6 +249,19 @@ def test_shared_connections_follow_membership(client, server):
     assert cleared.state == "needs_reauthorization"
     assert cleared.state_reason == "establishing_member_membership_ended"
     assert cleared.established_by_user_id is None and cleared.api_key_last_4 is None
+    # Both state changes were announced with the organization as owner and no user.
+    events = list(
+        client.events.list_events(
+            events=["pipes.connected_account.connected", "pipes.connected_account.reauthorization_needed"],
+            organization_id=org,
+        ).auto_paging_iter()
+    )
+    assert [e.event for e in events] == [
+        "pipes.connected_account.connected",
+        "pipes.connected_account.reauthorization_needed",
+    ]
+    assert all(e.data.organization_id == org and e.data.user_id is None for e in events)
+    assert events[1].data.id == shared.id
     with pytest.raises(AuthorizationError) as e:
         client.pipes.create_data_integration_credential(
             "keyed", user_id=admin, organization_id=org, connection_owner="organization"
