@@ -492,8 +492,16 @@ impl Accounts {
             account.refresh_generation += 1;
         }
         account.state = state;
-        self.save_update(slug, choice, account, before, req.scopes, req.account_display_name, req.account_identifier)
-            .await
+        self.save_update(
+            slug,
+            choice,
+            account,
+            before,
+            req.scopes,
+            req.account_display_name,
+            req.account_identifier,
+        )
+        .await
     }
 
     /// Updates an API-key or client-credentials connection: state and labels only; its
@@ -533,8 +541,16 @@ impl Accounts {
             ));
         }
         account.state = state;
-        self.save_update(slug, choice, account, before, req.scopes, req.account_display_name, req.account_identifier)
-            .await
+        self.save_update(
+            slug,
+            choice,
+            account,
+            before,
+            req.scopes,
+            req.account_display_name,
+            req.account_identifier,
+        )
+        .await
     }
 
     /// Applies the changes every kind of connection shares (scopes, state reason, labels),
