@@ -217,6 +217,17 @@ impl SqlStore {
 
     /// Runs a write and, once it has committed, bumps the write epoch, so a reader that took the
     /// epoch before reading sees its read invalidated.
+    /// A write transaction. On SQLite it takes the write lock at `BEGIN IMMEDIATE`: a deferred
+    /// transaction that reads before it writes fails with `SQLITE_BUSY_SNAPSHOT` when another
+    /// connection to the file committed in between, and no busy handler can recover that.
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, Any>> {
+        match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.writer.begin().await,
+        }
+        .map_err(backend_err)
+    }
+
     async fn counted<T>(&self, write: impl std::future::Future<Output = StoreResult<T>>) -> StoreResult<T> {
         let result = write.await;
         if result.is_ok() {
@@ -430,7 +441,7 @@ impl Store for SqlStore {
 
     async fn put_membership(&self, m: &Membership, cleared: &[ConnectedAccount], events: &[Event]) -> StoreResult<()> {
         self.with_events(events, async {
-            let mut tx = self.writer.begin().await.map_err(backend_err)?;
+            let mut tx = self.begin_write().await?;
             sqlx::query(
                 "INSERT INTO organization_members (environment_id, organization_id, user_id, active, created_at, \
                  updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (environment_id, organization_id, user_id) \
@@ -621,7 +632,7 @@ impl Store for SqlStore {
     ) -> StoreResult<()> {
         self.counted(async {
 
-        let mut tx = self.writer.begin().await.map_err(backend_err)?;
+        let mut tx = self.begin_write().await?;
         if let Some(cp) = new_custom_provider {
             sqlx::query(
                 "INSERT INTO custom_providers (id, environment_id, slug, auth_method, definition, created_at, updated_at) \
@@ -715,7 +726,7 @@ impl Store for SqlStore {
 
     async fn update_data_integration(&self, root: &DataIntegration) -> StoreResult<()> {
         self.counted(async {
-            let mut tx = self.writer.begin().await.map_err(backend_err)?;
+            let mut tx = self.begin_write().await?;
             if let Some(cp) = &root.custom_provider {
                 sqlx::query("UPDATE custom_providers SET definition = $1, updated_at = $2 WHERE id = $3")
                     .bind(rows::to_json(&cp.definition))
@@ -749,7 +760,7 @@ impl Store for SqlStore {
         events: &[Event],
     ) -> StoreResult<bool> {
         self.with_events(events, async {
-            let mut tx = self.writer.begin().await.map_err(backend_err)?;
+            let mut tx = self.begin_write().await?;
             let current = sqlx::query("SELECT id FROM connected_accounts WHERE data_integration_id = $1")
                 .bind(id.to_string())
                 .fetch_all(&mut *tx)
@@ -934,7 +945,7 @@ impl Store for SqlStore {
 
     async fn insert_connected_account(&self, a: &ConnectedAccount, events: &[Event]) -> StoreResult<()> {
         self.with_events(events, async {
-            let mut tx = self.writer.begin().await.map_err(backend_err)?;
+            let mut tx = self.begin_write().await?;
             let columns = ACCOUNT_MUTABLE.join(", ");
             let sql = format!(
                 "INSERT INTO connected_accounts ({columns}, id, environment_id, data_integration_id, owner_key, \
@@ -971,7 +982,7 @@ impl Store for SqlStore {
                 "UPDATE connected_accounts SET {} WHERE id = $22 AND environment_id = $23",
                 sets.join(", ")
             );
-            let mut tx = self.writer.begin().await.map_err(backend_err)?;
+            let mut tx = self.begin_write().await?;
             let done = bind_account(sqlx::query(&sql), a)
                 .bind(a.id.to_string())
                 .bind(a.environment_id.to_string())
@@ -997,7 +1008,7 @@ impl Store for SqlStore {
         events: &[Event],
     ) -> StoreResult<bool> {
         self.with_events(events, async {
-            let mut tx = self.writer.begin().await.map_err(backend_err)?;
+            let mut tx = self.begin_write().await?;
             let done = sqlx::query("DELETE FROM connected_accounts WHERE environment_id = $1 AND id = $2")
                 .bind(env.to_string())
                 .bind(id.to_string())
@@ -1021,7 +1032,7 @@ impl Store for SqlStore {
         now: i64,
         until: i64,
     ) -> StoreResult<Option<bool>> {
-        let mut tx = self.writer.begin().await.map_err(backend_err)?;
+        let mut tx = self.begin_write().await?;
         let before = sqlx::query("SELECT refresh_lease_owner FROM connected_accounts WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
@@ -1109,7 +1120,7 @@ impl Store for SqlStore {
         events: &[Event],
     ) -> StoreResult<bool> {
         self.with_events(events, async {
-            let mut tx = self.writer.begin().await.map_err(backend_err)?;
+            let mut tx = self.begin_write().await?;
             let done = sqlx::query(
                 "UPDATE connected_accounts SET last_refresh_error = $1, last_refresh_error_at = $2, \
              refresh_failures = $7, refresh_retry_at = $8, \
@@ -1251,7 +1262,7 @@ impl Store for SqlStore {
             return Ok(());
         }
         self.with_events(events, async {
-            let mut tx = self.writer.begin().await.map_err(backend_err)?;
+            let mut tx = self.begin_write().await?;
             append_in(&mut tx, events).await?;
             tx.commit().await.map_err(backend_err)
         })
@@ -1308,7 +1319,7 @@ impl Store for SqlStore {
     }
 
     async fn purge_events(&self, before: i64, limit: u32) -> StoreResult<u64> {
-        let mut tx = self.writer.begin().await.map_err(backend_err)?;
+        let mut tx = self.begin_write().await?;
         let old = sqlx::query("SELECT id FROM events WHERE created_at < $1 ORDER BY created_at LIMIT $2")
             .bind(before)
             .bind(i64::from(limit))
@@ -1452,7 +1463,7 @@ impl Store for SqlStore {
         now: i64,
         until: i64,
     ) -> StoreResult<Option<bool>> {
-        let mut tx = self.writer.begin().await.map_err(backend_err)?;
+        let mut tx = self.begin_write().await?;
         // A lease still named after its expiry means its holder died holding it.
         let before = sqlx::query("SELECT lease_owner FROM webhook_endpoints WHERE id = $1")
             .bind(id.to_string())
@@ -1526,7 +1537,7 @@ impl Store for SqlStore {
         let Some((_, _, last)) = attempts.last() else {
             return Ok(true);
         };
-        let mut tx = self.writer.begin().await.map_err(backend_err)?;
+        let mut tx = self.begin_write().await?;
         let (streak, retry_at) = match *last {
             AttemptOutcome::Delivered => (0, 0),
             AttemptOutcome::Retry {
@@ -1680,7 +1691,7 @@ impl Store for SqlStore {
 
     async fn redeliver(&self, endpoint: WebhookEndpointId, event: EventId, now: i64) -> StoreResult<bool> {
         self.with_events(&[], async {
-            let mut tx = self.writer.begin().await.map_err(backend_err)?;
+            let mut tx = self.begin_write().await?;
             let again = sqlx::query(
                 "UPDATE webhook_deliveries SET state = 'pending', pending_since = $1, finished_at = NULL \
                  WHERE endpoint_id = $2 AND event_id = $3",
