@@ -54,6 +54,14 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
+    /// 400 with a machine-readable code.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
     /// `404 entity_not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::NotFound {

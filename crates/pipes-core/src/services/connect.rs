@@ -226,13 +226,6 @@ fn sha256_hex(s: &str) -> String {
     crate::hex::sha256(s.as_bytes())
 }
 
-fn bad_request(code: &'static str, message: &str) -> ServiceError {
-    ServiceError::BadRequest {
-        code,
-        message: message.to_owned(),
-    }
-}
-
 fn is_loopback_host(u: &url::Url) -> bool {
     super::environments::is_loopback(u)
 }
@@ -295,20 +288,20 @@ impl Connect {
         }
         .parse(true)?;
         if req.code_challenge_method.is_some() && req.code_challenge.is_none() {
-            return Err(bad_request(
+            return Err(ServiceError::bad_request(
                 "code_challenge_not_found",
                 "code_challenge_method was sent without code_challenge.",
             ));
         }
         if req.code_challenge_method.as_deref().is_some_and(|m| m != "S256") {
-            return Err(bad_request(
+            return Err(ServiceError::bad_request(
                 "invalid_code_challenge_method",
                 "Only S256 is supported as code_challenge_method.",
             ));
         }
         if let Some(ch) = &req.code_challenge {
             if ch.len() != 43 || !ch.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                return Err(bad_request(
+                return Err(ServiceError::bad_request(
                     "invalid_code_challenge",
                     "code_challenge must be the base64url SHA-256 of your code_verifier (43 characters).",
                 ));
@@ -317,7 +310,7 @@ impl Connect {
         let registered = self.store.list_redirect_uris(env.id).await?;
         let return_to = match &req.return_to {
             None if req.code_challenge.is_some() => {
-                return Err(bad_request(
+                return Err(ServiceError::bad_request(
                     "return_to_requires_exact_match",
                     "return_to is required with code_challenge.",
                 ))
@@ -327,19 +320,21 @@ impl Connect {
                 let parsed = url::Url::parse(raw)
                     .ok()
                     .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-                    .ok_or_else(|| bad_request("invalid_return_to", "return_to must be an absolute http(s) URL."))?;
+                    .ok_or_else(|| {
+                        ServiceError::bad_request("invalid_return_to", "return_to must be an absolute http(s) URL.")
+                    })?;
                 if req.code_challenge.is_some() {
                     if parsed.query().is_some()
                         || parsed.fragment().is_some()
                         || !matches_registered(&parsed, &registered, false)
                     {
-                        return Err(bad_request(
+                        return Err(ServiceError::bad_request(
                             "return_to_requires_exact_match",
                             "With code_challenge, return_to must exactly match a registered redirect URI (pipes redirect-uris add).",
                         ));
                     }
                 } else if parsed.fragment().is_some() || !matches_registered(&parsed, &registered, true) {
-                    return Err(bad_request(
+                    return Err(ServiceError::bad_request(
                         "invalid_return_to",
                         "return_to must match a redirect URI registered for this environment (pipes redirect-uris add).",
                     ));
@@ -357,13 +352,13 @@ impl Connect {
                 })?)
             }
             (Some("reauthorize"), None) => {
-                return Err(bad_request(
+                return Err(ServiceError::bad_request(
                     "connected_account_id_required",
                     "connection_intent reauthorize requires connected_account_id.",
                 ))
             }
             (_, Some(_)) => {
-                return Err(bad_request(
+                return Err(ServiceError::bad_request(
                     "connected_account_id_not_allowed",
                     "connected_account_id is only accepted with connection_intent reauthorize.",
                 ))
@@ -968,7 +963,7 @@ impl Connect {
     /// `POST /data-integrations/finish`: saves a session-bound connection.
     pub async fn finish(&self, env: &Environment, req: FinishRequest) -> Result<ConnectedAccount, ServiceError> {
         let invalid = || {
-            bad_request(
+            ServiceError::bad_request(
                 "invalid_connect_code",
                 "The connect code is unknown, expired, already used, or the verifier is wrong.",
             )
@@ -1002,7 +997,7 @@ impl Connect {
             .advance_authorization(&consumed, AuthorizationStatus::Held)
             .await?
         {
-            return Err(bad_request(
+            return Err(ServiceError::bad_request(
                 "concurrent_request",
                 "A finish for this connect code is already running.",
             ));
@@ -1011,7 +1006,7 @@ impl Connect {
             tracing::warn!(authorization = %a.id, "finish called with a state that does not match the authorization");
         }
         let root = self.root_of(&a).await?.ok_or_else(|| {
-            bad_request(
+            ServiceError::bad_request(
                 "invalid_data_integration",
                 "The data integration was deleted meanwhile.",
             )
@@ -1022,7 +1017,7 @@ impl Connect {
                 "The connect code expired: finish within 90 seconds of the redirect.",
             );
             self.record_failure(&a, &root, &e).await;
-            return Err(bad_request(e.code, &e.description));
+            return Err(ServiceError::bad_request(e.code, &e.description));
         }
         let challenge_ok = valid_verifier(code_verifier)
             && a.code_challenge
@@ -1049,7 +1044,7 @@ impl Connect {
             Ok(account) => account,
             Err(e) => {
                 self.record_failure(&a, &root, &e).await;
-                return Err(bad_request(e.code, &e.description));
+                return Err(ServiceError::bad_request(e.code, &e.description));
             }
         };
         let mut done = consumed;

@@ -9,12 +9,12 @@ use serde::Deserialize;
 
 use super::accounts::requested_scopes;
 use super::resolve::{provider_name, uses_organization_apps};
-use super::selection::{root_not_found, OwnerChoice};
+use super::selection::{check_id, root_not_found, OwnerChoice};
 use super::Patch;
 use crate::catalog::{Catalog, ConfigScope};
 use crate::domain::{
-    valid_external_id, AccountState, ConnectedAccount, DataIntegration, Environment, Membership, MembershipMode,
-    OrganizationApp, OrganizationSettings, Ownership, TokenSet,
+    AccountState, ConnectedAccount, DataIntegration, Environment, Membership, MembershipMode, OrganizationApp,
+    OrganizationSettings, Ownership, TokenSet,
 };
 use crate::error::ServiceError;
 use crate::events::{account_events, AccountChange, Actor};
@@ -93,25 +93,6 @@ pub struct Organizations {
 impl std::fmt::Debug for Organizations {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Organizations")
-    }
-}
-
-fn check_id(field: &str, value: &str) -> Result<(), ServiceError> {
-    if valid_external_id(value) {
-        Ok(())
-    } else {
-        Err(ServiceError::invalid_field(
-            field,
-            "invalid",
-            format!("{field} must be 1-255 visible ASCII characters."),
-        ))
-    }
-}
-
-fn bad_request(message: impl Into<String>) -> ServiceError {
-    ServiceError::BadRequest {
-        code: "invalid_request",
-        message: message.into(),
     }
 }
 
@@ -224,13 +205,12 @@ impl Organizations {
         &self,
         env: &Environment,
     ) -> Result<std::collections::HashMap<crate::ids::DataIntegrationId, String>, ServiceError> {
-        let mut out = std::collections::HashMap::new();
-        for ownership in [Ownership::User, Ownership::Organization] {
-            for root in self.store.all_data_integrations(env.id, ownership).await? {
-                out.insert(root.id, root.slug.to_string());
-            }
-        }
-        Ok(out)
+        // Shared connections live on organization-owned roots only.
+        let roots = self
+            .store
+            .all_data_integrations(env.id, Ownership::Organization)
+            .await?;
+        Ok(roots.into_iter().map(|r| (r.id, r.slug.to_string())).collect())
     }
 
     /// What applies to `organization` (if any) for `root`.
@@ -358,7 +338,8 @@ impl Organizations {
             && req.client_secret.is_none()
             && req.config.is_none()
         {
-            return Err(bad_request(
+            return Err(ServiceError::bad_request(
+                "invalid_request",
                 "Send at least one of enabled, scopes, client_id and client_secret, or config.",
             ));
         }
@@ -367,23 +348,31 @@ impl Organizations {
         let app = match (req.client_id, req.client_secret) {
             (None, None) => None,
             (Some(_), None) | (None, Some(_)) => {
-                return Err(bad_request("client_id and client_secret must be sent together."))
+                return Err(ServiceError::bad_request(
+                    "invalid_request",
+                    "client_id and client_secret must be sent together.",
+                ))
             }
             (Some(_), Some(_)) if !org_credentials => {
-                return Err(bad_request(
+                return Err(ServiceError::bad_request(
+                    "invalid_request",
                     "This integration does not use organization OAuth apps; its credentials belong on the integration.",
                 ))
             }
             (Some(id), Some(secret)) => {
                 if id.trim().is_empty() || id.len() > 512 || secret.expose().is_empty() || secret.expose().len() > 2048
                 {
-                    return Err(bad_request("client_id and client_secret must be non-empty."));
+                    return Err(ServiceError::bad_request(
+                        "invalid_request",
+                        "client_id and client_secret must be non-empty.",
+                    ));
                 }
                 Some((id, secret))
             }
         };
         if req.config.is_some() && !org_credentials {
-            return Err(bad_request(
+            return Err(ServiceError::bad_request(
+                "invalid_request",
                 "config belongs on the integration unless the organization brings its own OAuth app.",
             ));
         }
@@ -447,16 +436,16 @@ impl Organizations {
             match field {
                 Some(f) if f.scope == ConfigScope::Integration && f.accepts(value) => {}
                 Some(f) if f.scope == ConfigScope::Integration => {
-                    return Err(bad_request(format!(
-                        "config.{key}: '{}' is not a valid {}.",
-                        value.escape_debug(),
-                        f.label
-                    )))
+                    return Err(ServiceError::bad_request(
+                        "invalid_request",
+                        format!("config.{key}: '{}' is not a valid {}.", value.escape_debug(), f.label),
+                    ))
                 }
                 _ => {
-                    return Err(bad_request(format!(
-                        "config.{key}: the provider declares no organization-level config field '{key}'."
-                    )))
+                    return Err(ServiceError::bad_request(
+                        "invalid_request",
+                        format!("config.{key}: the provider declares no organization-level config field '{key}'."),
+                    ))
                 }
             }
         }

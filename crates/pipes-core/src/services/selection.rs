@@ -28,7 +28,7 @@ pub struct OwnerChoice {
     pub acting_user: Option<String>,
 }
 
-fn check_id(field: &str, value: &str) -> Result<(), ServiceError> {
+pub(super) fn check_id(field: &str, value: &str) -> Result<(), ServiceError> {
     if valid_external_id(value) {
         Ok(())
     } else {
@@ -105,7 +105,8 @@ pub fn root_not_found() -> ServiceError {
     ServiceError::not_found("Data integration not found for the given provider slug.")
 }
 
-fn account_not_found() -> ServiceError {
+/// 404 for a connection that does not belong to the owner.
+pub fn account_not_found() -> ServiceError {
     ServiceError::NotFound {
         code: "connected_account_not_found",
         message: "No connected account with that ID exists for this owner.".into(),
@@ -171,11 +172,6 @@ pub enum Placement {
     Existing(Box<ConnectedAccount>),
     /// A new connection in this role.
     New(ConnectionRole),
-}
-
-/// 404 for a connection that does not belong to the owner.
-pub fn account_not_found_error() -> ServiceError {
-    account_not_found()
 }
 
 /// Decides where a write with `intent` lands among the owner's connections of `root`:

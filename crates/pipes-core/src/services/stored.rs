@@ -85,13 +85,6 @@ impl std::fmt::Debug for StoredCredentials {
     }
 }
 
-fn bad_request(code: &'static str, message: &str) -> ServiceError {
-    ServiceError::BadRequest {
-        code,
-        message: message.to_owned(),
-    }
-}
-
 fn endpoint_of(method: AuthMethod) -> &'static str {
     match method {
         AuthMethod::Oauth => "POST /data-integrations/{slug}/authorize",
@@ -452,23 +445,23 @@ fn parse_intent(adding: bool, req: &StoreCredentialRequest) -> Result<Intent, Se
         req.connected_account_id.as_deref(),
     ) {
         (true, Some("add"), None) => Ok(Intent::Add),
-        (true, Some("add"), Some(_)) => Err(bad_request(
+        (true, Some("add"), Some(_)) => Err(ServiceError::bad_request(
             "connected_account_id_not_allowed",
             "connected_account_id is not accepted when adding a connection; use PUT to rotate one.",
         )),
-        (true, _, _) => Err(bad_request(
+        (true, _, _) => Err(ServiceError::bad_request(
             "connection_intent_required",
             "connection_intent must be 'add' here; use PUT to create or rotate the compatibility connection.",
         )),
         (false, None, None) => Ok(Intent::Compatibility),
         (false, None | Some("reauthorize"), Some(id)) => ConnectedAccountId::parse(id)
             .map(Intent::Target)
-            .map_err(|_| super::selection::account_not_found_error()),
-        (false, Some("reauthorize"), None) => Err(bad_request(
+            .map_err(|_| super::selection::account_not_found()),
+        (false, Some("reauthorize"), None) => Err(ServiceError::bad_request(
             "connected_account_id_required",
             "connection_intent reauthorize requires connected_account_id.",
         )),
-        (false, _, _) => Err(bad_request(
+        (false, _, _) => Err(ServiceError::bad_request(
             "invalid_connection_intent",
             "connection_intent must be 'reauthorize' here; adding a connection is POST.",
         )),
