@@ -168,3 +168,25 @@ test('shared connections: import, read, update, list and delete', async () => {
   assert.equal(token.active, true);
   assert.equal(token.accessToken.accessToken, 'org-at');
 });
+
+test('widget tokens: minted for members, refused with the contract errors', async () => {
+  const organizationId = uid('org');
+  const userId = uid('user');
+  const { token } = await workos.widgets.createToken({ organizationId, userId, scopes: ['widgets:pipes:manage'] });
+  const [header, claims] = token
+    .split('.')
+    .slice(0, 2)
+    .map((part) => JSON.parse(Buffer.from(part, 'base64url').toString()));
+  assert.equal(header.alg, 'HS256');
+  assert.deepEqual(
+    { aud: claims.aud, sub: claims.sub, org: claims.org_id, scopes: claims.scopes, ttl: claims.exp - claims.iat },
+    { aud: 'widgets', sub: userId, org: organizationId, scopes: ['widgets:pipes:manage'], ttl: 3600 },
+  );
+
+  await assert.rejects(
+    workos.widgets.createToken({ organizationId, scopes: ['widgets:no-such:scope'] }),
+    UnprocessableEntityException,
+  );
+  settings('--membership', 'registry');
+  await assert.rejects(workos.widgets.createToken({ organizationId, userId }), NotFoundException);
+});

@@ -1,6 +1,7 @@
 """API-key and client-credentials connections, organization settings, shared connections with
 membership, and multiple connections, through the official Python SDK (workos==10.8.0)."""
 
+import base64
 import json
 import urllib.request
 import uuid
@@ -391,3 +392,45 @@ def test_organization_settings_override_scopes_enabled_and_apps(client, server, 
     assert "error" not in back, back
     assert provider.stats()["last_client_id"] == "org-own-app"
     assert client.pipes.get_access_token("orgapp", user_id=user, organization_id=org).active is True
+
+
+def jwt_parts(token: str) -> tuple[dict, dict]:
+    def part(s: str) -> dict:
+        return json.loads(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)))
+
+    header, claims, signature = token.split(".")
+    assert len(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))) == 32
+    return part(header), part(claims)
+
+
+def test_widget_and_client_api_tokens(client, server):
+    org, user = uid("org"), uid("user")
+    token = client.widgets.create_token(organization_id=org, user_id=user, scopes=["widgets:pipes:manage"])
+    header, claims = jwt_parts(token.token)
+    assert header["alg"] == "HS256" and header["typ"] == "JWT" and header["kid"]
+    assert claims["aud"] == "widgets" and claims["sub"] == user and claims["org_id"] == org
+    assert claims["scopes"] == ["widgets:pipes:manage"] and claims["exp"] - claims["iat"] == 3600
+
+    admin = client.widgets.create_token(organization_id=org, scopes=["widgets:pipes:manage"])
+    assert "sub" not in jwt_parts(admin.token)[1]
+
+    api = client.client_api.create_token(organization_id=org, user_id=user)
+    _, claims = jwt_parts(api.token)
+    assert claims["aud"] == "client" and claims["scopes"] == [] and claims["sub"] == user
+
+    with pytest.raises(BadRequestError) as e:
+        client.widgets.create_token(user_id=user, scopes=["widgets:pipes:manage"])
+    assert e.value.code == "organization_id_required"
+    with pytest.raises(UnprocessableEntityError):
+        client.widgets.create_token(organization_id=org, scopes=["widgets:everything:manage"])
+
+    # A member the application said has left gets no token; in registry mode neither does a
+    # user of an organization nobody declared.
+    membership(server, org, user, "inactive")
+    with pytest.raises(UnprocessableEntityError):
+        client.client_api.create_token(organization_id=org, user_id=user)
+    server.cli("env", "settings", "sandbox", "--membership", "registry")
+    with pytest.raises(NotFoundError):
+        client.widgets.create_token(organization_id=uid("org"), user_id=user)
+    membership(server, org, user, "active")
+    assert client.widgets.create_token(organization_id=org, user_id=user).token

@@ -12,7 +12,10 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use rand::RngCore;
+use sha2::Sha256;
+use zeroize::Zeroizing;
 
 use crate::secret::SecretString;
 
@@ -89,6 +92,23 @@ fn split(bytes: &[u8]) -> Result<(&str, &[u8]), VaultError> {
 
 struct VaultKey {
     cipher: Aes256Gcm,
+    /// Root of the keys this vault key signs with, derived from it so the raw key is never
+    /// used for two algorithms: HMAC-SHA256(key, "pipes vault signing v1").
+    signing_root: Zeroizing<[u8; 32]>,
+}
+
+impl VaultKey {
+    fn signing_key(&self, purpose: &str) -> Hmac<Sha256> {
+        let mut derive = hmac_with(&self.signing_root[..]);
+        derive.update(purpose.as_bytes());
+        let key: Zeroizing<[u8; 32]> = Zeroizing::new(derive.finalize().into_bytes().into());
+        hmac_with(&key[..])
+    }
+}
+
+fn hmac_with(key: &[u8]) -> Hmac<Sha256> {
+    // HMAC takes keys of any length.
+    <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!())
 }
 
 /// Seals and opens secrets. The first configured key seals; every configured key opens.
@@ -138,7 +158,10 @@ impl Vault {
             }
             let cipher = Aes256Gcm::new_from_slice(&raw)
                 .map_err(|_| VaultError::InvalidKeys(format!("key '{kid}' is unusable")))?;
-            if keys.insert(kid.to_owned(), VaultKey { cipher }).is_some() {
+            let mut derive = hmac_with(&raw);
+            derive.update(b"pipes vault signing v1");
+            let signing_root = Zeroizing::new(derive.finalize().into_bytes().into());
+            if keys.insert(kid.to_owned(), VaultKey { cipher, signing_root }).is_some() {
                 return Err(VaultError::InvalidKeys(format!("key id '{kid}' appears twice")));
             }
             primary.get_or_insert_with(|| kid.to_owned());
@@ -214,6 +237,25 @@ impl Vault {
             .map_err(|_| VaultError::Malformed)
     }
 
+    /// The HMAC-SHA256 tag of `data` under a key derived from the primary key (the one
+    /// [`Vault::primary_kid`] names) for `purpose`; keys for different purposes are unrelated.
+    pub fn sign(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
+        let mut mac = self.keys[&self.primary].signing_key(purpose);
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Checks, in constant time, a tag made by [`Vault::sign`] under any configured key.
+    pub fn verify(&self, kid: &str, purpose: &str, data: &[u8], tag: &[u8]) -> Result<(), VaultError> {
+        let key = self
+            .keys
+            .get(kid)
+            .ok_or_else(|| VaultError::UnknownKey(kid.to_owned()))?;
+        let mut mac = key.signing_key(purpose);
+        mac.update(data);
+        mac.verify_slice(tag).map_err(|_| VaultError::Tampered)
+    }
+
     /// Re-seals under the primary key; `None` when it already uses the primary key.
     pub fn reseal(&self, sealed: &Sealed, aad: Aad<'_>) -> Result<Option<Sealed>, VaultError> {
         if sealed.kid()? == self.primary {
@@ -264,6 +306,35 @@ mod tests {
         let only_new = Vault::from_spec(&new).unwrap();
         assert_eq!(only_new.open(&resealed, AAD).unwrap(), b"value");
         assert_eq!(only_new.open(&sealed, AAD), Err(VaultError::UnknownKey("old".into())));
+    }
+
+    #[test]
+    fn signatures_bind_purpose_and_key_and_survive_rotation() {
+        let old = Vault::generate_key_spec("old");
+        let before = Vault::from_spec(&old).unwrap();
+        let tag = before.sign("widget_token", b"payload");
+        assert!(before.verify("old", "widget_token", b"payload", &tag).is_ok());
+        assert_eq!(
+            before.verify("old", "widget_token", b"payloaD", &tag),
+            Err(VaultError::Tampered)
+        );
+        assert_eq!(
+            before.verify("old", "other", b"payload", &tag),
+            Err(VaultError::Tampered)
+        );
+        assert_eq!(
+            before.verify("old", "widget_token", b"payload", &tag[..31]),
+            Err(VaultError::Tampered)
+        );
+        let rotated = Vault::from_spec(&format!("{},{old}", Vault::generate_key_spec("new"))).unwrap();
+        assert!(rotated.verify("old", "widget_token", b"payload", &tag).is_ok());
+        assert_eq!(rotated.primary_kid(), "new");
+        assert_ne!(rotated.sign("widget_token", b"payload"), tag);
+        let unrelated = Vault::from_spec(&Vault::generate_key_spec("old")).unwrap();
+        assert_eq!(
+            unrelated.verify("old", "widget_token", b"payload", &tag),
+            Err(VaultError::Tampered)
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use pipes_core::oauth::OAuthClient;
 use pipes_core::services::{
     Accounts, Connect, Credentials, Environments, Events, Integrations, Organizations, RefreshPolicy,
-    StoredCredentials, Webhooks,
+    StoredCredentials, Webhooks, WidgetTokens,
 };
 
 use pipes_core::metrics::Metrics;
@@ -48,6 +48,8 @@ pub struct AppParts {
     pub events: Events,
     /// Webhook endpoints.
     pub webhooks: Webhooks,
+    /// Widget and Client API tokens.
+    pub widget_tokens: WidgetTokens,
     /// How webhooks are delivered.
     pub delivery: DeliveryPolicy,
     /// What the janitor keeps.
@@ -108,12 +110,14 @@ impl App {
     ) -> Self {
         let oauth = OAuthClient::new(Duration::from_secs(15));
         let metrics = Arc::new(Metrics::default());
+        let organizations = Organizations::new(store.clone(), vault.clone(), catalog);
         Self(Arc::new(AppParts {
             metrics: metrics.clone(),
             environments: Environments::new(store.clone()),
             integrations: Integrations::new(store.clone(), vault.clone(), catalog),
             accounts: Accounts::new(store.clone(), vault.clone(), catalog),
-            organizations: Organizations::new(store.clone(), vault.clone(), catalog),
+            widget_tokens: WidgetTokens::new(organizations.clone(), vault.clone()),
+            organizations,
             stored: StoredCredentials::new(store.clone(), vault.clone(), catalog, oauth.clone()),
             connect: Connect::new(store.clone(), vault.clone(), catalog, oauth.clone(), public_url),
             events: Events::new(store.clone()),

@@ -5,30 +5,7 @@ use pipes_testkit::{read, TestApp, TestDatabase};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(pipes_testkit::spawn_app_on(pipes_testkit::TestDatabase::sqlite()).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    if let Some(db) = pipes_testkit::TestDatabase::postgres().await {
-                        super::$name(pipes_testkit::spawn_app_on(db).await).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+pipes_testkit::on_both_backends!(
     every_call_needs_a_valid_key,
     tenants_never_see_each_other,
     create_get_update_delete_a_builtin_integration,

@@ -11,31 +11,8 @@ use pipes_testkit::{Settings, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let db = pipes_testkit::TestDatabase::sqlite();
-                    super::$name(pipes_testkit::spawn_app_with(db, super::fast_retries()).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    if let Some(db) = pipes_testkit::TestDatabase::postgres().await {
-                        super::$name(pipes_testkit::spawn_app_with(db, super::fast_retries()).await).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+pipes_testkit::on_both_backends!(
+    settings = super::fast_retries();
     connection_changes_are_events,
     events_filter_and_page,
     deleting_an_integration_announces_each_connection,

@@ -10,31 +10,8 @@ use pipes_testkit::{Settings, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let db = pipes_testkit::TestDatabase::sqlite();
-                    super::$name(pipes_testkit::spawn_app_with(db, super::eager()).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    if let Some(db) = pipes_testkit::TestDatabase::postgres().await {
-                        super::$name(pipes_testkit::spawn_app_with(db, super::eager()).await).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+pipes_testkit::on_both_backends!(
+    settings = super::eager();
     tokens_are_refreshed_before_anyone_asks,
     a_provider_outage_backs_off_and_kills_nothing,
     a_dead_grant_is_marked_once_with_its_event,

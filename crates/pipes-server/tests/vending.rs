@@ -10,30 +10,7 @@ use pipes_testkit::{read, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(pipes_testkit::spawn_app_on(pipes_testkit::TestDatabase::sqlite()).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    if let Some(db) = pipes_testkit::TestDatabase::postgres().await {
-                        super::$name(pipes_testkit::spawn_app_on(db).await).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+pipes_testkit::on_both_backends!(
     a_fresh_token_needs_no_provider_call,
     a_token_inside_the_margin_is_refreshed_once_and_rotated,
     fifty_concurrent_calls_after_expiry_make_one_refresh,

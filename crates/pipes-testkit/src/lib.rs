@@ -60,6 +60,45 @@ impl Drop for TestApp {
     }
 }
 
+/// Declares each named `async fn(TestApp)` of the calling module as two tests, `sqlite::NAME`
+/// and `postgres::NAME` (skipped without `PIPES_TEST_POSTGRES_URL`, a failure with
+/// `PIPES_REQUIRE_POSTGRES=1`). `settings = EXPR;` first runs them with those settings; EXPR is
+/// evaluated inside the generated modules, so name the caller's functions as `super::…`.
+#[macro_export]
+macro_rules! on_both_backends {
+    (settings = $settings:expr; $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = $crate::TestDatabase::sqlite();
+                    super::$name($crate::spawn_app_with(db, $settings).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    if let Some(db) = $crate::TestDatabase::postgres().await {
+                        super::$name($crate::spawn_app_with(db, $settings).await).await;
+                    }
+                }
+            )*
+        }
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(settings = $crate::test_settings(); $($name),*);
+    };
+}
+
+/// The settings [`spawn_app_on`] uses: defaults with the background refresh worker off.
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::default();
+    settings.refresh_ahead.enabled = false;
+    settings
+}
+
 /// Starts a server on a fresh SQLite database.
 pub async fn spawn_app() -> TestApp {
     spawn_app_on(TestDatabase::sqlite()).await
@@ -69,9 +108,7 @@ pub async fn spawn_app() -> TestApp {
 /// background refresh worker is off, so tests see only the refreshes they cause; turn it on
 /// with [`spawn_app_with`].
 pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
-    let mut settings = Settings::default();
-    settings.refresh_ahead.enabled = false;
-    spawn_app_with(db, settings).await
+    spawn_app_with(db, test_settings()).await
 }
 
 /// Like [`spawn_app_on`] with explicit settings (short retry delays, …).

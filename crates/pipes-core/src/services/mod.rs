@@ -12,6 +12,7 @@ mod resolve;
 mod selection;
 mod stored;
 mod webhooks;
+mod widget_tokens;
 
 pub use accounts::{requested_scopes, Accounts, ImportAccount, ProviderListing, UpdateAccount};
 pub use connect::{
@@ -36,4 +37,8 @@ pub use selection::{select, OwnerChoice, OwnerInput, Selector, Warning};
 pub use stored::{StoreCredentialRequest, StoredCredentials};
 pub use webhooks::{
     check_endpoint_url, CreateWebhookEndpoint, OpenedEndpoint, UpdateWebhookEndpoint, Webhooks, WEBHOOK_SECRET_PURPOSE,
+};
+pub use widget_tokens::{
+    sign_token, verify_token, Audience, ClientTokenRequest, TokenClaims, TokenError, WidgetTokenRequest, WidgetTokens,
+    WIDGET_SCOPES, WIDGET_TOKEN_TTL_SECONDS,
 };

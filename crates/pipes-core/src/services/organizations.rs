@@ -122,24 +122,29 @@ impl Organizations {
         let (Some(org), Some(user)) = (choice.owner.organization_id.as_deref(), choice.acting_user.as_deref()) else {
             return Ok(());
         };
-        let membership = self.store.membership(env.id, org, user).await?;
-        let active = match (env.settings.membership, membership) {
-            (_, Some(m)) => m.active,
-            (MembershipMode::Trust, None) => true,
-            (MembershipMode::Registry, None) => {
-                if !self.store.organization_known(env.id, org).await? {
-                    return Err(ServiceError::not_found("The organization was not found."));
-                }
-                false
-            }
-        };
-        if active {
+        if self.is_active_member(env, org, user).await? {
             Ok(())
         } else {
             Err(ServiceError::Forbidden {
                 code: "user_not_member_of_organization",
                 message: "The user is not an active member of the organization.".into(),
             })
+        }
+    }
+
+    /// Whether `user` is an active member of `organization`: as declared, else (trust mode)
+    /// yes. In registry mode an organization nobody declared is 404.
+    pub async fn is_active_member(&self, env: &Environment, org: &str, user: &str) -> Result<bool, ServiceError> {
+        match (env.settings.membership, self.store.membership(env.id, org, user).await?) {
+            (_, Some(m)) => Ok(m.active),
+            (MembershipMode::Trust, None) => Ok(true),
+            (MembershipMode::Registry, None) => {
+                if self.store.organization_known(env.id, org).await? {
+                    Ok(false)
+                } else {
+                    Err(ServiceError::not_found("The organization was not found."))
+                }
+            }
         }
     }
 

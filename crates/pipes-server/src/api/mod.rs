@@ -9,6 +9,7 @@ mod stored_credentials;
 mod vending;
 pub mod views;
 mod webhook_endpoints;
+mod widgets;
 
 use axum::Router;
 
@@ -25,4 +26,5 @@ pub fn routes(app: &App) -> Router<App> {
         .merge(organizations::routes())
         .merge(stored_credentials::routes(app))
         .merge(webhook_endpoints::routes(app))
+        .merge(widgets::routes())
 }
