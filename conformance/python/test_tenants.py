@@ -222,6 +222,20 @@ def test_client_credentials_are_proven_minted_and_cached(client, provider):
     assert e.value.code == "auth_method_mismatch"
 
 
+def test_builtin_client_credentials_need_the_tenants_config(client):
+    root = client.pipes.create_data_integration(
+        provider="salesforce", enabled=True, auth_methods=["client_credentials"]
+    )
+    assert root.auth_methods == ["client_credentials"] and root.credentials is None
+    with pytest.raises(UnprocessableEntityError) as e:
+        client.pipes.update_data_integration_client_credentials(
+            "salesforce", user_id=uid("user"), client_id="consumer-key", client_secret="consumer-secret"
+        )
+    assert e.value.errors[0]["field"] == "config.my_domain"
+    with pytest.raises(UnprocessableEntityError):
+        client.pipes.create_data_integration(provider="github", enabled=True, auth_methods=["api_key"])
+
+
 def test_shared_connections_follow_membership(client, server):
     org, admin, other = uid("org"), uid("user"), uid("user")
     api_key_root(client, ownership="organization")

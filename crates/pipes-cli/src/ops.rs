@@ -471,15 +471,23 @@ async fn rotate(config: &Config) -> anyhow::Result<()> {
 /// `pipes providers`.
 pub fn providers() -> anyhow::Result<()> {
     println!("{:<18} {:<20} {:<20} config fields", "SLUG", "NAME", "AUTH");
-    for p in catalog()?.iter() {
-        let fields: Vec<&str> = p.config.iter().map(|f| f.key.as_str()).collect();
-        println!(
-            "{:<18} {:<20} {:<20} {}",
-            p.slug,
-            p.name,
-            p.auth_method.as_str(),
-            fields.join(", ")
-        );
+    let catalog = catalog()?;
+    // One row per provider and authentication method (Salesforce also offers client credentials).
+    for main in catalog.iter() {
+        for p in catalog
+            .auth_methods(&main.slug)
+            .into_iter()
+            .filter_map(|m| catalog.get_with(&main.slug, m))
+        {
+            let fields: Vec<&str> = p.config.iter().map(|f| f.key.as_str()).collect();
+            println!(
+                "{:<18} {:<20} {:<20} {}",
+                p.slug,
+                p.name,
+                p.auth_method.as_str(),
+                fields.join(", ")
+            );
+        }
     }
     Ok(())
 }

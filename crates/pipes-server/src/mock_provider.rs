@@ -52,6 +52,8 @@ pub struct Counters {
     pub max_in_flight: u64,
     /// Token requests that failed PKCE or client authentication.
     pub rejected_requests: u64,
+    /// Tokens minted with the client-credentials grant.
+    pub client_credentials: u64,
 }
 
 #[derive(Debug)]
@@ -71,6 +73,7 @@ struct Refresh {
 
 #[derive(Debug)]
 struct MockState {
+    base_url: String,
     client_id: String,
     client_secret: String,
     lifetime_secs: i64,
@@ -120,6 +123,7 @@ impl MockProvider {
     pub fn serve(listener: tokio::net::TcpListener, client_id: &str, client_secret: &str) -> Self {
         let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(Mutex::new(MockState {
+            base_url: format!("http://{addr}"),
             client_id: client_id.to_owned(),
             client_secret: client_secret.to_owned(),
             lifetime_secs: 3600,
@@ -393,6 +397,20 @@ async fn answer_token(
             }
             String::new()
         }
+        Some("client_credentials") => {
+            // Shaped like Salesforce's answer: where the API lives and who the client is, and
+            // no expires_in (sessions end by the org's policy).
+            s.counters.client_credentials += 1;
+            return Json(json!({
+                "access_token": format!("at_{}", random(24)),
+                "token_type": "Bearer",
+                "instance_url": s.base_url,
+                "id": format!("{}/id/00D000000000001/005000000000001", s.base_url),
+                "issued_at": pipes_core::time::now_ms().to_string(),
+                "signature": random(24),
+            }))
+            .into_response();
+        }
         _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
     };
     issue(&s, None, &scope)
@@ -422,5 +440,6 @@ async fn stats(State(state): State<Arc<Mutex<MockState>>>) -> Json<serde_json::V
         "reused_refresh_tokens": c.reused_refresh_tokens,
         "invalid_refresh_tokens": c.invalid_refresh_tokens,
         "rejected_requests": c.rejected_requests,
+        "client_credentials": c.client_credentials,
     }))
 }

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::domain::{AuthMethod, AuthenticateVia, TokenBodyContentType};
+use crate::domain::{AuthMethod, AuthenticateVia, DataIntegration, TokenBodyContentType};
 
 mod files {
     include!(concat!(env!("OUT_DIR"), "/providers.rs"));
@@ -164,6 +164,10 @@ pub struct Provider {
     /// Non-secret token-response fields kept as connection metadata (`instance_url`).
     #[serde(default)]
     pub metadata_fields: Vec<String>,
+    /// How long to treat an access token as valid when the token response has no
+    /// `expires_in` (sessions that end by the provider's policy), so it is renewed in time.
+    #[serde(default)]
+    pub assumed_lifetime_seconds: Option<i64>,
     /// Where the provider's API lives, for Relay path routing.
     #[serde(default)]
     pub api_base_url: Option<String>,
@@ -189,6 +193,9 @@ impl Provider {
 #[derive(Debug)]
 pub struct Catalog {
     providers: BTreeMap<String, Provider>,
+    /// Other authentication methods of a provider (`[variants.client_credentials]` in its
+    /// file): the same slug and name, everything else stated by the variant.
+    variants: Vec<Provider>,
 }
 
 impl Catalog {
@@ -210,6 +217,7 @@ impl Catalog {
             tables.insert(stem, table);
         }
         let mut providers = BTreeMap::new();
+        let mut variants = Vec::new();
         for (stem, table) in &tables {
             let mut merged = table.clone();
             if let Some(base) = table.get("extends").and_then(|v| v.as_str()) {
@@ -224,18 +232,66 @@ impl Catalog {
                     merged.insert(k.clone(), v.clone());
                 }
             }
+            let variant_tables = match merged.remove("variants") {
+                None => toml::Table::new(),
+                Some(toml::Value::Table(t)) => t,
+                Some(_) => return Err(format!("{stem}.toml: variants must be a table")),
+            };
             let mut provider: Provider = toml::Value::Table(merged)
                 .try_into()
                 .map_err(|e| format!("{stem}.toml: {e}"))?;
             validate(stem, &mut provider)?;
+            for (method, body) in variant_tables {
+                let toml::Value::Table(mut body) = body else {
+                    return Err(format!("{stem}.toml: variants.{method} must be a table"));
+                };
+                let parsed = AuthMethod::parse(&method)
+                    .filter(|m| *m != provider.auth_method)
+                    .ok_or_else(|| format!("{stem}.toml: variants.{method} is not another auth method"))?;
+                body.insert("slug".into(), provider.slug.clone().into());
+                body.insert("name".into(), provider.name.clone().into());
+                body.insert("auth_method".into(), method.clone().into());
+                let mut variant: Provider = toml::Value::Table(body)
+                    .try_into()
+                    .map_err(|e| format!("{stem}.toml: variants.{method}: {e}"))?;
+                validate(stem, &mut variant)?;
+                debug_assert_eq!(variant.auth_method, parsed);
+                variants.push(variant);
+            }
             providers.insert(provider.slug.clone(), provider);
         }
-        Ok(Catalog { providers })
+        Ok(Catalog { providers, variants })
     }
 
-    /// A provider by slug.
+    /// A provider by slug, as described for its main authentication method.
     pub fn get(&self, slug: &str) -> Option<&Provider> {
         self.providers.get(slug)
+    }
+
+    /// A provider by slug as described for `method`.
+    pub fn get_with(&self, slug: &str, method: AuthMethod) -> Option<&Provider> {
+        self.get(slug)
+            .filter(|p| p.auth_method == method)
+            .or_else(|| self.variants.iter().find(|v| v.slug == slug && v.auth_method == method))
+    }
+
+    /// The built-in provider a root uses, with the root's authentication method; `None` for
+    /// custom providers.
+    pub fn for_root(&self, root: &DataIntegration) -> Option<&Provider> {
+        match root.custom_provider {
+            Some(_) => None,
+            None => self.get_with(root.slug.as_str(), root.auth_method),
+        }
+    }
+
+    /// Every authentication method a provider supports, the main one first.
+    pub fn auth_methods(&self, slug: &str) -> Vec<AuthMethod> {
+        let variants = self.variants.iter().filter(|v| v.slug == slug).map(|v| v.auth_method);
+        self.get(slug)
+            .map(|p| p.auth_method)
+            .into_iter()
+            .chain(variants)
+            .collect()
     }
 
     /// Every provider, by slug.
@@ -396,6 +452,38 @@ mod tests {
         ];
         for (name, text) in cases {
             let e = Catalog::load(&[(name, text)]).unwrap_err();
+            assert!(e.starts_with("a.toml"), "{e}");
+        }
+    }
+
+    #[test]
+    fn variants_describe_other_auth_methods_and_are_validated() {
+        let catalog = Catalog::builtin().unwrap();
+        let sf = catalog.get("salesforce").unwrap();
+        assert_eq!(sf.auth_method, AuthMethod::Oauth);
+        assert_eq!(
+            catalog.auth_methods("salesforce"),
+            vec![AuthMethod::Oauth, AuthMethod::ClientCredentials]
+        );
+        let cc = catalog.get_with("salesforce", AuthMethod::ClientCredentials).unwrap();
+        assert_eq!((cc.slug.as_str(), cc.name.as_str()), ("salesforce", "Salesforce"));
+        assert_eq!(cc.metadata_fields, ["instance_url", "id"]);
+        assert!(cc.assumed_lifetime_seconds.is_some());
+        let domain = cc.config_field("my_domain").unwrap();
+        assert_eq!(domain.scope, ConfigScope::Installation);
+        assert!(domain.accepts("acme.my.salesforce.com") && !domain.accepts("evil.example.com"));
+        assert!(catalog.get_with("salesforce", AuthMethod::ApiKey).is_none());
+        assert!(catalog.get_with("github", AuthMethod::ClientCredentials).is_none());
+
+        let base = "slug = \"a\"\nname = \"A\"\nauthorization_url = \"https://x\"\ntoken_url = \"https://y\"\n";
+        for bad in [
+            "[variants.oauth]\ntoken_url = \"https://z\"",
+            "[variants.password]\ntoken_url = \"https://z\"",
+            "[variants.client_credentials]\ntoken_url = \"http://z\"",
+            "[variants.client_credentials]\nname = \"B\"\ntoken_url = \"https://z\"\nunknown = 1",
+            "variants = 1",
+        ] {
+            let e = Catalog::load(&[("a.toml", &format!("{base}{bad}"))]).unwrap_err();
             assert!(e.starts_with("a.toml"), "{e}");
         }
     }

@@ -35,6 +35,8 @@ pub struct ResolvedProvider {
     pub token_expiry: TokenExpiry,
     /// Token-response fields kept as metadata.
     pub metadata_fields: Vec<String>,
+    /// Lifetime assumed when a token response has no `expires_in`.
+    pub assumed_lifetime_seconds: Option<i64>,
 }
 
 /// The OAuth app used with a provider.
@@ -82,6 +84,7 @@ impl ResolvedProvider {
             default_scopes: p.default_scopes.clone(),
             token_expiry: p.token_expiry,
             metadata_fields: p.metadata_fields.clone(),
+            assumed_lifetime_seconds: p.assumed_lifetime_seconds,
         })
     }
 
@@ -103,6 +106,7 @@ impl ResolvedProvider {
             default_scopes: vec![],
             token_expiry: TokenExpiry::FromResponse,
             metadata_fields: vec![],
+            assumed_lifetime_seconds: None,
         }
     }
 }

@@ -150,7 +150,9 @@ pub(super) async fn read_token_response(
         Some(serde_json::Value::String(s)) => s.trim().parse::<i64>().ok(),
         _ => None,
     }
-    .filter(|secs| *secs > 0 && p.token_expiry != TokenExpiry::Never);
+    .filter(|secs| *secs > 0)
+    .or(p.assumed_lifetime_seconds)
+    .filter(|_| p.token_expiry != TokenExpiry::Never);
     let metadata = p
         .metadata_fields
         .iter()

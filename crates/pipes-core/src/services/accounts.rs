@@ -137,7 +137,7 @@ impl std::fmt::Debug for Accounts {
 pub fn requested_scopes(root: &DataIntegration, catalog: &Catalog) -> Option<Vec<String>> {
     root.scopes.clone().or_else(|| {
         catalog
-            .get(root.slug.as_str())
+            .for_root(root)
             .map(|p| p.default_scopes.clone())
             .filter(|s| !s.is_empty())
     })

@@ -427,7 +427,7 @@ impl Connect {
         let id = random_token(18).replace(['-', '_'], "x");
         let pkce = match &root.custom_provider {
             Some(cp) => cp.definition.pkce_enabled,
-            None => self.catalog.get(root.slug.as_str()).is_some_and(|p| p.pkce),
+            None => self.catalog.for_root(&root).is_some_and(|p| p.pkce),
         };
         let pkce_verifier = pkce.then(|| {
             let verifier = SecretString::new(random_token(48));

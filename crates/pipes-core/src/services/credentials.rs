@@ -424,12 +424,7 @@ impl Credentials {
     /// non-secret fields (contract §3.7).
     fn config_with_defaults(&self, root: &DataIntegration, a: &ConnectedAccount) -> BTreeMap<String, String> {
         let mut config = a.config.clone();
-        if let Some(p) = root
-            .custom_provider
-            .is_none()
-            .then(|| self.inner.catalog.get(root.slug.as_str()))
-            .flatten()
-        {
+        if let Some(p) = self.inner.catalog.for_root(root) {
             for f in &p.config {
                 if let Some(d) = &f.default {
                     config.entry(f.key.clone()).or_insert_with(|| d.clone());

@@ -209,7 +209,11 @@ impl Integrations {
         let ownership = parse_ownership(req.ownership.as_deref())?;
         let requested_method = parse_auth_methods(req.auth_methods.as_deref())?;
 
-        let builtin = self.catalog.get(slug.as_str());
+        // A built-in provider as described for the requested method (Salesforce also offers
+        // client credentials), else its main description (then a mismatch below).
+        let builtin = requested_method
+            .and_then(|m| self.catalog.get_with(slug.as_str(), m))
+            .or_else(|| self.catalog.get(slug.as_str()));
         let existing_custom = self.store.custom_provider(env.id, &slug).await?;
         let now = now_ms();
         let (provider, new_custom) = match (req.custom_provider, builtin, existing_custom) {
@@ -257,12 +261,19 @@ impl Integrations {
         };
         if let Some(requested) = requested_method {
             if requested != method {
+                let supported: Vec<&str> = match &provider {
+                    ProviderRef::Builtin(_) => self.catalog.auth_methods(slug.as_str()),
+                    ProviderRef::Custom(cp) => vec![cp.auth_method],
+                }
+                .into_iter()
+                .map(AuthMethod::as_str)
+                .collect();
                 return Err(ServiceError::invalid_field(
                     "auth_methods",
                     "auth_method_mismatch",
                     format!(
-                        "Provider '{slug}' uses {} authentication, not {}.",
-                        method.as_str(),
+                        "Provider '{slug}' supports {} authentication, not {}.",
+                        supported.join(" or "),
                         requested.as_str()
                     ),
                 ));
@@ -382,7 +393,7 @@ impl Integrations {
         }
         let provider = match &root.custom_provider {
             Some(cp) => ProviderRef::Custom(Box::new(cp.clone())),
-            None => ProviderRef::Builtin(self.catalog.get(root.slug.as_str()).ok_or_else(|| {
+            None => ProviderRef::Builtin(self.catalog.for_root(&root).ok_or_else(|| {
                 ServiceError::Internal(format!("built-in provider '{}' vanished from the catalog", root.slug))
             })?),
         };

@@ -431,11 +431,7 @@ impl Organizations {
     }
 
     fn check_config(&self, root: &DataIntegration, config: &BTreeMap<String, String>) -> Result<(), ServiceError> {
-        let provider = root
-            .custom_provider
-            .is_none()
-            .then(|| self.catalog.get(root.slug.as_str()))
-            .flatten();
+        let provider = self.catalog.for_root(root);
         for (key, value) in config {
             let field = provider.and_then(|p| p.config_field(key));
             match field {

@@ -52,9 +52,13 @@ pub fn resolve_provider(
     Ok(match &root.custom_provider {
         Some(cp) => ResolvedProvider::custom(root.slug.as_str(), &cp.definition),
         None => {
-            let p = catalog
-                .get(root.slug.as_str())
-                .ok_or_else(|| ResolveError::Provider(format!("provider '{}' is not in the catalog", root.slug)))?;
+            let p = catalog.for_root(root).ok_or_else(|| {
+                ResolveError::Provider(format!(
+                    "provider '{}' ({}) is not in the catalog",
+                    root.slug,
+                    root.auth_method.as_str()
+                ))
+            })?;
             let mut config: BTreeMap<String, String> = p
                 .config
                 .iter()
@@ -148,12 +152,7 @@ pub fn check_installation_config(
     catalog: &Catalog,
     complete: bool,
 ) -> Result<BTreeMap<String, String>, ServiceError> {
-    let Some(p) = root
-        .custom_provider
-        .is_none()
-        .then(|| catalog.get(root.slug.as_str()))
-        .flatten()
-    else {
+    let Some(p) = catalog.for_root(root) else {
         if config.is_empty() {
             return Ok(config);
         }

@@ -340,8 +340,14 @@ impl StoredCredentials {
                 .clone()
                 .apply(account.account_display_name.take());
             account.account_identifier = req.account_identifier.clone().apply(account.account_identifier.take());
-            if let Some(c) = &config {
-                account.config = c.clone();
+            match &config {
+                Some(c) => account.config = c.clone(),
+                // Minting needs every required field, also when a connection is made without
+                // config (rotations keep the stored config).
+                None if method == AuthMethod::ClientCredentials => {
+                    check_installation_config(&root, account.config.clone(), self.catalog, true)?;
+                }
+                None => {}
             }
             account.stored = Some(secret.seal(&self.vault, account.id));
             account.tokens = TokenSet::default();
