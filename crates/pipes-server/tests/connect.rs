@@ -65,40 +65,48 @@ impl Flow {
     /// Browser: from the authorize URL through confirmation and the provider to the callback's
     /// answer, which is returned.
     async fn browse(&self, url: &str, confirm: bool) -> Response {
+        let to_provider = self.confirm(url, confirm).await;
+        if !confirm {
+            return to_provider;
+        }
+        let callback = self.at_provider(to_provider).await;
+        self.browser.get(callback).send().await.unwrap()
+    }
+
+    /// The hosted page: the answer that leaves it (to the provider, or back when cancelled).
+    async fn confirm(&self, url: &str, confirm: bool) -> Response {
         let landing = self.browser.get(url).send().await.unwrap();
-        let to_provider = if landing.status().as_u16() == 200 {
-            assert_eq!(landing.headers().get("x-frame-options").unwrap(), "DENY");
-            assert!(landing
-                .headers()
-                .get("content-security-policy")
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .contains("frame-ancestors 'none'"));
-            assert_eq!(landing.headers().get("cache-control").unwrap(), "no-store");
-            let html = landing.text().await.unwrap();
-            assert!(html.contains("Connect your Mock Cloud account"), "{html}");
-            let action = if confirm { "continue" } else { "cancel" };
-            let resp = self
-                .browser
-                .post(url)
-                .form(&[("csrf_token", csrf_of(&html)), ("action", action.into())])
-                .send()
-                .await
-                .unwrap();
-            if !confirm {
-                return resp;
-            }
-            resp
-        } else {
-            landing
-        };
+        if landing.status().as_u16() != 200 {
+            return landing;
+        }
+        assert_eq!(landing.headers().get("x-frame-options").unwrap(), "DENY");
+        assert!(landing
+            .headers()
+            .get("content-security-policy")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'"));
+        assert_eq!(landing.headers().get("cache-control").unwrap(), "no-store");
+        let html = landing.text().await.unwrap();
+        assert!(html.contains("Connect your Mock Cloud account"), "{html}");
+        let action = if confirm { "continue" } else { "cancel" };
+        self.browser
+            .post(url)
+            .form(&[("csrf_token", csrf_of(&html)), ("action", action.into())])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The provider consents at once: the callback URL it sends the browser to.
+    async fn at_provider(&self, to_provider: Response) -> String {
         assert_eq!(to_provider.status().as_u16(), 302);
         let provider_url = location(&to_provider);
         assert!(provider_url.starts_with(&self.mock.base_url), "{provider_url}");
         let back = self.browser.get(&provider_url).send().await.unwrap();
         assert_eq!(back.status().as_u16(), 302);
-        self.browser.get(location(&back)).send().await.unwrap()
+        location(&back)
     }
 
     async fn token(&self, user: &str) -> Value {
@@ -422,4 +430,57 @@ async fn authorize_rejects_bad_requests_with_the_contract_codes() {
         (status, body["code"].as_str()),
         (422, Some("invalid_data_integration_state"))
     );
+}
+
+#[tokio::test]
+async fn a_member_who_left_while_at_the_provider_shares_nothing() {
+    let f = setup().await;
+    let shared_root = json!({
+        "provider": "mock", "ownership": "organization", "enabled": true,
+        "credentials": {"type": "custom", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET},
+    });
+    let (status, body) = f.app.call(Method::POST, "/data-integrations", Some(shared_root)).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, out) = f
+        .authorize(json!({"user_id": "user_admin", "organization_id": "org_1",
+                          "connection_owner": "organization", "return_to": RETURN_TO}))
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let to_provider = f.confirm(out["url"].as_str().unwrap(), true).await;
+    let callback = f.at_provider(to_provider).await;
+
+    let ended = f
+        .app
+        .call(
+            Method::DELETE,
+            "/pipes/organizations/org_1/memberships/user_admin",
+            None,
+        )
+        .await;
+    assert_eq!(ended.0, 204, "{ended:?}");
+    let back = f.browser.get(callback).send().await.unwrap();
+    let q = query_of(&location(&back));
+    assert_eq!(
+        q.get("error").map(String::as_str),
+        Some("user_not_member_of_organization")
+    );
+    assert_eq!(q.get("state"), out["state"].as_str().map(str::to_owned).as_ref());
+    let (status, _) = f
+        .app
+        .call(Method::GET, "/organizations/org_1/connected_accounts/mock", None)
+        .await;
+    assert_eq!(status, 404, "nothing was saved");
+    let (_, events) = f
+        .app
+        .call(
+            Method::GET,
+            "/events?events=pipes.connected_account.connection_failed",
+            None,
+        )
+        .await;
+    assert_eq!(
+        events["data"][0]["data"]["error_code"],
+        "user_not_member_of_organization"
+    );
+    assert_eq!(events["data"][0]["data"]["organization_id"], "org_1");
 }

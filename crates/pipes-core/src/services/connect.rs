@@ -861,6 +861,21 @@ impl Connect {
             .await
             .map_err(|e| internal(e.to_string()))?
             .ok_or_else(|| internal("the environment no longer exists".into()))?;
+        // A member whose membership ended while at the provider does not establish a shared
+        // connection (ending a membership clears the connections it established).
+        if let (Ownership::Organization, Some(org)) = (a.owner.ownership, a.owner.organization_id.as_deref()) {
+            let active = self
+                .organizations
+                .is_active_member(&env, org, &a.user_id)
+                .await
+                .map_err(|e| internal(e.to_string()))?;
+            if !active {
+                return Err(FlowError::new(
+                    "user_not_member_of_organization",
+                    "The user is no longer an active member of the organization.",
+                ));
+            }
+        }
         let wanted = match &a.intent {
             ConnectionIntent::Compatibility => Intent::Compatibility,
             ConnectionIntent::Add => Intent::Add,
