@@ -5,7 +5,9 @@
 //
 // oauth2-mock-server issues a new refresh token with every token response; the hook below turns
 // that into rotation with reuse detection (a refresh token works once; presenting a used one is
-// counted and answered with invalid_grant).
+// counted and answered with invalid_grant). It also serves the client-credentials grant for any
+// client except one whose secret is "wrong" (answered invalid_client), and counts the grants and
+// the last client id it saw.
 //
 // oidc-provider is a certified OpenID Provider: real login and consent pages (devInteractions),
 // PKCE, refresh-token rotation, and a consumed refresh token presented again revokes the grant.

@@ -96,6 +96,14 @@ def test_api_key_connections_create_rotate_and_vend(client, server):
     scoped = client.pipes.update_data_integration_api_key("keyed", user_id=user, organization_id=uid("org"), secret="k2")
     assert scoped.id != first.id and scoped.connection_role == "compatibility"
 
+    # Made, rotated and deleted: each announced with the user as owner.
+    client.pipes.delete_user_connected_account(user, "keyed")
+    kinds = ["pipes.connected_account." + k for k in ("connected", "reauthorization_needed", "disconnected")]
+    events = [e for e in client.events.list_events(events=kinds).auto_paging_iter() if e.data.id == first.id]
+    assert [e.event.rsplit(".", 1)[1] for e in events] == ["connected", "connected", "disconnected"]
+    assert all(e.data.user_id == user and e.data.organization_id is None for e in events)
+    assert events[-1].data.state == "disconnected"
+
 
 def test_api_key_input_errors(client):
     user = uid("user")
