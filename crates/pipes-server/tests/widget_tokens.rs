@@ -153,6 +153,14 @@ async fn bad_requests_are_refused_with_the_contract_codes(app: TestApp) {
         let answer = app.call(Method::POST, path, Some(body.clone())).await;
         assert_eq!(error(answer), (status, code.to_owned()), "{path} {body}");
     }
+    let (_, both) = app.call(Method::POST, "/client/token", Some(json!({}))).await;
+    let fields: Vec<&str> = both["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["organization_id", "user_id"]);
     let resp = app
         .request(Method::POST, "/widgets/token")
         .body("{not json")

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::organizations::Organizations;
 use super::selection::check_id;
 use crate::domain::Environment;
-use crate::error::ServiceError;
+use crate::error::{FieldError, ServiceError};
 use crate::hex::encode as hex;
 use crate::secret::SecretString;
 use crate::time::now_ms;
@@ -183,12 +183,18 @@ impl WidgetTokens {
 
     /// `POST /client/token`: both ids required (422 otherwise), the user an active member.
     pub async fn client_token(&self, env: &Environment, req: ClientTokenRequest) -> Result<SecretString, ServiceError> {
-        let (Some(org), Some(user)) = (req.organization_id, req.user_id) else {
-            return Err(ServiceError::invalid_field(
-                "organization_id",
-                "required",
-                "organization_id and user_id are both required.",
-            ));
+        let (org, user) = match (req.organization_id, req.user_id) {
+            (Some(org), Some(user)) => (org, user),
+            (org, user) => {
+                let missing = [("organization_id", org.is_none()), ("user_id", user.is_none())];
+                return Err(ServiceError::invalid_fields(
+                    missing
+                        .iter()
+                        .filter(|(_, absent)| *absent)
+                        .map(|(field, _)| FieldError::new(*field, "required", format!("{field} is required.")))
+                        .collect(),
+                ));
+            }
         };
         self.check_subject(env, Some(&org), Some(&user)).await?;
         Ok(self.mint(env, Audience::Client, Some(user), Some(org), Vec::new()))
