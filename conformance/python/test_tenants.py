@@ -3,6 +3,7 @@ membership, and multiple connections, through the official Python SDK (workos==1
 
 import base64
 import json
+import time
 import urllib.request
 import uuid
 
@@ -414,6 +415,25 @@ def test_organization_settings_override_scopes_enabled_and_apps(client, server, 
     assert "error" not in back, back
     assert provider.stats()["last_client_id"] == "org-own-app"
     assert client.pipes.get_access_token("orgapp", user_id=user, organization_id=org).active is True
+
+    # Refreshes use the organization's app too: reconnect with 2-second tokens, let another app
+    # talk to the provider, and wait until the token is inside its refresh margin.
+    provider.set_ttl(2)
+    try:
+        out = client.pipes.authorize_data_integration(
+            "orgapp", user_id=user, organization_id=org, return_to="http://localhost/done"
+        )
+        assert "error" not in pipes_harness.browse(out.url)
+        other = client.pipes.authorize_data_integration("acme", user_id=uid("user"), return_to="http://localhost/done")
+        assert "error" not in pipes_harness.browse(other.url)
+        assert provider.stats()["last_client_id"] == "root-app"
+        before = provider.stats()["refreshes"]
+        time.sleep(1.5)
+        assert client.pipes.get_access_token("orgapp", user_id=user, organization_id=org).active is True
+        assert provider.stats()["refreshes"] == before + 1
+        assert provider.stats()["last_client_id"] == "org-own-app"
+    finally:
+        provider.set_ttl(3600)
 
 
 def jwt_parts(token: str) -> tuple[dict, dict]:
