@@ -97,7 +97,13 @@ impl ServiceError {
 
 impl From<crate::store::StoreError> for ServiceError {
     fn from(e: crate::store::StoreError) -> Self {
-        Self::Internal(e.to_string())
+        match e {
+            crate::store::StoreError::NotMember => Self::Forbidden {
+                code: "user_not_member_of_organization",
+                message: "The user is not an active member of the organization.".into(),
+            },
+            other => Self::Internal(other.to_string()),
+        }
     }
 }
 

@@ -19,6 +19,10 @@ pub enum StoreError {
     /// A uniqueness constraint refused the write.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The write would make a user the establishing member of an organization's connection,
+    /// and that user is not an active member (checked inside the write's transaction).
+    #[error("the establishing user is not an active member of the organization")]
+    NotMember,
     /// Anything else: connection loss, corrupt rows, I/O.
     #[error("storage error: {0}")]
     Backend(String),

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use pipes_core::domain::{
     ApiKey, AttemptOutcome, Authorization, AuthorizationStatus, ConnectedAccount, ConnectionIntent, CustomProvider,
     DataIntegration, Delivery, DeliveryAttempt, DeliveryState, DueDelivery, Environment, EnvironmentName,
-    EnvironmentSettings, Membership, OrganizationSettings, Ownership, RefreshError, TokenSet, WebhookEndpoint,
+    EnvironmentSettings, Membership, MembershipMode, OrganizationSettings, Ownership, RefreshError, TokenSet,
+    WebhookEndpoint,
 };
 use pipes_core::events::{Event, EventType};
 use pipes_core::ids::{
@@ -82,6 +83,72 @@ async fn append_in(tx: &mut sqlx::Transaction<'static, Any>, events: &[Event]) -
         .map_err(backend_err)?;
     }
     Ok(())
+}
+
+/// Serializes, per environment, organization and user, the writes that make the user the
+/// establishing member of a shared connection with the writes that change that membership
+/// (PostgreSQL: a transaction-scoped advisory lock; SQLite serializes every write already).
+async fn lock_member(
+    tx: &mut sqlx::Transaction<'static, Any>,
+    backend: Backend,
+    env: &str,
+    organization: &str,
+    user: &str,
+) -> StoreResult<()> {
+    if backend == Backend::Postgres {
+        // Ids are visible ASCII, so the unit separator keeps the key unambiguous.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("member\u{1f}{env}\u{1f}{organization}\u{1f}{user}"))
+            .execute(&mut **tx)
+            .await
+            .map_err(backend_err)?;
+    }
+    Ok(())
+}
+
+/// Refuses, inside the write's transaction, a write that makes a user the establishing member
+/// of an organization's connection (`previous` is who established it before) unless the user
+/// is an active member: declared active, or in trust mode not declared inactive.
+async fn check_establishing_member(
+    tx: &mut sqlx::Transaction<'static, Any>,
+    backend: Backend,
+    a: &ConnectedAccount,
+    previous: Option<&str>,
+) -> StoreResult<()> {
+    let (Ownership::Organization, Some(org), Some(user)) = (
+        a.owner.ownership,
+        a.owner.organization_id.as_deref(),
+        a.established_by_user_id.as_deref(),
+    ) else {
+        return Ok(());
+    };
+    if previous == Some(user) {
+        return Ok(());
+    }
+    let env = a.environment_id.to_string();
+    lock_member(tx, backend, &env, org, user).await?;
+    let row = sqlx::query(
+        "SELECT e.membership AS membership, m.active AS active FROM environments e \
+         LEFT JOIN organization_members m ON m.environment_id = e.id AND m.organization_id = $2 AND m.user_id = $3 \
+         WHERE e.id = $1",
+    )
+    .bind(&env)
+    .bind(org)
+    .bind(user)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(backend_err)?;
+    let declared: Option<i64> = get(&row, "active")?;
+    let mode: String = get(&row, "membership")?;
+    let active = match declared {
+        Some(flag) => flag != 0,
+        None => mode == MembershipMode::Trust.as_str(),
+    };
+    if active {
+        Ok(())
+    } else {
+        Err(StoreError::NotMember)
+    }
 }
 
 /// The condition of [`Store::accounts_due_for_refresh`]: $1 now, $2 the lead, then a (slug,
@@ -442,6 +509,8 @@ impl Store for SqlStore {
     async fn put_membership(&self, m: &Membership, cleared: &[ConnectedAccount], events: &[Event]) -> StoreResult<()> {
         self.with_events(events, async {
             let mut tx = self.begin_write().await?;
+            let env = m.environment_id.to_string();
+            lock_member(&mut tx, self.backend, &env, &m.organization_id, &m.user_id).await?;
             sqlx::query(
                 "INSERT INTO organization_members (environment_id, organization_id, user_id, active, created_at, \
                  updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (environment_id, organization_id, user_id) \
@@ -478,6 +547,28 @@ impl Store for SqlStore {
                     .map_err(backend_err)?;
                 if done.rows_affected() != 1 {
                     return Err(StoreError::Conflict(format!("connected account {} changed", a.id)));
+                }
+            }
+            if !m.active {
+                // A connection this member established after the caller listed them would
+                // outlive the membership: refuse, and let the caller list again.
+                let left = sqlx::query(
+                    "SELECT COUNT(*) AS n FROM connected_accounts ca \
+                     JOIN data_integrations di ON di.id = ca.data_integration_id \
+                     WHERE ca.environment_id = $1 AND di.ownership = 'organization' \
+                     AND ca.organization_id = $2 AND ca.established_by_user_id = $3",
+                )
+                .bind(&env)
+                .bind(m.organization_id.as_str())
+                .bind(m.user_id.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+                let n: i64 = get(&left, "n")?;
+                if n != 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "{n} connection(s) established by the member were not listed"
+                    )));
                 }
             }
             append_in(&mut tx, events).await?;
@@ -946,6 +1037,7 @@ impl Store for SqlStore {
     async fn insert_connected_account(&self, a: &ConnectedAccount, events: &[Event]) -> StoreResult<()> {
         self.with_events(events, async {
             let mut tx = self.begin_write().await?;
+            check_establishing_member(&mut tx, self.backend, a, None).await?;
             let columns = ACCOUNT_MUTABLE.join(", ");
             let sql = format!(
                 "INSERT INTO connected_accounts ({columns}, id, environment_id, data_integration_id, owner_key, \
@@ -983,6 +1075,20 @@ impl Store for SqlStore {
                 sets.join(", ")
             );
             let mut tx = self.begin_write().await?;
+            if a.owner.ownership == Ownership::Organization && a.established_by_user_id.is_some() {
+                let previous: Option<String> = sqlx::query(
+                    "SELECT established_by_user_id FROM connected_accounts WHERE id = $1 AND environment_id = $2",
+                )
+                .bind(a.id.to_string())
+                .bind(a.environment_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend_err)?
+                .map(|r| get(&r, "established_by_user_id"))
+                .transpose()?
+                .flatten();
+                check_establishing_member(&mut tx, self.backend, a, previous.as_deref()).await?;
+            }
             let done = bind_account(sqlx::query(&sql), a)
                 .bind(a.id.to_string())
                 .bind(a.environment_id.to_string())

@@ -930,15 +930,8 @@ async fn organizations_members_settings_and_stored_secrets(db: &TestDatabase) {
     let s = open(db).await;
     let e = env("a");
     s.insert_environment(&e).await.unwrap();
-    let settings = EnvironmentSettings {
-        multiple_connections: true,
-        connection_limit: 3,
-        membership: MembershipMode::Registry,
-    };
-    assert!(s.update_environment_settings(e.id, &settings).await.unwrap());
-    assert_eq!(s.environment(e.id).await.unwrap().unwrap().settings, settings);
-
-    // A stored secret round-trips with its connection.
+    // A stored secret round-trips with its connection. (Trust mode: the undeclared user_1 may
+    // establish it.)
     let r = root(&e, "keyed", Ownership::Organization);
     s.insert_data_integration(&r, None).await.unwrap();
     let mut shared = account(&r, Owner::organization("org_1"), ConnectionRole::Compatibility);
@@ -951,6 +944,25 @@ async fn organizations_members_settings_and_stored_secrets(db: &TestDatabase) {
     s.insert_connected_account(&shared, &[]).await.unwrap();
     assert_eq!(s.connected_account(e.id, shared.id).await.unwrap().unwrap(), shared);
     assert_eq!(s.count_sealed(SealedColumn::AccountSecret).await.unwrap(), 1);
+    let settings = EnvironmentSettings {
+        multiple_connections: true,
+        connection_limit: 3,
+        membership: MembershipMode::Registry,
+    };
+    assert!(s.update_environment_settings(e.id, &settings).await.unwrap());
+    assert_eq!(s.environment(e.id).await.unwrap().unwrap().settings, settings);
+    // Registry mode: an undeclared user establishes nothing; updates that keep the establisher
+    // are not re-checked.
+    let mut by_stranger = account(&r, Owner::organization("org_2"), ConnectionRole::Compatibility);
+    by_stranger.established_by_user_id = Some("user_2".into());
+    assert!(matches!(
+        s.insert_connected_account(&by_stranger, &[]).await,
+        Err(StoreError::NotMember)
+    ));
+    let mut relabelled = shared.clone();
+    relabelled.account_display_name = Some("Shared".into());
+    s.update_connected_account(&relabelled, &[]).await.unwrap();
+    s.update_connected_account(&shared, &[]).await.unwrap();
 
     // Ending the establishing member's membership clears the connection with its event, atomically.
     assert!(!s.organization_known(e.id, "org_1").await.unwrap());
@@ -983,12 +995,40 @@ async fn organizations_members_settings_and_stored_secrets(db: &TestDatabase) {
         .is_empty());
     // A second clearing of the same connection finds it no longer established by the member.
     assert!(matches!(
-        s.put_membership(&ended, &[wiped], &[]).await,
+        s.put_membership(&ended, &[wiped.clone()], &[]).await,
         Err(StoreError::Conflict(_))
     ));
-    let active = Membership {
+    // A member who left establishes nothing, by a new connection or by taking one over.
+    let mut again = account(&r, Owner::organization("org_1"), ConnectionRole::Standard);
+    assert!(matches!(
+        s.insert_connected_account(&again, &[]).await,
+        Err(StoreError::NotMember)
+    ));
+    let mut taken = wiped.clone();
+    taken.established_by_user_id = Some("user_1".into());
+    assert!(matches!(
+        s.update_connected_account(&taken, &[]).await,
+        Err(StoreError::NotMember)
+    ));
+    // Ending a membership refuses to commit while the member still establishes a connection
+    // the caller did not list (one written after the caller looked).
+    let declared = Membership {
         active: true,
         updated_at: 3,
+        ..ended.clone()
+    };
+    s.put_membership(&declared, &[], &[]).await.unwrap();
+    s.insert_connected_account(&again, &[]).await.unwrap();
+    assert!(matches!(
+        s.put_membership(&ended, &[], &[]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.membership(e.id, "org_1", "user_1").await.unwrap(), Some(declared));
+    again.established_by_user_id = None;
+    s.update_connected_account(&again, &[]).await.unwrap();
+    let active = Membership {
+        active: true,
+        updated_at: 4,
         ..ended
     };
     s.put_membership(&active, &[], &[]).await.unwrap();

@@ -855,27 +855,20 @@ impl Connect {
     ) -> Result<ConnectedAccount, FlowError> {
         let internal =
             |e: String| FlowError::new("installation_failed", format!("The connection could not be saved: {e}"));
+        // A member whose membership ended while at the provider does not establish a shared
+        // connection: the store refuses the write (it checks inside the write's transaction).
+        let not_member = || {
+            FlowError::new(
+                "user_not_member_of_organization",
+                "The user is no longer an active member of the organization.",
+            )
+        };
         let env = self
             .store
             .environment(a.environment_id)
             .await
             .map_err(|e| internal(e.to_string()))?
             .ok_or_else(|| internal("the environment no longer exists".into()))?;
-        // A member whose membership ended while at the provider does not establish a shared
-        // connection (ending a membership clears the connections it established).
-        if let (Ownership::Organization, Some(org)) = (a.owner.ownership, a.owner.organization_id.as_deref()) {
-            let active = self
-                .organizations
-                .is_active_member(&env, org, &a.user_id)
-                .await
-                .map_err(|e| internal(e.to_string()))?;
-            if !active {
-                return Err(FlowError::new(
-                    "user_not_member_of_organization",
-                    "The user is no longer an active member of the organization.",
-                ));
-            }
-        }
         let wanted = match &a.intent {
             ConnectionIntent::Compatibility => Intent::Compatibility,
             ConnectionIntent::Add => Intent::Add,
@@ -929,11 +922,11 @@ impl Connect {
                 }
                 account.updated_at = now;
                 let events = account_events(AccountChange::Connected, &account, root.slug.as_str(), &actor);
-                self.store
-                    .update_connected_account(&account, &events)
-                    .await
-                    .map_err(|e| internal(e.to_string()))?;
-                Ok(account)
+                match self.store.update_connected_account(&account, &events).await {
+                    Ok(()) => Ok(account),
+                    Err(StoreError::NotMember) => Err(not_member()),
+                    Err(e) => Err(internal(e.to_string())),
+                }
             }
             None => {
                 let id = ConnectedAccountId::new();
@@ -969,6 +962,7 @@ impl Connect {
                         "installation_failed",
                         "A connection was created concurrently; connect again.",
                     )),
+                    Err(StoreError::NotMember) => Err(not_member()),
                     Err(e) => Err(internal(e.to_string())),
                 }
             }
