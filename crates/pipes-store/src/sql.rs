@@ -107,13 +107,15 @@ async fn lock_member(
 }
 
 /// Refuses, inside the write's transaction, a write that makes a user the establishing member
-/// of an organization's connection (`previous` is who established it before) unless the user
-/// is an active member: declared active, or in trust mode not declared inactive.
+/// of an organization's connection unless the user is an active member: declared active, or in
+/// trust mode not declared inactive. A write that keeps the establishing member is not checked
+/// (a connection is cleared when its member leaves); who established it is read under the
+/// member's lock, so a membership that ends meanwhile is seen.
 async fn check_establishing_member(
     tx: &mut sqlx::Transaction<'static, Any>,
     backend: Backend,
     a: &ConnectedAccount,
-    previous: Option<&str>,
+    inserting: bool,
 ) -> StoreResult<()> {
     let (Ownership::Organization, Some(org), Some(user)) = (
         a.owner.ownership,
@@ -122,11 +124,23 @@ async fn check_establishing_member(
     ) else {
         return Ok(());
     };
-    if previous == Some(user) {
-        return Ok(());
-    }
     let env = a.environment_id.to_string();
     lock_member(tx, backend, &env, org, user).await?;
+    if !inserting {
+        let previous: Option<String> =
+            sqlx::query("SELECT established_by_user_id FROM connected_accounts WHERE id = $1 AND environment_id = $2")
+                .bind(a.id.to_string())
+                .bind(&env)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(backend_err)?
+                .map(|r| get(&r, "established_by_user_id"))
+                .transpose()?
+                .flatten();
+        if previous.as_deref() == Some(user) {
+            return Ok(());
+        }
+    }
     let row = sqlx::query(
         "SELECT e.membership AS membership, m.active AS active FROM environments e \
          LEFT JOIN organization_members m ON m.environment_id = e.id AND m.organization_id = $2 AND m.user_id = $3 \
@@ -1037,7 +1051,7 @@ impl Store for SqlStore {
     async fn insert_connected_account(&self, a: &ConnectedAccount, events: &[Event]) -> StoreResult<()> {
         self.with_events(events, async {
             let mut tx = self.begin_write().await?;
-            check_establishing_member(&mut tx, self.backend, a, None).await?;
+            check_establishing_member(&mut tx, self.backend, a, true).await?;
             let columns = ACCOUNT_MUTABLE.join(", ");
             let sql = format!(
                 "INSERT INTO connected_accounts ({columns}, id, environment_id, data_integration_id, owner_key, \
@@ -1075,20 +1089,7 @@ impl Store for SqlStore {
                 sets.join(", ")
             );
             let mut tx = self.begin_write().await?;
-            if a.owner.ownership == Ownership::Organization && a.established_by_user_id.is_some() {
-                let previous: Option<String> = sqlx::query(
-                    "SELECT established_by_user_id FROM connected_accounts WHERE id = $1 AND environment_id = $2",
-                )
-                .bind(a.id.to_string())
-                .bind(a.environment_id.to_string())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(backend_err)?
-                .map(|r| get(&r, "established_by_user_id"))
-                .transpose()?
-                .flatten();
-                check_establishing_member(&mut tx, self.backend, a, previous.as_deref()).await?;
-            }
+            check_establishing_member(&mut tx, self.backend, a, false).await?;
             let done = bind_account(sqlx::query(&sql), a)
                 .bind(a.id.to_string())
                 .bind(a.environment_id.to_string())
