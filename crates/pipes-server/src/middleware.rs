@@ -23,6 +23,13 @@ pub async fn edge(mut req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the body was never read, so this connection cannot carry another
+        // request: say so, or a client reuses it and its next request fails.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     match response.extensions().get::<InternalCause>() {

@@ -455,6 +455,7 @@ async fn malformed_bodies_are_400_and_oversized_ones_413(app: TestApp) {
         .send()
         .await
         .unwrap();
+    assert_eq!(resp.headers().get("connection").unwrap(), "close");
     let (status, body) = read(resp).await;
     assert_eq!(status, 413);
     assert_eq!(body["code"], "payload_too_large");

@@ -22,6 +22,7 @@ pipes_testkit::on_both_backends!(
     tokens_are_sealed_at_rest,
     a_bad_key_is_always_a_401,
     cached_reads_follow_writes_at_once_here_and_within_a_second_elsewhere,
+    shared_connections_take_the_fast_path_but_follow_membership_and_settings,
 );
 
 const CLIENT_ID: &str = "pipes-test-client";
@@ -683,4 +684,88 @@ async fn cached_reads_follow_writes_at_once_here_and_within_a_second_elsewhere(a
         401,
         "a key revoked elsewhere stops vending within a second"
     );
+}
+
+async fn shared_connections_take_the_fast_path_but_follow_membership_and_settings(app: TestApp) {
+    let mock = setup(&app).await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/data-integrations",
+            Some(json!({"provider": "mock", "ownership": "organization", "enabled": true,
+                        "credentials": {"type": "custom", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (access, refresh) = mock.issue_grant();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/organizations/org_1/connected_accounts/mock",
+            Some(
+                json!({"user_id": "user_admin", "access_token": access, "refresh_token": refresh,
+                        "expires_at": iso_in(3600), "scopes": ["read"]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let vend = |user: &'static str| {
+        app.call(
+            Method::POST,
+            "/data-integrations/mock/token",
+            Some(json!({"user_id": user, "organization_id": "org_1", "connection_owner": "organization"})),
+        )
+    };
+    // Twice: the second answer comes from the cached read.
+    for _ in 0..2 {
+        let (status, body) = vend("user_member").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["access_token"]["access_token"], access.as_str());
+    }
+    // A user's own connection scoped to the organization: the organization narrows its scopes,
+    // and the next (otherwise cached) answer compares against them at once.
+    let (access, refresh) = mock.issue_grant();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/user_management/users/user_member/connected_accounts/mock?organization_id=org_1",
+            Some(json!({"access_token": access, "refresh_token": refresh, "expires_at": iso_in(3600), "scopes": ["read"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let own = || {
+        app.call(
+            Method::POST,
+            "/data-integrations/mock/token",
+            Some(json!({"user_id": "user_member", "organization_id": "org_1"})),
+        )
+    };
+    for _ in 0..2 {
+        assert_eq!(own().await.1["access_token"]["missing_scopes"], json!(["write"]));
+    }
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/organizations/org_1/data_integration_configurations/mock",
+            Some(json!({"scopes": ["read"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(own().await.1["access_token"]["missing_scopes"], json!([]));
+    // The member leaves: refused at once, though their last read was cached.
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            "/pipes/organizations/org_1/memberships/user_member",
+            Some(json!({"status": "inactive"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = vend("user_member").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("user_not_member_of_organization"))
+    );
+    let (status, body) = vend("user_admin").await;
+    assert_eq!(status, 200, "{body}");
 }

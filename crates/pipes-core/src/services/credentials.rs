@@ -148,13 +148,18 @@ enum RefreshFailure {
 
 type Flight = Shared<BoxFuture<'static, Result<Arc<ConnectedAccount>, RefreshFailure>>>;
 
-/// (key hash, slug, ownership, owner key): what a selector-free vending call reads.
+/// (key hash, slug, ownership, owner key and, for shared connections, the acting member): what
+/// a selector-free vending call reads.
 type VendKey = (String, String, &'static str, String);
 
 /// A vending read reused for a short time. Holds sealed tokens only; they are opened per call.
+/// For organizations it also holds what their settings request, and it exists for a shared
+/// connection only once the acting member was found active.
+#[derive(Clone)]
 struct CachedRead {
     root: Arc<DataIntegration>,
     account: Arc<ConnectedAccount>,
+    requested: Arc<[String]>,
     epoch: u64,
     at: std::time::Instant,
 }
@@ -240,7 +245,23 @@ impl Credentials {
     ) -> Result<Vended, ServiceError> {
         let (root, account) = select(self.inner.store.as_ref(), env, slug, &choice.owner, selector).await?;
         self.inner.organizations.check_acting_member(env, choice).await?;
-        self.vend_selected(&root, account.map(Arc::new), oauth_only).await
+        let requested = self.requested(&root, account.as_ref()).await?;
+        self.vend_selected(&root, account.map(Arc::new), oauth_only, &requested)
+            .await
+    }
+
+    /// The scopes the connection's owner requests: an organization's settings may narrow the
+    /// integration's (one more read, only for organizations).
+    async fn requested(
+        &self,
+        root: &DataIntegration,
+        account: Option<&ConnectedAccount>,
+    ) -> Result<Arc<[String]>, ServiceError> {
+        let requested = match account.and_then(|a| a.owner.organization_id.as_deref()) {
+            Some(org) => self.inner.organizations.effective(root, Some(org)).await?.scopes,
+            None => requested_scopes(root, self.inner.catalog),
+        };
+        Ok(requested.unwrap_or_default().into())
     }
 
     /// Like [`Credentials::vend`] from the presented API key: a selector-free call (the common
@@ -257,11 +278,8 @@ impl Credentials {
         let Some(hash) = crate::api_keys::lookup_hash(presented_key) else {
             return Ok(None);
         };
-        // Shared connections check the acting member; selectors need more than one read.
-        if selector.connected_account_id.is_some()
-            || selector.supports_multiple_connections
-            || choice.owner.ownership == Ownership::Organization
-        {
+        // Selectors need more than one read.
+        if selector.connected_account_id.is_some() || selector.supports_multiple_connections {
             let Some(env) = self.inner.store.environment_for_key_hash(&hash).await? else {
                 return Ok(None);
             };
@@ -274,39 +292,44 @@ impl Credentials {
                 None => Ok(None),
             };
         };
-        let cache_key: VendKey = (
-            hash,
-            slug.to_string(),
-            choice.owner.ownership.as_str(),
-            choice.owner.key(),
-        );
-        if let Some((root, account)) = self.cached(&cache_key) {
-            return self.vend_selected(&root, Some(account), oauth_only).await.map(Some);
+        let owner_key = choice.owner.key();
+        let acting = match (choice.owner.ownership, choice.acting_user.as_deref()) {
+            (Ownership::Organization, Some(user)) => format!("{owner_key}\u{1f}{user}"),
+            _ => owner_key.clone(),
+        };
+        let cache_key: VendKey = (hash, slug.to_string(), choice.owner.ownership.as_str(), acting);
+        if let Some(hit) = self.cached(&cache_key) {
+            return self
+                .vend_selected(&hit.root, Some(hit.account.clone()), oauth_only, &hit.requested)
+                .await
+                .map(Some);
         }
-        // The epoch is taken before reading: a write that commits meanwhile invalidates this read.
+        // The epoch is taken before reading: a write that commits meanwhile invalidates this read
+        // (and the membership and settings reads that follow it).
         let epoch = self.inner.store.write_epoch();
-        let (hash, _, _, owner_key) = &cache_key;
         let found = self
             .inner
             .store
-            .vend_read(hash, &slug, choice.owner.ownership, owner_key)
+            .vend_read(&cache_key.0, &slug, choice.owner.ownership, &owner_key)
             .await?;
-        let Some((_env, root_and_account)) = found else {
+        let Some((env, root_and_account)) = found else {
             return Ok(None);
         };
         let (root, account) = root_and_account.ok_or_else(super::selection::root_not_found)?;
+        self.inner.organizations.check_acting_member(&env, choice).await?;
+        let requested = self.requested(&root, account.as_ref()).await?;
         if let Some(a) = account
             .as_ref()
             .filter(|a| a.state == AccountState::Connected && self.is_fresh(a, now_ms()))
         {
-            self.remember(cache_key.clone(), epoch, &root, a);
+            self.remember(cache_key, epoch, &root, a, &requested);
         }
-        self.vend_selected(&root, account.map(Arc::new), oauth_only)
+        self.vend_selected(&root, account.map(Arc::new), oauth_only, &requested)
             .await
             .map(Some)
     }
 
-    fn cached(&self, key: &VendKey) -> Option<(Arc<DataIntegration>, Arc<ConnectedAccount>)> {
+    fn cached(&self, key: &VendKey) -> Option<CachedRead> {
         if self.inner.policy.cache_ttl.is_zero() {
             return None;
         }
@@ -314,10 +337,17 @@ impl Credentials {
         let hit = cache.get(key)?;
         let current = hit.epoch == self.inner.store.write_epoch() && hit.at.elapsed() < self.inner.policy.cache_ttl;
         // A token inside its refresh margin goes through the refresh path, not the cache.
-        (current && self.is_fresh(&hit.account, now_ms())).then(|| (hit.root.clone(), hit.account.clone()))
+        (current && self.is_fresh(&hit.account, now_ms())).then(|| hit.clone())
     }
 
-    fn remember(&self, key: VendKey, epoch: u64, root: &DataIntegration, account: &ConnectedAccount) {
+    fn remember(
+        &self,
+        key: VendKey,
+        epoch: u64,
+        root: &DataIntegration,
+        account: &ConnectedAccount,
+        requested: &Arc<[String]>,
+    ) {
         if self.inner.policy.cache_ttl.is_zero() {
             return;
         }
@@ -328,6 +358,7 @@ impl Credentials {
         let entry = CachedRead {
             root: Arc::new(root.clone()),
             account: Arc::new(account.clone()),
+            requested: requested.clone(),
             epoch,
             at: std::time::Instant::now(),
         };
@@ -339,6 +370,7 @@ impl Credentials {
         root: &DataIntegration,
         account: Option<Arc<ConnectedAccount>>,
         oauth_only: bool,
+        requested: &[String],
     ) -> Result<Vended, ServiceError> {
         let Some(account) = account else {
             return Ok(Vended::Inactive("not_installed"));
@@ -402,13 +434,11 @@ impl Credentials {
             .accounts
             .open_access_token(&account)?
             .ok_or_else(|| ServiceError::Internal("refreshed connection has no access token".into()))?;
-        let requested = match account.owner.organization_id.as_deref() {
-            // Organizations may narrow the requested scopes; only then is there more to read.
-            Some(org) => self.inner.organizations.effective(root, Some(org)).await?.scopes,
-            None => requested_scopes(root, self.inner.catalog),
-        }
-        .unwrap_or_default();
-        let missing_scopes = requested.into_iter().filter(|s| !account.scopes.contains(s)).collect();
+        let missing_scopes = requested
+            .iter()
+            .filter(|s| !account.scopes.contains(s))
+            .cloned()
+            .collect();
         Ok(Vended::Active(ActiveCredential {
             auth_method: account.auth_method,
             value,
