@@ -154,16 +154,18 @@ async fn check_establishing_member(
     .map_err(backend_err)?;
     let declared: Option<i64> = get(&row, "active")?;
     let mode: String = get(&row, "membership")?;
-    let active = match declared {
-        Some(flag) => flag != 0,
-        None => mode == MembershipMode::Trust.as_str(),
-    };
-    if active {
+    let mode =
+        MembershipMode::parse(&mode).ok_or_else(|| StoreError::Backend(format!("unknown membership mode '{mode}'")))?;
+    if mode.is_active(declared.map(|flag| flag != 0)) {
         Ok(())
     } else {
         Err(StoreError::NotMember)
     }
 }
+
+/// Shared connections ($1 environment, $2 organization) whose establishing member is $3.
+const ESTABLISHED_BY: &str = "ca.environment_id = $1 AND di.ownership = 'organization' \
+     AND ca.organization_id = $2 AND ca.established_by_user_id = $3";
 
 /// The condition of [`Store::accounts_due_for_refresh`]: $1 now, $2 the lead, then a (slug,
 /// cutoff) pair per keep-alive provider.
@@ -566,12 +568,9 @@ impl Store for SqlStore {
             if !m.active {
                 // A connection this member established after the caller listed them would
                 // outlive the membership: refuse, and let the caller list again.
-                let left = sqlx::query(
-                    "SELECT COUNT(*) AS n FROM connected_accounts ca \
-                     JOIN data_integrations di ON di.id = ca.data_integration_id \
-                     WHERE ca.environment_id = $1 AND di.ownership = 'organization' \
-                     AND ca.organization_id = $2 AND ca.established_by_user_id = $3",
-                )
+                let left = sqlx::query(&format!(
+                    "SELECT COUNT(*) AS n FROM {ACCOUNT_FROM} WHERE {ESTABLISHED_BY}"
+                ))
                 .bind(&env)
                 .bind(m.organization_id.as_str())
                 .bind(m.user_id.as_str())
@@ -597,10 +596,7 @@ impl Store for SqlStore {
         organization: &str,
         user: &str,
     ) -> StoreResult<Vec<ConnectedAccount>> {
-        let sql = format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM {ACCOUNT_FROM} WHERE ca.environment_id = $1 AND di.ownership = 'organization' \
-             AND ca.organization_id = $2 AND ca.established_by_user_id = $3 ORDER BY ca.id"
-        );
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM {ACCOUNT_FROM} WHERE {ESTABLISHED_BY} ORDER BY ca.id");
         let rows = sqlx::query(&sql)
             .bind(env.to_string())
             .bind(organization)

@@ -24,6 +24,11 @@ impl MembershipMode {
         }
     }
 
+    /// Whether a member is active, given what the application declared (`None`: nothing).
+    pub fn is_active(self, declared: Option<bool>) -> bool {
+        declared.unwrap_or(self == Self::Trust)
+    }
+
     /// Parses the storage and CLI spelling.
     pub fn parse(s: &str) -> Option<Self> {
         match s {

@@ -251,15 +251,19 @@ impl Credentials {
     }
 
     /// The scopes the connection's owner requests: an organization's settings may narrow the
-    /// integration's (one more read, only for organizations).
+    /// integration's (one more read, only for organizations). API keys carry no scopes.
     async fn requested(
         &self,
         root: &DataIntegration,
         account: Option<&ConnectedAccount>,
     ) -> Result<Arc<[String]>, ServiceError> {
-        let requested = match account.and_then(|a| a.owner.organization_id.as_deref()) {
-            Some(org) => self.inner.organizations.effective(root, Some(org)).await?.scopes,
-            None => requested_scopes(root, self.inner.catalog),
+        let requested = match account {
+            Some(a) if a.auth_method == AuthMethod::ApiKey => None,
+            Some(a) if a.owner.organization_id.is_some() => {
+                let org = a.owner.organization_id.as_deref();
+                self.inner.organizations.effective(root, org).await?.scopes
+            }
+            _ => requested_scopes(root, self.inner.catalog),
         };
         Ok(requested.unwrap_or_default().into())
     }

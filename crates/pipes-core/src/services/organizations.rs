@@ -135,17 +135,14 @@ impl Organizations {
     /// Whether `user` is an active member of `organization`: as declared, else (trust mode)
     /// yes. In registry mode an organization nobody declared is 404.
     pub async fn is_active_member(&self, env: &Environment, org: &str, user: &str) -> Result<bool, ServiceError> {
-        match (env.settings.membership, self.store.membership(env.id, org, user).await?) {
-            (_, Some(m)) => Ok(m.active),
-            (MembershipMode::Trust, None) => Ok(true),
-            (MembershipMode::Registry, None) => {
-                if self.store.organization_known(env.id, org).await? {
-                    Ok(false)
-                } else {
-                    Err(ServiceError::not_found("The organization was not found."))
-                }
-            }
+        let declared = self.store.membership(env.id, org, user).await?.map(|m| m.active);
+        if declared.is_none()
+            && env.settings.membership == MembershipMode::Registry
+            && !self.store.organization_known(env.id, org).await?
+        {
+            return Err(ServiceError::not_found("The organization was not found."));
         }
+        Ok(env.settings.membership.is_active(declared))
     }
 
     /// The declared members of an organization.

@@ -9,14 +9,13 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use super::organizations::Organizations;
 use super::selection::check_id;
 use crate::domain::Environment;
 use crate::error::{FieldError, ServiceError};
-use crate::hex::encode as hex;
+use crate::oauth::random_token;
 use crate::secret::SecretString;
 use crate::time::now_ms;
 use crate::vault::Vault;
@@ -127,7 +126,7 @@ pub enum TokenError {
     Expired,
 }
 
-/// Mints and verifies widget and Client API tokens.
+/// Mints widget and Client API tokens ([`verify_token`] checks them).
 #[derive(Clone)]
 pub struct WidgetTokens {
     organizations: Organizations,
@@ -233,8 +232,6 @@ impl WidgetTokens {
         scopes: Vec<String>,
     ) -> SecretString {
         let iat = now_ms() / 1000;
-        let mut jti = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut jti);
         let claims = TokenClaims {
             iss: ISSUER.into(),
             aud,
@@ -244,14 +241,9 @@ impl WidgetTokens {
             scopes,
             iat,
             exp: iat + WIDGET_TOKEN_TTL_SECONDS,
-            jti: hex(&jti),
+            jti: random_token(16),
         };
         sign_token(&self.vault, &claims)
-    }
-
-    /// Checks a presented token's signature, audience and expiry, and returns its claims.
-    pub fn verify(&self, token: &str, aud: Audience) -> Result<TokenClaims, TokenError> {
-        verify_token(&self.vault, token, aud, now_ms() / 1000)
     }
 }
 
