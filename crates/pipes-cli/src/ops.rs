@@ -8,9 +8,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pipes_core::catalog::Catalog;
 use pipes_core::domain::MembershipMode;
 use pipes_core::services::Environments;
-use pipes_core::store::{SealedColumn, Store};
+use pipes_core::store::Store;
 use pipes_core::time::format_ms;
-use pipes_core::vault::{Aad, Sealed, Vault};
+use pipes_core::vault::{Sealed, SealedColumn, Vault};
 use pipes_server::App;
 
 use crate::config::{Config, LogFormat};
@@ -427,10 +427,7 @@ async fn rotate(config: &Config) -> anyhow::Result<()> {
             let Some(last) = batch.last() else { break };
             after = Some(last.id.clone());
             for row in batch {
-                let aad = Aad {
-                    purpose: column.purpose(),
-                    row_id: &row.id,
-                };
+                let aad = column.aad(&row.id);
                 match vault.reseal(&Sealed(row.sealed.clone()), aad) {
                     Ok(None) => current += 1,
                     Ok(Some(new)) => {

@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use pipes_core::catalog::Catalog;
 use pipes_core::services::{CreateIntegration, Environments, Integrations};
-use pipes_core::store::SealedColumn;
-use pipes_core::vault::{Aad, Sealed, Vault};
+use pipes_core::vault::{Sealed, SealedColumn, Vault};
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -209,10 +208,7 @@ async fn vault_rotate_reseals_every_secret_under_the_first_key() {
     let mut secrets: Vec<String> = rows
         .iter()
         .map(|r| {
-            let aad = Aad {
-                purpose: col.purpose(),
-                row_id: &r.id,
-            };
+            let aad = col.aad(&r.id);
             only_new
                 .open_secret(&Sealed(r.sealed.clone()), aad)
                 .unwrap()

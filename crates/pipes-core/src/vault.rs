@@ -39,19 +39,81 @@ pub enum VaultError {
     Tampered,
 }
 
-/// What a sealed value is and which row holds it; used as AEAD associated data.
+/// A column that holds vault-sealed values. Its purpose string is part of every value's
+/// associated data, so this enum is the one definition used to seal, to open and to rotate:
+/// a value sealed for one column never opens as another's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SealedColumn {
+    /// `data_integrations.client_secret`
+    IntegrationClientSecret,
+    /// `organization_settings.client_secret`
+    OrganizationClientSecret,
+    /// `webhook_endpoints.secret`
+    WebhookSecret,
+    /// `connected_accounts.access_token`
+    AccountAccessToken,
+    /// `connected_accounts.refresh_token`
+    AccountRefreshToken,
+    /// `connected_accounts.secret`: an API key or a client secret.
+    AccountSecret,
+    /// `authorizations.pkce_verifier`
+    PkceVerifier,
+    /// `authorizations.held_tokens`: tokens awaiting `finish`.
+    HeldTokens,
+}
+
+impl SealedColumn {
+    /// Every sealed column, for `pipes vault rotate`.
+    pub const ALL: &'static [SealedColumn] = &[
+        SealedColumn::IntegrationClientSecret,
+        SealedColumn::OrganizationClientSecret,
+        SealedColumn::WebhookSecret,
+        SealedColumn::AccountAccessToken,
+        SealedColumn::AccountRefreshToken,
+        SealedColumn::AccountSecret,
+        SealedColumn::PkceVerifier,
+        SealedColumn::HeldTokens,
+    ];
+
+    /// The purpose named in the associated data: `table.column`, as the store names them.
+    pub fn purpose(self) -> &'static str {
+        match self {
+            Self::IntegrationClientSecret => "data_integrations.client_secret",
+            Self::OrganizationClientSecret => "organization_settings.client_secret",
+            Self::WebhookSecret => "webhook_endpoints.secret",
+            Self::AccountAccessToken => "connected_accounts.access_token",
+            Self::AccountRefreshToken => "connected_accounts.refresh_token",
+            Self::AccountSecret => "connected_accounts.secret",
+            Self::PkceVerifier => "authorizations.pkce_verifier",
+            Self::HeldTokens => "authorizations.held_tokens",
+        }
+    }
+
+    /// The table and the column that hold the values (from [`SealedColumn::purpose`]).
+    pub fn table_and_column(self) -> (&'static str, &'static str) {
+        self.purpose().split_once('.').unwrap_or((self.purpose(), ""))
+    }
+
+    /// The associated data of this column's value in row `row_id`.
+    pub fn aad(self, row_id: &str) -> Aad<'_> {
+        Aad { column: self, row_id }
+    }
+}
+
+/// Which column a sealed value belongs to and which row holds it; used as AEAD associated data.
 #[derive(Debug, Clone, Copy)]
 pub struct Aad<'a> {
-    /// What the value is, e.g. `data_integrations.client_secret`.
-    pub purpose: &'a str,
+    /// What the value is.
+    pub column: SealedColumn,
     /// The id of the row that holds it.
     pub row_id: &'a str,
 }
 
 impl Aad<'_> {
     fn bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.purpose.len() + self.row_id.len() + 1);
-        out.extend_from_slice(self.purpose.as_bytes());
+        let purpose = self.column.purpose();
+        let mut out = Vec::with_capacity(purpose.len() + self.row_id.len() + 1);
+        out.extend_from_slice(purpose.as_bytes());
         out.push(0);
         out.extend_from_slice(self.row_id.as_bytes());
         out
@@ -271,7 +333,7 @@ mod tests {
     use super::*;
 
     const AAD: Aad<'static> = Aad {
-        purpose: "t.secret",
+        column: SealedColumn::AccountSecret,
         row_id: "row_1",
     };
 
@@ -281,11 +343,10 @@ mod tests {
         let sealed = vault.seal(b"s3cr3t", AAD);
         assert!(!sealed.0.windows(6).any(|w| w == b"s3cr3t"));
         assert_eq!(vault.open(&sealed, AAD).unwrap(), b"s3cr3t");
-        let other_row = Aad {
-            purpose: "t.secret",
-            row_id: "row_2",
-        };
+        let other_row = SealedColumn::AccountSecret.aad("row_2");
         assert_eq!(vault.open(&sealed, other_row), Err(VaultError::Tampered));
+        let other_column = SealedColumn::AccountAccessToken.aad("row_1");
+        assert_eq!(vault.open(&sealed, other_column), Err(VaultError::Tampered));
         let mut tampered = sealed.clone();
         let last = tampered.0.len() - 1;
         tampered.0[last] ^= 1;
@@ -335,6 +396,19 @@ mod tests {
             unrelated.verify("old", "widget_token", b"payload", &tag),
             Err(VaultError::Tampered)
         );
+    }
+
+    #[test]
+    fn every_column_has_its_own_purpose_naming_its_table_and_column() {
+        let purposes: std::collections::HashSet<_> = SealedColumn::ALL.iter().map(|c| c.purpose()).collect();
+        assert_eq!(purposes.len(), SealedColumn::ALL.len());
+        for c in SealedColumn::ALL {
+            let (table, column) = c.table_and_column();
+            assert!(
+                !table.is_empty() && !column.is_empty() && !column.contains('.'),
+                "{c:?}"
+            );
+        }
     }
 
     #[test]

@@ -32,6 +32,11 @@ const SQLITE: &[Migration] = &[
         include_str!("../migrations/sqlite/0005_refresh_ahead.sql"),
     ),
     (6, "tenants", include_str!("../migrations/sqlite/0006_tenants.sql")),
+    (
+        7,
+        "webhook_subscriptions",
+        include_str!("../migrations/sqlite/0007_webhook_subscriptions.sql"),
+    ),
 ];
 const POSTGRES: &[Migration] = &[
     (
@@ -56,6 +61,11 @@ const POSTGRES: &[Migration] = &[
         include_str!("../migrations/postgres/0005_refresh_ahead.sql"),
     ),
     (6, "tenants", include_str!("../migrations/postgres/0006_tenants.sql")),
+    (
+        7,
+        "webhook_subscriptions",
+        include_str!("../migrations/postgres/0007_webhook_subscriptions.sql"),
+    ),
 ];
 
 /// Arbitrary constant for PostgreSQL's advisory lock, so concurrent `pipes serve` processes do

@@ -22,7 +22,7 @@ use crate::ids::ConnectedAccountId;
 use crate::secret::SecretString;
 use crate::store::{Store, StoreError};
 use crate::time::{now_ms, parse_rfc3339};
-use crate::vault::{Aad, Vault};
+use crate::vault::{SealedColumn, Vault};
 
 /// The change that brings a connection into `state`.
 fn change_into(state: AccountState) -> AccountChange {
@@ -36,11 +36,6 @@ fn change_into(state: AccountState) -> AccountChange {
 fn actor(choice: &OwnerChoice) -> Actor {
     Actor::from_user(choice.acting_user.as_deref().or(choice.owner.user_id.as_deref()))
 }
-
-/// Vault purpose of access tokens.
-pub const ACCESS_TOKEN_PURPOSE: &str = "connected_accounts.access_token";
-/// Vault purpose of refresh tokens.
-pub const REFRESH_TOKEN_PURPOSE: &str = "connected_accounts.refresh_token";
 
 /// `POST …/connected_accounts/{slug}`: import tokens obtained elsewhere.
 #[derive(Debug, Default, Deserialize)]
@@ -214,25 +209,15 @@ impl PlainTokens {
     fn seal(&self, vault: &Vault, id: ConnectedAccountId) -> TokenSet {
         let row = id.to_string();
         TokenSet {
-            access_token: self.access.as_ref().map(|t| {
-                vault.seal_secret(
-                    t,
-                    Aad {
-                        purpose: ACCESS_TOKEN_PURPOSE,
-                        row_id: &row,
-                    },
-                )
-            }),
+            access_token: self
+                .access
+                .as_ref()
+                .map(|t| vault.seal_secret(t, SealedColumn::AccountAccessToken.aad(&row))),
             expires_at: self.expires_at,
-            refresh_token: self.refresh.as_ref().map(|t| {
-                vault.seal_secret(
-                    t,
-                    Aad {
-                        purpose: REFRESH_TOKEN_PURPOSE,
-                        row_id: &row,
-                    },
-                )
-            }),
+            refresh_token: self
+                .refresh
+                .as_ref()
+                .map(|t| vault.seal_secret(t, SealedColumn::AccountRefreshToken.aad(&row))),
         }
     }
 }
@@ -279,15 +264,7 @@ impl Accounts {
         Ok(a.tokens
             .access_token
             .as_ref()
-            .map(|s| {
-                self.vault.open_secret(
-                    s,
-                    Aad {
-                        purpose: ACCESS_TOKEN_PURPOSE,
-                        row_id: &row,
-                    },
-                )
-            })
+            .map(|s| self.vault.open_secret(s, SealedColumn::AccountAccessToken.aad(&row)))
             .transpose()?)
     }
 
@@ -297,15 +274,7 @@ impl Accounts {
         Ok(a.tokens
             .refresh_token
             .as_ref()
-            .map(|s| {
-                self.vault.open_secret(
-                    s,
-                    Aad {
-                        purpose: REFRESH_TOKEN_PURPOSE,
-                        row_id: &row,
-                    },
-                )
-            })
+            .map(|s| self.vault.open_secret(s, SealedColumn::AccountRefreshToken.aad(&row)))
             .transpose()?)
     }
 

@@ -25,10 +25,8 @@ use crate::oauth::{pkce_challenge, random_token, ClientApp, OAuthClient, Resolve
 use crate::secret::SecretString;
 use crate::store::{Store, StoreError};
 use crate::time::{now_ms, Millis};
-use crate::vault::{Aad, Vault};
+use crate::vault::{SealedColumn, Vault};
 
-const PKCE_PURPOSE: &str = "authorizations.pkce_verifier";
-const HELD_PURPOSE: &str = "authorizations.held_tokens";
 /// An authorization link works for 10 minutes if never opened.
 const LINK_TTL_MS: i64 = 10 * 60 * 1000;
 /// Once opened, the user has until 30 minutes after creation to come back.
@@ -431,13 +429,7 @@ impl Connect {
         };
         let pkce_verifier = pkce.then(|| {
             let verifier = SecretString::new(random_token(48));
-            self.vault.seal_secret(
-                &verifier,
-                Aad {
-                    purpose: PKCE_PURPOSE,
-                    row_id: &id,
-                },
-            )
+            self.vault.seal_secret(&verifier, SealedColumn::PkceVerifier.aad(&id))
         });
         let now = now_ms();
         let authorization = Authorization {
@@ -609,10 +601,7 @@ impl Connect {
 
     /// Our PKCE verifier toward the provider, opened.
     fn pkce_verifier(&self, a: &Authorization) -> Result<Option<SecretString>, ServiceError> {
-        let aad = Aad {
-            purpose: PKCE_PURPOSE,
-            row_id: &a.id,
-        };
+        let aad = SealedColumn::PkceVerifier.aad(&a.id);
         Ok(a.pkce_verifier
             .as_ref()
             .map(|s| self.vault.open_secret(s, aad))
@@ -802,10 +791,7 @@ impl Connect {
             let connect_code = random_token(32);
             let sealed = self.vault.seal(
                 serde_json::to_vec(&held).unwrap_or_default().as_slice(),
-                Aad {
-                    purpose: HELD_PURPOSE,
-                    row_id: &a.id,
-                },
+                SealedColumn::HeldTokens.aad(&a.id),
             );
             let mut waiting = a.clone();
             waiting.status = AuthorizationStatus::Held;
@@ -1041,13 +1027,7 @@ impl Connect {
             return Err(invalid());
         }
         let sealed = a.held_tokens.as_ref().ok_or_else(invalid)?;
-        let bytes = self.vault.open(
-            sealed,
-            Aad {
-                purpose: HELD_PURPOSE,
-                row_id: &a.id,
-            },
-        )?;
+        let bytes = self.vault.open(sealed, SealedColumn::HeldTokens.aad(&a.id))?;
         let held: HeldTokens = serde_json::from_slice(&bytes).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let account = match self.save(&a, &root, held).await {
             Ok(account) => account,

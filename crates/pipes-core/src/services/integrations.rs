@@ -18,10 +18,7 @@ use crate::secret::SecretString;
 use crate::slug::Slug;
 use crate::store::{Store, StoreError};
 use crate::time::now_ms;
-use crate::vault::{Aad, Vault};
-
-/// The vault purpose of an integration's client secret.
-pub const CLIENT_SECRET_PURPOSE: &str = "data_integrations.client_secret";
+use crate::vault::{SealedColumn, Vault};
 
 const MAX_SCOPES: usize = 100;
 const MAX_SCOPE_LEN: usize = 256;
@@ -562,10 +559,7 @@ impl Integrations {
                     ));
                 }
                 let row = id.to_string();
-                let aad = Aad {
-                    purpose: CLIENT_SECRET_PURPOSE,
-                    row_id: &row,
-                };
+                let aad = SealedColumn::IntegrationClientSecret.aad(&row);
                 Some(IntegrationCredentials {
                     kind,
                     client_id,

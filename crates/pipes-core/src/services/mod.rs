@@ -35,9 +35,7 @@ pub use patch::Patch;
 pub use resolve::{provider_name, resolve_oauth, uses_organization_apps, ResolveError};
 pub use selection::{select, OwnerChoice, OwnerInput, Selector, Warning};
 pub use stored::{StoreCredentialRequest, StoredCredentials};
-pub use webhooks::{
-    check_endpoint_url, CreateWebhookEndpoint, OpenedEndpoint, UpdateWebhookEndpoint, Webhooks, WEBHOOK_SECRET_PURPOSE,
-};
+pub use webhooks::{check_endpoint_url, CreateWebhookEndpoint, OpenedEndpoint, UpdateWebhookEndpoint, Webhooks};
 pub use widget_tokens::{
     sign_token, verify_token, Audience, ClientTokenRequest, TokenClaims, TokenError, WidgetTokenRequest, WidgetTokens,
     WIDGET_SCOPES, WIDGET_TOKEN_TTL_SECONDS,

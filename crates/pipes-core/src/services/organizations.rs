@@ -23,10 +23,7 @@ use crate::secret::SecretString;
 use crate::slug::Slug;
 use crate::store::{Store, StoreError};
 use crate::time::{now_ms, Millis};
-use crate::vault::{Aad, Vault};
-
-/// Vault purpose of organizations' OAuth client secrets.
-pub const ORGANIZATION_SECRET_PURPOSE: &str = "organization_settings.client_secret";
+use crate::vault::{SealedColumn, Vault};
 
 /// Why the server cleared a connection whose establishing member left.
 pub const MEMBERSHIP_ENDED: &str = "establishing_member_membership_ended";
@@ -409,13 +406,9 @@ impl Organizations {
             let row = settings.id.to_string();
             settings.app = Some(OrganizationApp {
                 client_id,
-                client_secret: self.vault.seal_secret(
-                    &secret,
-                    Aad {
-                        purpose: ORGANIZATION_SECRET_PURPOSE,
-                        row_id: &row,
-                    },
-                ),
+                client_secret: self
+                    .vault
+                    .seal_secret(&secret, SealedColumn::OrganizationClientSecret.aad(&row)),
                 client_secret_last_4: secret.last4(),
             });
         }

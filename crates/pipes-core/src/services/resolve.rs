@@ -3,13 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use super::integrations::CLIENT_SECRET_PURPOSE;
-use super::organizations::ORGANIZATION_SECRET_PURPOSE;
 use crate::catalog::{Catalog, ConfigScope};
 use crate::domain::{CredentialsType, DataIntegration, OrganizationSettings};
 use crate::error::{FieldError, ServiceError};
 use crate::oauth::{ClientApp, ResolvedProvider};
-use crate::vault::{Aad, Vault};
+use crate::vault::{SealedColumn, Vault};
 
 /// The display name of a root's provider (a custom provider's own name).
 pub fn provider_name(root: &DataIntegration, catalog: &Catalog) -> String {
@@ -104,13 +102,7 @@ pub fn resolve_oauth(
         ))?;
         let row = settings.id.to_string();
         let secret = vault
-            .open_secret(
-                &app.client_secret,
-                Aad {
-                    purpose: ORGANIZATION_SECRET_PURPOSE,
-                    row_id: &row,
-                },
-            )
+            .open_secret(&app.client_secret, SealedColumn::OrganizationClientSecret.aad(&row))
             .map_err(|e| ResolveError::Vault(e.to_string()))?;
         return Ok((
             provider,
@@ -124,15 +116,7 @@ pub fn resolve_oauth(
     let client_secret = creds
         .client_secret
         .as_ref()
-        .map(|s| {
-            vault.open_secret(
-                s,
-                Aad {
-                    purpose: CLIENT_SECRET_PURPOSE,
-                    row_id: &row,
-                },
-            )
-        })
+        .map(|s| vault.open_secret(s, SealedColumn::IntegrationClientSecret.aad(&row)))
         .transpose()
         .map_err(|e| ResolveError::Vault(e.to_string()))?;
     Ok((

@@ -25,10 +25,7 @@ use crate::secret::SecretString;
 use crate::slug::Slug;
 use crate::store::{Store, StoreError};
 use crate::time::now_ms;
-use crate::vault::{Aad, Vault};
-
-/// Vault purpose of stored API keys and client secrets.
-pub const STORED_SECRET_PURPOSE: &str = "connected_accounts.secret";
+use crate::vault::{SealedColumn, Vault};
 
 /// The body of `PUT`/`POST /data-integrations/{slug}/api-key` and `…/client-credentials`.
 #[derive(Debug, Default, Deserialize)]
@@ -160,10 +157,7 @@ impl Secret {
 
     fn seal(&self, vault: &Vault, id: ConnectedAccountId) -> StoredSecret {
         let row = id.to_string();
-        let aad = Aad {
-            purpose: STORED_SECRET_PURPOSE,
-            row_id: &row,
-        };
+        let aad = SealedColumn::AccountSecret.aad(&row);
         match self {
             Self::ApiKey(key) => StoredSecret {
                 client_id: None,
@@ -186,13 +180,7 @@ pub fn stored_client_app(vault: &Vault, a: &ConnectedAccount) -> Result<ClientAp
         .as_ref()
         .ok_or_else(|| ServiceError::Internal("client-credentials connection without credentials".into()))?;
     let row = a.id.to_string();
-    let secret = vault.open_secret(
-        &stored.secret,
-        Aad {
-            purpose: STORED_SECRET_PURPOSE,
-            row_id: &row,
-        },
-    )?;
+    let secret = vault.open_secret(&stored.secret, SealedColumn::AccountSecret.aad(&row))?;
     Ok(ClientApp {
         client_id: stored.client_id.clone().unwrap_or_default(),
         client_secret: Some(secret),
@@ -204,15 +192,7 @@ pub fn stored_api_key(vault: &Vault, a: &ConnectedAccount) -> Result<Option<Secr
     let row = a.id.to_string();
     Ok(a.stored
         .as_ref()
-        .map(|s| {
-            vault.open_secret(
-                &s.secret,
-                Aad {
-                    purpose: STORED_SECRET_PURPOSE,
-                    row_id: &row,
-                },
-            )
-        })
+        .map(|s| vault.open_secret(&s.secret, SealedColumn::AccountSecret.aad(&row)))
         .transpose()?)
 }
 

@@ -13,10 +13,7 @@ use crate::pagination::{Page, PageRequest};
 use crate::secret::SecretString;
 use crate::store::{Store, StoreError};
 use crate::time::now_ms;
-use crate::vault::{Aad, Vault};
-
-/// Vault purpose of webhook secrets.
-pub const WEBHOOK_SECRET_PURPOSE: &str = "webhook_endpoints.secret";
+use crate::vault::{SealedColumn, Vault};
 
 /// `POST /webhook_endpoints`.
 #[derive(Debug, Deserialize)]
@@ -144,13 +141,9 @@ impl Webhooks {
     /// Opens an endpoint's secret.
     pub fn secret(&self, e: &WebhookEndpoint) -> Result<SecretString, ServiceError> {
         let id = e.id.to_string();
-        Ok(self.vault.open_secret(
-            &e.secret,
-            Aad {
-                purpose: WEBHOOK_SECRET_PURPOSE,
-                row_id: &id,
-            },
-        )?)
+        Ok(self
+            .vault
+            .open_secret(&e.secret, SealedColumn::WebhookSecret.aad(&id))?)
     }
 
     fn opened(&self, endpoint: WebhookEndpoint) -> Result<OpenedEndpoint, ServiceError> {
@@ -173,13 +166,9 @@ impl Webhooks {
             id,
             environment_id: env.id,
             endpoint_url,
-            secret: self.vault.seal_secret(
-                &secret,
-                Aad {
-                    purpose: WEBHOOK_SECRET_PURPOSE,
-                    row_id: &row_id,
-                },
-            ),
+            secret: self
+                .vault
+                .seal_secret(&secret, SealedColumn::WebhookSecret.aad(&row_id)),
             status: EndpointStatus::Enabled,
             events,
             created_at: now,

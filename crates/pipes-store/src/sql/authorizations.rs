@@ -1,0 +1,98 @@
+//! [`AuthorizationStore`]: the connect flow's authorizations.
+
+use async_trait::async_trait;
+use pipes_core::domain::{Authorization, AuthorizationStatus, ConnectionIntent};
+use pipes_core::store::{AuthorizationStore, StoreResult};
+
+use super::{Params, SqlStore};
+use crate::backend_err;
+use crate::rows;
+
+impl SqlStore {
+    async fn authorization_where(&self, column: &'static str, value: &str) -> StoreResult<Option<Authorization>> {
+        let row = sqlx::query(&format!("SELECT * FROM authorizations WHERE {column} = $1"))
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        row.map(|r| rows::authorization(&r)).transpose()
+    }
+}
+
+/// What a step of the flow changes in an authorization.
+fn progress_columns<'q>(p: &mut Params<'q>, a: &'q Authorization) {
+    p.set("status", a.status.as_str())
+        .set("connect_code_hash", a.connect_code_hash.as_deref())
+        .set("connect_code_expires_at", a.connect_code_expires_at)
+        .set("held_tokens", a.held_tokens.as_ref().map(|s| s.0.clone()))
+        .set("connected_account_id", a.connected_account_id.map(|id| id.to_string()));
+}
+
+#[async_trait]
+impl AuthorizationStore for SqlStore {
+    async fn insert_authorization(&self, a: &Authorization) -> StoreResult<()> {
+        let (intent, target) = match &a.intent {
+            ConnectionIntent::Compatibility => (None, None),
+            ConnectionIntent::Add => (Some("add"), None),
+            ConnectionIntent::Reauthorize(id) => (Some("reauthorize"), Some(id.to_string())),
+        };
+        let mut p = Params::default();
+        p.set("id", a.id.as_str())
+            .set("environment_id", a.environment_id.to_string())
+            .set("data_integration_id", a.data_integration_id.to_string())
+            .set("connection_owner", a.owner.ownership.as_str())
+            .set("user_id", a.user_id.as_str())
+            .set("organization_id", a.owner.organization_id.as_deref())
+            .set("connection_intent", intent)
+            .set("target_account_id", target)
+            .set("return_to", a.return_to.as_deref())
+            .set("state", a.state.as_str())
+            .set("provider_state", a.provider_state.as_str())
+            .set("pkce_verifier", a.pkce_verifier.as_ref().map(|s| s.0.clone()))
+            .set("code_challenge", a.code_challenge.as_deref())
+            .set("config", rows::to_json(&a.config))
+            .set("account_display_name", a.account_display_name.clone().flatten())
+            .set("display_name_given", i64::from(a.account_display_name.is_some()))
+            .set("csrf_token", a.csrf_token.as_str())
+            .set("created_at", a.created_at)
+            .set("expires_at", a.expires_at);
+        progress_columns(&mut p, a);
+        let sql = format!("INSERT INTO authorizations {}", p.insert());
+        p.query(&sql)?.execute(&self.writer).await.map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn authorization(&self, id: &str) -> StoreResult<Option<Authorization>> {
+        self.authorization_where("id", id).await
+    }
+
+    async fn authorization_by_provider_state(&self, state: &str) -> StoreResult<Option<Authorization>> {
+        self.authorization_where("provider_state", state).await
+    }
+
+    async fn authorization_by_connect_code(&self, hash: &str) -> StoreResult<Option<Authorization>> {
+        self.authorization_where("connect_code_hash", hash).await
+    }
+
+    async fn advance_authorization(&self, a: &Authorization, from: AuthorizationStatus) -> StoreResult<bool> {
+        let mut p = Params::default();
+        progress_columns(&mut p, a);
+        let sql = format!(
+            "UPDATE authorizations SET {} WHERE id = {} AND status = {}",
+            p.assignments(),
+            p.push(a.id.as_str()),
+            p.push(from.as_str())
+        );
+        let done = p.query(&sql)?.execute(&self.writer).await.map_err(backend_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn purge_authorizations(&self, before: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM authorizations WHERE expires_at < $1")
+            .bind(before)
+            .execute(&self.writer)
+            .await
+            .map_err(backend_err)?;
+        Ok(done.rows_affected())
+    }
+}

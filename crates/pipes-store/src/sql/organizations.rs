@@ -1,0 +1,279 @@
+//! [`OrganizationStore`]: memberships and per-organization settings, and the membership rule
+//! every write of a shared connection is checked against.
+
+use async_trait::async_trait;
+use pipes_core::domain::{ConnectedAccount, Membership, MembershipMode, OrganizationSettings, Ownership};
+use pipes_core::events::Event;
+use pipes_core::ids::{DataIntegrationId, DikId, EnvironmentId};
+use pipes_core::store::{OrganizationStore, StoreError, StoreResult};
+
+use super::accounts::account_columns;
+use super::{append_events_in, Params, SqlStore, Tx};
+use crate::rows::{self, get, ACCOUNT_COLUMNS, ACCOUNT_FROM};
+use crate::{backend_err, Backend};
+
+/// Shared connections ($1 environment, $2 organization) whose establishing member is $3.
+const ESTABLISHED_BY: &str = "ca.environment_id = $1 AND di.ownership = 'organization' \
+     AND ca.organization_id = $2 AND ca.established_by_user_id = $3";
+
+/// Serializes, per environment, organization and user, the writes that make the user the
+/// establishing member of a shared connection with the writes that change that membership
+/// (PostgreSQL: a transaction-scoped advisory lock; SQLite serializes every write already).
+async fn lock_member(tx: &mut Tx, backend: Backend, env: &str, organization: &str, user: &str) -> StoreResult<()> {
+    if backend == Backend::Postgres {
+        // Ids are visible ASCII, so the unit separator keeps the key unambiguous.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("member\u{1f}{env}\u{1f}{organization}\u{1f}{user}"))
+            .execute(&mut **tx)
+            .await
+            .map_err(backend_err)?;
+    }
+    Ok(())
+}
+
+/// Refuses, inside the write's transaction, a write that makes a user the establishing member
+/// of an organization's connection unless the user is an active member: declared active, or in
+/// trust mode not declared inactive. A write that keeps the establishing member is not checked
+/// (a connection is cleared when its member leaves); who established it is read under the
+/// member's lock, so a membership that ends meanwhile is seen.
+pub(super) async fn check_establishing_member(
+    tx: &mut Tx,
+    backend: Backend,
+    a: &ConnectedAccount,
+    inserting: bool,
+) -> StoreResult<()> {
+    let (Ownership::Organization, Some(org), Some(user)) = (
+        a.owner.ownership,
+        a.owner.organization_id.as_deref(),
+        a.established_by_user_id.as_deref(),
+    ) else {
+        return Ok(());
+    };
+    let env = a.environment_id.to_string();
+    lock_member(tx, backend, &env, org, user).await?;
+    if !inserting {
+        let previous: Option<String> =
+            sqlx::query("SELECT established_by_user_id FROM connected_accounts WHERE id = $1 AND environment_id = $2")
+                .bind(a.id.to_string())
+                .bind(&env)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(backend_err)?
+                .map(|r| get(&r, "established_by_user_id"))
+                .transpose()?
+                .flatten();
+        if previous.as_deref() == Some(user) {
+            return Ok(());
+        }
+    }
+    let row = sqlx::query(
+        "SELECT e.membership AS membership, m.active AS active FROM environments e \
+         LEFT JOIN organization_members m ON m.environment_id = e.id AND m.organization_id = $2 AND m.user_id = $3 \
+         WHERE e.id = $1",
+    )
+    .bind(&env)
+    .bind(org)
+    .bind(user)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(backend_err)?;
+    let declared: Option<i64> = get(&row, "active")?;
+    let mode: String = get(&row, "membership")?;
+    let mode =
+        MembershipMode::parse(&mode).ok_or_else(|| StoreError::Backend(format!("unknown membership mode '{mode}'")))?;
+    if mode.is_active(declared.map(|flag| flag != 0)) {
+        Ok(())
+    } else {
+        Err(StoreError::NotMember)
+    }
+}
+
+#[async_trait]
+impl OrganizationStore for SqlStore {
+    async fn membership(&self, env: EnvironmentId, organization: &str, user: &str) -> StoreResult<Option<Membership>> {
+        let row = sqlx::query(
+            "SELECT * FROM organization_members WHERE environment_id = $1 AND organization_id = $2 AND user_id = $3",
+        )
+        .bind(env.to_string())
+        .bind(organization)
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        row.map(|r| rows::membership(&r)).transpose()
+    }
+
+    async fn organization_known(&self, env: EnvironmentId, organization: &str) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM organization_members WHERE environment_id = $1 AND organization_id = $2 LIMIT 1",
+        )
+        .bind(env.to_string())
+        .bind(organization)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(row.is_some())
+    }
+
+    async fn memberships(&self, env: EnvironmentId, organization: &str) -> StoreResult<Vec<Membership>> {
+        let rows = sqlx::query(
+            "SELECT * FROM organization_members WHERE environment_id = $1 AND organization_id = $2 ORDER BY user_id",
+        )
+        .bind(env.to_string())
+        .bind(organization)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        rows.iter().map(rows::membership).collect()
+    }
+
+    async fn put_membership(&self, m: &Membership, cleared: &[ConnectedAccount], events: &[Event]) -> StoreResult<()> {
+        self.with_events(events, async {
+            let mut tx = self.begin_write().await?;
+            let env = m.environment_id.to_string();
+            lock_member(&mut tx, self.backend, &env, &m.organization_id, &m.user_id).await?;
+            let mut p = Params::default();
+            p.set("environment_id", env.as_str())
+                .set("organization_id", m.organization_id.as_str())
+                .set("user_id", m.user_id.as_str())
+                .set("active", i64::from(m.active))
+                .set("created_at", m.created_at)
+                .set("updated_at", m.updated_at);
+            let sql = format!(
+                "INSERT INTO organization_members {} ON CONFLICT (environment_id, organization_id, user_id) \
+                 DO UPDATE SET active = excluded.active, updated_at = excluded.updated_at",
+                p.insert()
+            );
+            p.query(&sql)?.execute(&mut *tx).await.map_err(backend_err)?;
+            for a in cleared {
+                // Only a connection still established by this member is cleared: a reconnect by
+                // someone else meanwhile wins, and the caller re-reads.
+                let mut p = Params::default();
+                account_columns(&mut p, a);
+                let sql = format!(
+                    "UPDATE connected_accounts SET {} WHERE id = {} AND environment_id = {} \
+                     AND established_by_user_id = {}",
+                    p.assignments(),
+                    p.push(a.id.to_string()),
+                    p.push(a.environment_id.to_string()),
+                    p.push(m.user_id.as_str()),
+                );
+                let done = p.query(&sql)?.execute(&mut *tx).await.map_err(backend_err)?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::Conflict(format!("connected account {} changed", a.id)));
+                }
+            }
+            if !m.active {
+                // A connection this member established after the caller listed them would
+                // outlive the membership: refuse, and let the caller list again.
+                let left = sqlx::query(&format!(
+                    "SELECT COUNT(*) AS n FROM {ACCOUNT_FROM} WHERE {ESTABLISHED_BY}"
+                ))
+                .bind(&env)
+                .bind(m.organization_id.as_str())
+                .bind(m.user_id.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+                let n: i64 = get(&left, "n")?;
+                if n != 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "{n} connection(s) established by the member were not listed"
+                    )));
+                }
+            }
+            append_events_in(&mut tx, events).await?;
+            tx.commit().await.map_err(backend_err)
+        })
+        .await
+    }
+
+    async fn accounts_established_by(
+        &self,
+        env: EnvironmentId,
+        organization: &str,
+        user: &str,
+    ) -> StoreResult<Vec<ConnectedAccount>> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM {ACCOUNT_FROM} WHERE {ESTABLISHED_BY} ORDER BY ca.id");
+        let rows = sqlx::query(&sql)
+            .bind(env.to_string())
+            .bind(organization)
+            .bind(user)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        rows.iter().map(rows::connected_account).collect()
+    }
+
+    async fn organization_settings(
+        &self,
+        root: DataIntegrationId,
+        organization: &str,
+    ) -> StoreResult<Option<OrganizationSettings>> {
+        let row =
+            sqlx::query("SELECT * FROM organization_settings WHERE data_integration_id = $1 AND organization_id = $2")
+                .bind(root.to_string())
+                .bind(organization)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend_err)?;
+        row.map(|r| rows::organization_settings(&r)).transpose()
+    }
+
+    async fn organization_settings_by_id(&self, id: DikId) -> StoreResult<Option<OrganizationSettings>> {
+        let row = sqlx::query("SELECT * FROM organization_settings WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        row.map(|r| rows::organization_settings(&r)).transpose()
+    }
+
+    async fn organization_settings_of(
+        &self,
+        env: EnvironmentId,
+        organization: &str,
+    ) -> StoreResult<Vec<OrganizationSettings>> {
+        let rows = sqlx::query(
+            "SELECT * FROM organization_settings WHERE environment_id = $1 AND organization_id = $2 ORDER BY id",
+        )
+        .bind(env.to_string())
+        .bind(organization)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        rows.iter().map(rows::organization_settings).collect()
+    }
+
+    async fn put_organization_settings(&self, o: &OrganizationSettings, overwrite: bool) -> StoreResult<()> {
+        self.counted(async {
+            let app = o.app.as_ref();
+            let mut p = Params::default();
+            p.set("id", o.id.to_string())
+                .set("environment_id", o.environment_id.to_string())
+                .set("data_integration_id", o.data_integration_id.to_string())
+                .set("organization_id", o.organization_id.as_str())
+                .set("created_at", o.created_at);
+            let keys = p.mark();
+            p.set("enabled", o.enabled.map(i64::from))
+                .set("scopes", o.scopes.as_ref().map(rows::to_json))
+                .set("client_id", app.map(|a| a.client_id.as_str()))
+                .set("client_secret", app.map(|a| a.client_secret.0.clone()))
+                .set("client_secret_last_4", app.map(|a| a.client_secret_last_4.as_str()))
+                .set("config", rows::to_json(&o.config))
+                .set("updated_at", o.updated_at);
+            let on_conflict = if overwrite {
+                format!("DO UPDATE SET {}", p.excluded_assignments(keys))
+            } else {
+                "DO NOTHING".to_owned()
+            };
+            let sql = format!(
+                "INSERT INTO organization_settings {} ON CONFLICT (data_integration_id, organization_id) {on_conflict}",
+                p.insert()
+            );
+            p.query(&sql)?.execute(&self.writer).await.map_err(backend_err)?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,75 @@
+//! The authorizations contract.
+
+use super::*;
+
+contract!(authorizations_round_trip_and_advance_once);
+
+async fn authorizations_round_trip_and_advance_once(db: &TestDatabase) {
+    let s = open(db).await;
+    let e = env("sandbox");
+    s.insert_environment(&e).await.unwrap();
+    let r = root(&e, "github", Ownership::User);
+    s.insert_data_integration(&r, None).await.unwrap();
+    let target = ConnectedAccountId::new();
+    let pending = Authorization {
+        id: "auth_1".into(),
+        environment_id: e.id,
+        data_integration_id: r.id,
+        owner: Owner::user("user_1", Some("org_1")),
+        user_id: "user_1".into(),
+        intent: ConnectionIntent::Reauthorize(target),
+        return_to: Some("https://app.example.com/back".into()),
+        state: "app-state".into(),
+        provider_state: "provider-state".into(),
+        pkce_verifier: Some(Sealed(vec![1, 2, 3])),
+        code_challenge: Some("challenge".into()),
+        config: BTreeMap::from([("subdomain".to_owned(), "acme".to_owned())]),
+        account_display_name: Some(None),
+        csrf_token: "csrf".into(),
+        status: AuthorizationStatus::Pending,
+        connect_code_hash: None,
+        connect_code_expires_at: None,
+        held_tokens: None,
+        connected_account_id: None,
+        created_at: 1_000,
+        expires_at: 2_000,
+    };
+    s.insert_authorization(&pending).await.unwrap();
+    assert_eq!(s.authorization("auth_1").await.unwrap(), Some(pending.clone()));
+    assert_eq!(
+        s.authorization_by_provider_state("provider-state").await.unwrap(),
+        Some(pending.clone())
+    );
+    assert_eq!(s.authorization("auth_2").await.unwrap(), None);
+
+    // Each step happens once: the second request that tries the same step loses.
+    let mut held = pending.clone();
+    held.status = AuthorizationStatus::Held;
+    held.connect_code_hash = Some("code-hash".into());
+    held.connect_code_expires_at = Some(1_500);
+    held.held_tokens = Some(Sealed(vec![4, 5, 6]));
+    assert!(s
+        .advance_authorization(&held, AuthorizationStatus::Pending)
+        .await
+        .unwrap());
+    assert!(!s
+        .advance_authorization(&held, AuthorizationStatus::Pending)
+        .await
+        .unwrap());
+    assert_eq!(
+        s.authorization_by_connect_code("code-hash").await.unwrap(),
+        Some(held.clone())
+    );
+
+    let mut done = held.clone();
+    done.status = AuthorizationStatus::Completed;
+    done.held_tokens = None;
+    done.connected_account_id = Some(target);
+    assert!(s.advance_authorization(&done, AuthorizationStatus::Held).await.unwrap());
+    assert_eq!(s.authorization("auth_1").await.unwrap(), Some(done));
+
+    // Expired ones are purged, younger ones kept.
+    assert_eq!(s.purge_authorizations(2_000).await.unwrap(), 0);
+    assert_eq!(s.purge_authorizations(2_001).await.unwrap(), 1);
+    assert_eq!(s.authorization("auth_1").await.unwrap(), None);
+}

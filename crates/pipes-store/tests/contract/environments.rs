@@ -1,0 +1,71 @@
+//! The environments contract.
+
+use super::*;
+
+contract!(
+    environments_are_unique_by_name,
+    api_keys_authenticate_until_revoked,
+    redirect_uris_are_a_set_per_environment
+);
+
+async fn environments_are_unique_by_name(db: &TestDatabase) {
+    let s = open(db).await;
+    let a = env("sandbox");
+    s.insert_environment(&a).await.unwrap();
+    assert!(matches!(
+        s.insert_environment(&env("sandbox")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    s.insert_environment(&env("production")).await.unwrap();
+    assert_eq!(s.environment_by_name(&a.name).await.unwrap(), Some(a.clone()));
+    assert_eq!(s.list_environments().await.unwrap().len(), 2);
+    assert_eq!(
+        s.environment_by_name(&EnvironmentName::parse("nope").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn api_keys_authenticate_until_revoked(db: &TestDatabase) {
+    let s = open(db).await;
+    let e = env("sandbox");
+    s.insert_environment(&e).await.unwrap();
+    let key = ApiKey {
+        id: ApiKeyId::new(),
+        environment_id: e.id,
+        prefix: "sk_test_abcdef".into(),
+        hash: "h1".into(),
+        created_at: 5,
+        revoked_at: None,
+    };
+    s.insert_api_key(&key).await.unwrap();
+    assert_eq!(s.environment_for_key_hash("h1").await.unwrap(), Some(e.clone()));
+    assert_eq!(s.environment_for_key_hash("h2").await.unwrap(), None);
+    assert!(s.revoke_api_key(key.id, 9).await.unwrap());
+    assert!(
+        !s.revoke_api_key(key.id, 10).await.unwrap(),
+        "revoking twice reports nothing to do"
+    );
+    assert_eq!(s.environment_for_key_hash("h1").await.unwrap(), None);
+    let listed = s.list_api_keys(e.id).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].revoked_at, Some(9));
+}
+
+async fn redirect_uris_are_a_set_per_environment(db: &TestDatabase) {
+    let s = open(db).await;
+    let (a, b) = (env("a"), env("b"));
+    s.insert_environment(&a).await.unwrap();
+    s.insert_environment(&b).await.unwrap();
+    assert!(s.add_redirect_uri(a.id, "https://app.test/cb", 1).await.unwrap());
+    assert!(!s.add_redirect_uri(a.id, "https://app.test/cb", 2).await.unwrap());
+    assert!(s.add_redirect_uri(a.id, "http://localhost/cb", 3).await.unwrap());
+    assert_eq!(
+        s.list_redirect_uris(a.id).await.unwrap(),
+        vec!["https://app.test/cb", "http://localhost/cb"]
+    );
+    assert!(s.list_redirect_uris(b.id).await.unwrap().is_empty());
+    assert!(s.remove_redirect_uri(a.id, "https://app.test/cb").await.unwrap());
+    assert!(!s.remove_redirect_uri(a.id, "https://app.test/cb").await.unwrap());
+}

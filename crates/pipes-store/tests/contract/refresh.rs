@@ -1,0 +1,176 @@
+//! The refresh contract.
+
+use super::*;
+
+contract!(
+    refresh_leases_and_generations_serialise_refreshes,
+    refresh_candidates_follow_expiry_backoff_and_keepalive
+);
+
+async fn refresh_leases_and_generations_serialise_refreshes(db: &TestDatabase) {
+    let s = open(db).await;
+    let e = env("a");
+    s.insert_environment(&e).await.unwrap();
+    let r = root(&e, "github", Ownership::User);
+    s.insert_data_integration(&r, None).await.unwrap();
+    let a = account(&r, Owner::user("user_1", None), ConnectionRole::Compatibility);
+    s.insert_connected_account(&a, &[]).await.unwrap();
+
+    assert!(s.take_refresh_lease(a.id, "p1", 100, 200).await.unwrap().is_some());
+    assert!(
+        s.take_refresh_lease(a.id, "p2", 150, 250).await.unwrap().is_none(),
+        "held until 200"
+    );
+    assert!(
+        s.take_refresh_lease(a.id, "p1", 150, 250).await.unwrap().is_some(),
+        "the holder may extend"
+    );
+    let fresh = TokenSet {
+        access_token: Some(Sealed(vec![1])),
+        expires_at: Some(9_000),
+        refresh_token: Some(Sealed(vec![2])),
+    };
+    assert!(
+        !s.store_refreshed_tokens(a.id, "p2", 0, &fresh, &[], "{}", 160)
+            .await
+            .unwrap(),
+        "not the holder"
+    );
+    assert!(
+        !s.store_refreshed_tokens(a.id, "p1", 5, &fresh, &[], "{}", 160)
+            .await
+            .unwrap(),
+        "stale generation"
+    );
+    assert!(s
+        .store_refreshed_tokens(a.id, "p1", 0, &fresh, &["repo".into()], "{}", 160)
+        .await
+        .unwrap());
+    let now = s.connected_account(e.id, a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (now.refresh_generation, now.tokens.clone(), now.last_refreshed_at),
+        (1, fresh.clone(), Some(160))
+    );
+    assert!(
+        s.take_refresh_lease(a.id, "p2", 170, 300).await.unwrap().is_some(),
+        "storing released the lease"
+    );
+    let err = RefreshError {
+        code: "invalid_grant".into(),
+        at: 180,
+        failures: 1,
+        retry_at: None,
+    };
+    assert!(
+        !s.record_refresh_failure(a.id, "p2", 0, &err, true, &[]).await.unwrap(),
+        "generation moved on"
+    );
+    assert!(s.record_refresh_failure(a.id, "p2", 1, &err, true, &[]).await.unwrap());
+    let now = s.connected_account(e.id, a.id).await.unwrap().unwrap();
+    assert_eq!(now.state, AccountState::NeedsReauthorization);
+    assert_eq!(now.last_refresh_error, Some(err));
+    assert!(
+        s.take_refresh_lease(a.id, "p3", 190, 300).await.unwrap().is_some(),
+        "failures release the lease"
+    );
+    s.release_refresh_lease(a.id, "p1").await.unwrap();
+    assert!(
+        s.take_refresh_lease(a.id, "p4", 195, 300).await.unwrap().is_none(),
+        "only the holder releases"
+    );
+    s.release_refresh_lease(a.id, "p3").await.unwrap();
+    assert!(s.take_refresh_lease(a.id, "p4", 195, 300).await.unwrap().is_some());
+}
+
+async fn refresh_candidates_follow_expiry_backoff_and_keepalive(db: &TestDatabase) {
+    let s = open(db).await;
+    let e = env("a");
+    s.insert_environment(&e).await.unwrap();
+    let custom = root(&e, "acme", Ownership::User);
+    s.insert_data_integration(&custom, None).await.unwrap();
+    let google = root(&e, "google", Ownership::User);
+    s.insert_data_integration(&google, None).await.unwrap();
+    let now = 1_000_000;
+    let with = |r: &DataIntegration, user: &str, expires_at: Option<i64>, refreshed: Option<i64>| {
+        let mut a = account(r, Owner::user(user, None), ConnectionRole::Compatibility);
+        a.tokens.expires_at = expires_at;
+        a.last_refreshed_at = refreshed;
+        a.created_at = 0;
+        a
+    };
+    let soon = with(&custom, "soon", Some(now + 60_000), None);
+    let later = with(&custom, "later", Some(now + 3_600_000), Some(now - 100));
+    // A 10-minute token refreshed 2 minutes ago: 8 minutes left, more than half its lifetime.
+    let young = with(&custom, "young", Some(now + 480_000), Some(now - 120_000));
+    let idle = with(&google, "idle", None, Some(now - 200 * 3_600_000));
+    let busy = with(&google, "busy", None, Some(now - 3_600_000));
+    for a in [&soon, &later, &young, &idle, &busy] {
+        s.insert_connected_account(a, &[]).await.unwrap();
+    }
+    let keep = [KeepAlive {
+        slug: "google".into(),
+        idle_before: now - 168 * 3_600_000,
+    }];
+    let ids = |v: Vec<(DataIntegration, ConnectedAccount)>| v.into_iter().map(|(_, a)| a.id).collect::<Vec<_>>();
+    let due = s.accounts_due_for_refresh(now, 600_000, &keep, 10).await.unwrap();
+    assert_eq!(due[0].0.slug.as_str(), "acme", "the root comes along");
+    assert_eq!(
+        ids(due),
+        vec![soon.id, idle.id],
+        "soonest expiry first, then idle grants"
+    );
+    assert_eq!(s.count_due_for_refresh(now, 600_000, &keep).await.unwrap(), 2);
+    assert_eq!(
+        ids(s.accounts_due_for_refresh(now, 600_000, &[], 10).await.unwrap()),
+        vec![soon.id]
+    );
+
+    // Leased or backing off: not due.
+    assert_eq!(
+        s.take_refresh_lease(soon.id, "w1", now, now + 60_000).await.unwrap(),
+        Some(false)
+    );
+    let failed = RefreshError {
+        code: "server_error".into(),
+        at: now,
+        failures: 2,
+        retry_at: Some(now + 30_000),
+    };
+    assert!(s
+        .record_refresh_failure(idle.id, "nobody", 0, &failed, false, &[])
+        .await
+        .is_ok());
+    assert!(s
+        .take_refresh_lease(idle.id, "w1", now, now + 1)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(s
+        .record_refresh_failure(idle.id, "w1", 0, &failed, false, &[])
+        .await
+        .unwrap());
+    assert!(s
+        .accounts_due_for_refresh(now, 600_000, &keep, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let stored = s.connected_account(e.id, idle.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.last_refresh_error,
+        Some(failed),
+        "failures and next try are kept"
+    );
+    assert_eq!(stored.state, AccountState::Connected);
+    let after = now + 70_000;
+    assert_eq!(
+        ids(s.accounts_due_for_refresh(after, 600_000, &keep, 10).await.unwrap()),
+        vec![soon.id, idle.id]
+    );
+    assert_eq!(
+        s.take_refresh_lease(soon.id, "w2", after, after + 60_000)
+            .await
+            .unwrap(),
+        Some(true),
+        "w1 never released: a takeover"
+    );
+}
