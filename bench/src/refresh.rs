@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use pipes_server::mock_provider::MockProvider;
+use pipes_mock_provider::MockProvider;
 
 use crate::server::{wait_until_up, BenchServer};
 use crate::webhooks::peak_rss_mb;

@@ -40,7 +40,7 @@ async fn start_mock_provider(
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("cannot start the mock provider on 127.0.0.1:{port} (use --mock-provider-port)"))?;
-    let mock = pipes_server::mock_provider::MockProvider::serve(listener, MOCK_CLIENT_ID, MOCK_CLIENT_SECRET);
+    let mock = pipes_mock_provider::MockProvider::serve(listener, MOCK_CLIENT_ID, MOCK_CLIENT_SECRET);
     let provider = serde_json::json!({
         "name": "Mock Provider",
         "authorization_url": format!("{}/authorize", mock.base_url),

@@ -7,10 +7,10 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use pipes_core::catalog::Catalog;
 use pipes_core::domain::MembershipMode;
-use pipes_core::services::Environments;
+use pipes_core::services::{rotate_vault, Environments, RotationProgress, RotationReport};
 use pipes_core::store::Store;
 use pipes_core::time::format_ms;
-use pipes_core::vault::{Sealed, SealedColumn, Vault};
+use pipes_core::vault::Vault;
 use pipes_server::App;
 
 use crate::config::{Config, LogFormat};
@@ -411,40 +411,26 @@ fn chrono_date() -> String {
 async fn rotate(config: &Config) -> anyhow::Result<()> {
     let vault = configured_vault(config)?;
     let store = open_store(config).await?;
-    let (mut resealed, mut current, mut raced) = (0u64, 0u64, 0u64);
-    let mut failures = vec![];
-    for &column in SealedColumn::ALL {
-        let total = store.count_sealed(column).await?;
-        let bar = ProgressBar::new(total).with_message(column.purpose());
-        bar.set_style(
-            ProgressStyle::with_template("{msg:32} [{bar:40}] {pos}/{len} ({eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        let mut after: Option<String> = None;
-        loop {
-            let batch = store.sealed_values(column, after.as_deref(), 200).await?;
-            let Some(last) = batch.last() else { break };
-            after = Some(last.id.clone());
-            for row in batch {
-                let aad = column.aad(&row.id);
-                match vault.reseal(&Sealed(row.sealed.clone()), aad) {
-                    Ok(None) => current += 1,
-                    Ok(Some(new)) => {
-                        if store.replace_sealed(column, &row.id, &row.sealed, &new.0).await? {
-                            resealed += 1;
-                        } else {
-                            // Rewritten meanwhile by a running server, under the current key.
-                            raced += 1;
-                        }
-                    }
-                    Err(e) => failures.push(format!("{} {}: {e}", column.purpose(), row.id)),
-                }
-                bar.inc(1);
-            }
+    let style = ProgressStyle::with_template("{msg:36} [{bar:40}] {pos}/{len} ({eta})")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let mut bar = ProgressBar::hidden();
+    let report = rotate_vault(store.as_ref(), &vault, |step| match step {
+        RotationProgress::Column { column, total } => {
+            bar = ProgressBar::new(total)
+                .with_message(column.purpose())
+                .with_style(style.clone());
         }
-        bar.finish();
-    }
+        RotationProgress::Value => bar.inc(1),
+        RotationProgress::ColumnDone => bar.finish(),
+    })
+    .await?;
+    let RotationReport {
+        resealed,
+        current,
+        raced,
+        failures,
+    } = report;
     println!(
         "re-sealed {resealed} value(s) under key '{}'; {current} already used it; {raced} changed during the run",
         vault.primary_kid()

@@ -9,7 +9,6 @@ mod hosted;
 mod idempotency;
 pub mod jobs;
 mod middleware;
-pub mod mock_provider;
 mod state;
 
 use std::future::Future;

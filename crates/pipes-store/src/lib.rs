@@ -8,7 +8,6 @@
 mod migrate;
 mod rows;
 mod sql;
-pub mod testing;
 
 use std::str::FromStr;
 use std::sync::Arc;

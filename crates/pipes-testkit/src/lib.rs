@@ -1,21 +1,22 @@
 //! Test support for Pipes: a real server on a free loopback port over a throwaway database.
 #![forbid(unsafe_code)]
 
-/// The scriptable mock OAuth provider (it lives in pipes-server because `pipes dev` runs it).
-pub use pipes_server::mock_provider;
+/// The scriptable mock OAuth provider (`pipes dev` runs it too).
+pub use pipes_mock_provider as mock_provider;
 pub use pipes_server::Settings;
 
+mod database;
 pub mod receiver;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+pub use database::TestDatabase;
 use pipes_core::catalog::Catalog;
 use pipes_core::domain::Environment;
 use pipes_core::services::Environments;
 use pipes_core::store::Store;
 use pipes_core::vault::Vault;
-pub use pipes_store::testing::TestDatabase;
 use tokio::sync::oneshot;
 
 /// A running server and what a test needs to talk to it.

@@ -9,6 +9,7 @@ mod integrations;
 mod organizations;
 mod patch;
 mod resolve;
+mod rotation;
 mod selection;
 mod stored;
 mod webhooks;
@@ -33,6 +34,7 @@ pub use organizations::{
 };
 pub use patch::Patch;
 pub use resolve::{provider_name, resolve_oauth, uses_organization_apps, ResolveError};
+pub use rotation::{rotate_vault, RotationProgress, RotationReport};
 pub use selection::{select, OwnerChoice, OwnerInput, Selector, Warning};
 pub use stored::{StoreCredentialRequest, StoredCredentials};
 pub use webhooks::{check_endpoint_url, CreateWebhookEndpoint, OpenedEndpoint, UpdateWebhookEndpoint, Webhooks};

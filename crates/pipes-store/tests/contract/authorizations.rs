@@ -11,29 +11,7 @@ async fn authorizations_round_trip_and_advance_once(db: &TestDatabase) {
     let r = root(&e, "github", Ownership::User);
     s.insert_data_integration(&r, None).await.unwrap();
     let target = ConnectedAccountId::new();
-    let pending = Authorization {
-        id: "auth_1".into(),
-        environment_id: e.id,
-        data_integration_id: r.id,
-        owner: Owner::user("user_1", Some("org_1")),
-        user_id: "user_1".into(),
-        intent: ConnectionIntent::Reauthorize(target),
-        return_to: Some("https://app.example.com/back".into()),
-        state: "app-state".into(),
-        provider_state: "provider-state".into(),
-        pkce_verifier: Some(Sealed(vec![1, 2, 3])),
-        code_challenge: Some("challenge".into()),
-        config: BTreeMap::from([("subdomain".to_owned(), "acme".to_owned())]),
-        account_display_name: Some(None),
-        csrf_token: "csrf".into(),
-        status: AuthorizationStatus::Pending,
-        connect_code_hash: None,
-        connect_code_expires_at: None,
-        held_tokens: None,
-        connected_account_id: None,
-        created_at: 1_000,
-        expires_at: 2_000,
-    };
+    let pending = authorization(&r, target);
     s.insert_authorization(&pending).await.unwrap();
     assert_eq!(s.authorization("auth_1").await.unwrap(), Some(pending.clone()));
     assert_eq!(

@@ -17,13 +17,14 @@ use pipes_core::ids::{
     WebhookEndpointId,
 };
 use pipes_core::pagination::{Order, PageRequest};
+use pipes_core::services::{rotate_vault, RotationProgress};
 use pipes_core::slug::Slug;
 use pipes_core::store::{
     AccountStore, AuthorizationStore, EnvironmentStore, EventFilter, EventStore, IdempotencyBegin, IdempotencyStore,
     IntegrationStore, KeepAlive, MaintenanceStore, OrganizationStore, RefreshStore, StoreError, WebhookStore,
 };
-use pipes_core::vault::{Sealed, SealedColumn};
-use pipes_store::testing::TestDatabase;
+use pipes_core::vault::{Sealed, SealedColumn, Vault};
+use pipes_testkit::TestDatabase;
 
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
@@ -31,7 +32,7 @@ macro_rules! contract {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let db = pipes_store::testing::TestDatabase::sqlite();
+                    let db = pipes_testkit::TestDatabase::sqlite();
                     super::$name(&db).await;
                 }
             )*
@@ -40,7 +41,7 @@ macro_rules! contract {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    if let Some(db) = pipes_store::testing::TestDatabase::postgres().await {
+                    if let Some(db) = pipes_testkit::TestDatabase::postgres().await {
                         super::$name(&db).await;
                     }
                 }
@@ -166,5 +167,32 @@ fn endpoint(env: &Environment, url: &str, events: &[EventType], status: Endpoint
         events: events.to_vec(),
         created_at: 1,
         updated_at: 1,
+    }
+}
+
+/// A pending authorization of `root` that would reconnect `target`.
+fn authorization(root: &DataIntegration, target: ConnectedAccountId) -> Authorization {
+    Authorization {
+        id: "auth_1".into(),
+        environment_id: root.environment_id,
+        data_integration_id: root.id,
+        owner: Owner::user("user_1", Some("org_1")),
+        user_id: "user_1".into(),
+        intent: ConnectionIntent::Reauthorize(target),
+        return_to: Some("https://app.example.com/back".into()),
+        state: "app-state".into(),
+        provider_state: "provider-state".into(),
+        pkce_verifier: Some(Sealed(vec![1, 2, 3])),
+        code_challenge: Some("challenge".into()),
+        config: BTreeMap::from([("subdomain".to_owned(), "acme".to_owned())]),
+        account_display_name: Some(None),
+        csrf_token: "csrf".into(),
+        status: AuthorizationStatus::Pending,
+        connect_code_hash: None,
+        connect_code_expires_at: None,
+        held_tokens: None,
+        connected_account_id: None,
+        created_at: 1_000,
+        expires_at: 2_000,
     }
 }

@@ -1,7 +1,8 @@
-//! A scriptable OAuth 2.0 provider for tests and `pipes dev` (never for production): an authorize endpoint that
+//! A scriptable OAuth 2.0 provider for tests and `pipes dev`, never compiled into the server: an authorize endpoint that
 //! redirects at once, a token endpoint with PKCE checks, configurable token lifetime,
 //! refresh-token rotation with reuse detection (a reused token revokes its whole grant, as
 //! real providers do), failure injection, and counters of what it served.
+#![forbid(unsafe_code)]
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
