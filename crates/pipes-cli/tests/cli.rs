@@ -361,7 +361,8 @@ async fn accounts_show_reports_the_last_refresh_error_and_never_a_token() {
     }
     .parse(true)
     .unwrap();
-    let (account, _) = pipes_core::services::Accounts::new(store.clone(), vault, catalog)
+    let organizations = pipes_core::services::Organizations::new(store.clone(), vault.clone(), catalog);
+    let (account, _) = pipes_core::services::Accounts::new(store.clone(), vault, catalog, organizations)
         .import(&tenant, "github", &owner, import)
         .await
         .unwrap();

@@ -108,6 +108,7 @@ impl App {
         public_url: &str,
         settings: Settings,
     ) -> Self {
+        // Each service is built once, here, and handed to those that use it.
         let oauth = OAuthClient::new(Duration::from_secs(15));
         let metrics = Arc::new(Metrics::default());
         let organizations = Organizations::new(store.clone(), vault.clone(), catalog);
@@ -115,14 +116,35 @@ impl App {
             metrics: metrics.clone(),
             environments: Environments::new(store.clone()),
             integrations: Integrations::new(store.clone(), vault.clone(), catalog),
-            accounts: Accounts::new(store.clone(), vault.clone(), catalog),
+            accounts: Accounts::new(store.clone(), vault.clone(), catalog, organizations.clone()),
             widget_tokens: WidgetTokens::new(organizations.clone(), vault.clone()),
-            organizations,
-            stored: StoredCredentials::new(store.clone(), vault.clone(), catalog, oauth.clone()),
-            connect: Connect::new(store.clone(), vault.clone(), catalog, oauth.clone(), public_url),
+            stored: StoredCredentials::new(
+                store.clone(),
+                vault.clone(),
+                catalog,
+                organizations.clone(),
+                oauth.clone(),
+            ),
+            connect: Connect::new(
+                store.clone(),
+                vault.clone(),
+                catalog,
+                organizations.clone(),
+                oauth.clone(),
+                public_url,
+            ),
             events: Events::new(store.clone()),
             webhooks: Webhooks::new(store.clone(), vault.clone()),
-            credentials: Credentials::new(store.clone(), vault, catalog, oauth, settings.refresh, metrics.clone()),
+            credentials: Credentials::new(
+                store.clone(),
+                vault,
+                catalog,
+                organizations.clone(),
+                oauth,
+                settings.refresh,
+                metrics.clone(),
+            ),
+            organizations,
             delivery: settings.delivery,
             janitor: settings.janitor,
             refresh_ahead: settings.refresh_ahead,

@@ -7,7 +7,9 @@ use std::sync::OnceLock;
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::domain::{AuthMethod, AuthenticateVia, DataIntegration, TokenBodyContentType};
+use crate::domain::{
+    AuthMethod, AuthenticateVia, DataIntegration, Effective, OrganizationSettings, TokenBodyContentType,
+};
 
 mod files {
     include!(concat!(env!("OUT_DIR"), "/providers.rs"));
@@ -385,6 +387,31 @@ fn validate(stem: &str, p: &mut Provider) -> Result<(), String> {
         return err("scope_separator must not be empty".into());
     }
     Ok(())
+}
+
+/// The rules the catalog decides for a root.
+impl Catalog {
+    /// The scopes a root requests: its own, else its provider's defaults; `None` when neither
+    /// names any.
+    pub fn requested_scopes(&self, root: &DataIntegration) -> Option<Vec<String>> {
+        root.scopes.clone().or_else(|| {
+            self.for_root(root)
+                .map(|p| p.default_scopes.clone())
+                .filter(|s| !s.is_empty())
+        })
+    }
+
+    /// What an organization gets of a root: the root's settings with `settings` on top.
+    pub fn effective(&self, root: &DataIntegration, settings: Option<OrganizationSettings>) -> Effective {
+        Effective {
+            enabled: settings.as_ref().and_then(|s| s.enabled).unwrap_or(root.enabled),
+            scopes: settings
+                .as_ref()
+                .and_then(|s| s.scopes.clone())
+                .or_else(|| self.requested_scopes(root)),
+            settings,
+        }
+    }
 }
 
 #[cfg(test)]

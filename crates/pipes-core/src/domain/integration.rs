@@ -275,3 +275,12 @@ impl DataIntegration {
         )
     }
 }
+
+impl DataIntegration {
+    /// Whether each organization brings its own OAuth app for this root.
+    pub fn uses_organization_apps(&self) -> bool {
+        self.credentials
+            .as_ref()
+            .is_some_and(|c| c.kind == CredentialsType::Organization)
+    }
+}

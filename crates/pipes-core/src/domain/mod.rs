@@ -16,7 +16,9 @@ pub use integration::{
     AuthMethod, AuthenticateVia, CredentialsType, CustomProvider, CustomProviderDefinition, DataIntegration,
     IntegrationCredentials, IntegrationState, Ownership, TokenBodyContentType,
 };
-pub use organization::{EnvironmentSettings, Membership, MembershipMode, OrganizationApp, OrganizationSettings};
+pub use organization::{
+    Effective, EnvironmentSettings, Membership, MembershipMode, OrganizationApp, OrganizationSettings,
+};
 pub use webhook::{
     AttemptOutcome, Delivery, DeliveryAttempt, DeliveryState, DueDelivery, EndpointStatus, WebhookEndpoint,
 };

@@ -112,3 +112,15 @@ pub struct OrganizationSettings {
     /// Last change.
     pub updated_at: Millis,
 }
+
+/// What an organization gets of a root: the root's settings with the organization's override
+/// on top (see `Catalog::effective`).
+#[derive(Debug, Clone)]
+pub struct Effective {
+    /// Users may connect.
+    pub enabled: bool,
+    /// Requested scopes; `None` when none are configured.
+    pub scopes: Option<Vec<String>>,
+    /// The override, when the organization has one.
+    pub settings: Option<OrganizationSettings>,
+}

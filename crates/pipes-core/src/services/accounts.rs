@@ -1,14 +1,12 @@
 //! Connected accounts: import, read, update and delete (contract §4.9), and the per-user list
 //! of providers with their connections (§4.11).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::organizations::{effective_of, Organizations};
+use super::organizations::Organizations;
 use super::resolve::provider_name;
-use super::resolve::uses_organization_apps;
 use super::selection::{label_warnings, place, select, Intent, OwnerChoice, Placement, Selector, Warning};
 use super::Patch;
 use crate::catalog::Catalog;
@@ -22,7 +20,7 @@ use crate::ids::ConnectedAccountId;
 use crate::secret::SecretString;
 use crate::store::{Store, StoreError};
 use crate::time::{now_ms, parse_rfc3339};
-use crate::vault::{SealedColumn, Vault};
+use crate::vault::Vault;
 
 /// The change that brings a connection into `state`.
 fn change_into(state: AccountState) -> AccountChange {
@@ -128,16 +126,6 @@ impl std::fmt::Debug for Accounts {
     }
 }
 
-/// What the requested scopes of a root are: its own, else the provider's defaults.
-pub fn requested_scopes(root: &DataIntegration, catalog: &Catalog) -> Option<Vec<String>> {
-    root.scopes.clone().or_else(|| {
-        catalog
-            .for_root(root)
-            .map(|p| p.default_scopes.clone())
-            .filter(|s| !s.is_empty())
-    })
-}
-
 fn already_exists() -> ServiceError {
     ServiceError::Conflict {
         code: "connected_account_already_exists",
@@ -207,18 +195,7 @@ impl PlainTokens {
     }
 
     fn seal(&self, vault: &Vault, id: ConnectedAccountId) -> TokenSet {
-        let row = id.to_string();
-        TokenSet {
-            access_token: self
-                .access
-                .as_ref()
-                .map(|t| vault.seal_secret(t, SealedColumn::AccountAccessToken.aad(&row))),
-            expires_at: self.expires_at,
-            refresh_token: self
-                .refresh
-                .as_ref()
-                .map(|t| vault.seal_secret(t, SealedColumn::AccountRefreshToken.aad(&row))),
-        }
+        TokenSet::seal(vault, id, self.access.as_ref(), self.refresh.as_ref(), self.expires_at)
     }
 }
 
@@ -248,50 +225,13 @@ fn check_label(field: &str, value: &Patch<String>) -> Result<(), ServiceError> {
 
 impl Accounts {
     /// The service.
-    pub fn new(store: Arc<dyn Store>, vault: Vault, catalog: &'static Catalog) -> Self {
-        let organizations = Organizations::new(store.clone(), vault.clone(), catalog);
+    pub fn new(store: Arc<dyn Store>, vault: Vault, catalog: &'static Catalog, organizations: Organizations) -> Self {
         Self {
             store,
             vault,
             catalog,
             organizations,
         }
-    }
-
-    /// Opens a connection's access token.
-    pub fn open_access_token(&self, a: &ConnectedAccount) -> Result<Option<SecretString>, ServiceError> {
-        let row = a.id.to_string();
-        Ok(a.tokens
-            .access_token
-            .as_ref()
-            .map(|s| self.vault.open_secret(s, SealedColumn::AccountAccessToken.aad(&row)))
-            .transpose()?)
-    }
-
-    /// Opens a connection's refresh token.
-    pub fn open_refresh_token(&self, a: &ConnectedAccount) -> Result<Option<SecretString>, ServiceError> {
-        let row = a.id.to_string();
-        Ok(a.tokens
-            .refresh_token
-            .as_ref()
-            .map(|s| self.vault.open_secret(s, SealedColumn::AccountRefreshToken.aad(&row)))
-            .transpose()?)
-    }
-
-    /// Seals a token set for a connection.
-    pub fn seal_tokens(
-        &self,
-        id: ConnectedAccountId,
-        access: Option<&SecretString>,
-        refresh: Option<&SecretString>,
-        expires_at: Option<i64>,
-    ) -> TokenSet {
-        PlainTokens {
-            access: access.cloned(),
-            refresh: refresh.cloned(),
-            expires_at,
-        }
-        .seal(&self.vault, id)
     }
 
     /// Imports a connection.
@@ -328,34 +268,17 @@ impl Accounts {
             expires_at: req.expires_at.as_deref().map(parse_expiry).transpose()?,
         };
         let state = tokens.validate(parse_state(req.state.as_deref())?)?;
-        let id = ConnectedAccountId::new();
-        let now = now_ms();
-        let account = ConnectedAccount {
-            id,
-            environment_id: env.id,
-            data_integration_id: root.id,
-            owner: choice.owner.clone(),
-            role,
-            account_identifier: req.account_identifier.apply(None),
-            account_display_name: req.account_display_name.apply(None),
-            auth_method: AuthMethod::Oauth,
-            state,
-            state_reason: None,
-            established_by_user_id: match choice.owner.ownership {
-                Ownership::Organization => choice.acting_user.clone(),
-                Ownership::User => None,
-            },
-            scopes: check_scopes(req.scopes)?.unwrap_or_default(),
-            config: BTreeMap::new(),
-            metadata: BTreeMap::new(),
-            tokens: tokens.seal(&self.vault, id),
-            stored: None,
-            refresh_generation: 0,
-            last_refreshed_at: None,
-            last_refresh_error: None,
-            created_at: now,
-            updated_at: now,
+        let mut account =
+            ConnectedAccount::new(env.id, root.id, choice.owner.clone(), role, AuthMethod::Oauth, now_ms());
+        account.account_identifier = req.account_identifier.apply(None);
+        account.account_display_name = req.account_display_name.apply(None);
+        account.state = state;
+        account.established_by_user_id = match choice.owner.ownership {
+            Ownership::Organization => choice.acting_user.clone(),
+            Ownership::User => None,
         };
+        account.scopes = check_scopes(req.scopes)?.unwrap_or_default();
+        account.tokens = tokens.seal(&self.vault, account.id);
         let events = account_events(change_into(account.state), &account, root.slug.as_str(), &actor(choice));
         match self.store.insert_connected_account(&account, &events).await {
             Ok(()) => {
@@ -397,7 +320,7 @@ impl Accounts {
                 .is_some_and(|s| s.app.is_some()),
             None => false,
         };
-        if uses_organization_apps(root) && !has_app {
+        if root.uses_organization_apps() && !has_app {
             return Err(ServiceError::Invalid {
                 code: "client_credentials_not_configured",
                 message: "The organization has not registered its OAuth app for this integration.".into(),
@@ -445,8 +368,8 @@ impl Accounts {
             return self.update_stored(slug, choice, account, before, req).await;
         }
         let tokens = PlainTokens {
-            access: req.access_token.apply(self.open_access_token(&account)?),
-            refresh: req.refresh_token.apply(self.open_refresh_token(&account)?),
+            access: req.access_token.apply(account.access_token(&self.vault)?),
+            refresh: req.refresh_token.apply(account.refresh_token(&self.vault)?),
             expires_at: match req.expires_at {
                 Patch::Absent => account.tokens.expires_at,
                 Patch::Null => None,
@@ -598,7 +521,7 @@ impl Accounts {
             .into_iter()
             .filter_map(|root| {
                 let settings = overrides.iter().find(|s| s.data_integration_id == root.id).cloned();
-                let effective = effective_of(&root, settings, self.catalog);
+                let effective = self.catalog.effective(&root, settings);
                 effective.enabled.then_some((root, effective))
             })
             .map(|(root, effective)| {

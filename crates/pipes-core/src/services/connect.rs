@@ -8,15 +8,14 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::accounts::Accounts;
 use super::organizations::{organization_redirect_uri, Organizations};
-use super::resolve::{check_installation_config, provider_name, resolve_oauth, uses_organization_apps, ResolveError};
+use super::resolve::{check_installation_config, provider_name, resolve_oauth, ResolveError};
 use super::selection::{place, select, Intent, OwnerInput, Placement, Selector};
 use super::Patch;
 use crate::catalog::Catalog;
 use crate::domain::{
-    AccountState, AuthMethod, Authorization, AuthorizationStatus, ConnectedAccount, ConnectionIntent, ConnectionRole,
-    DataIntegration, Environment, OrganizationSettings, Ownership,
+    AuthMethod, Authorization, AuthorizationStatus, ConnectedAccount, ConnectionIntent, ConnectionRole,
+    DataIntegration, Environment, OrganizationSettings, Ownership, TokenSet,
 };
 use crate::error::ServiceError;
 use crate::events::{account_events, failure_events, AccountChange, Actor, ConnectionFailure};
@@ -209,7 +208,6 @@ pub struct Connect {
     vault: Vault,
     catalog: &'static Catalog,
     oauth: OAuthClient,
-    accounts: Accounts,
     organizations: Organizations,
     public_url: Arc<str>,
 }
@@ -252,17 +250,15 @@ impl Connect {
         store: Arc<dyn Store>,
         vault: Vault,
         catalog: &'static Catalog,
+        organizations: Organizations,
         oauth: OAuthClient,
         public_url: &str,
     ) -> Self {
-        let accounts = Accounts::new(store.clone(), vault.clone(), catalog);
-        let organizations = Organizations::new(store.clone(), vault.clone(), catalog);
         Self {
             store,
             vault,
             catalog,
             oauth,
-            accounts,
             organizations,
             public_url: Arc::from(public_url.trim_end_matches('/')),
         }
@@ -393,7 +389,7 @@ impl Connect {
             });
         }
         if root.credentials.is_none()
-            || (uses_organization_apps(&root) && effective.settings.as_ref().is_none_or(|s| s.app.is_none()))
+            || (root.uses_organization_apps() && effective.settings.as_ref().is_none_or(|s| s.app.is_none()))
         {
             return Err(ServiceError::Invalid {
                 code: "invalid_data_integration_state",
@@ -580,7 +576,7 @@ impl Connect {
 
     /// The provider callback URL of a flow: the organization's own for organization apps.
     fn callback_uri(&self, root: &DataIntegration, settings: Option<&OrganizationSettings>) -> String {
-        match settings.filter(|_| uses_organization_apps(root)) {
+        match settings.filter(|_| root.uses_organization_apps()) {
             Some(s) => organization_redirect_uri(&self.public_url, root, s),
             None => root.redirect_uri(&self.public_url),
         }
@@ -884,29 +880,24 @@ impl Connect {
         match target {
             Some(mut account) => {
                 let keep_refresh = if refresh.is_none() {
-                    self.accounts.open_refresh_token(&account).ok().flatten()
+                    account.refresh_token(&self.vault).ok().flatten()
                 } else {
                     None
                 };
-                account.tokens = self.accounts.seal_tokens(
+                let tokens = TokenSet::seal(
+                    &self.vault,
                     account.id,
                     Some(&access),
                     refresh.as_ref().or(keep_refresh.as_ref()),
                     held.expires_at,
                 );
-                account.refresh_generation += 1;
-                account.state = AccountState::Connected;
-                account.state_reason = None;
-                account.scopes = held.scopes;
-                account.metadata.extend(held.metadata);
+                account.mark_refreshed(tokens, held.scopes, held.metadata, held.exchanged_at);
+                account.mark_connected(now);
                 account.config = a.config.clone();
                 account.established_by_user_id = established_by;
-                account.last_refreshed_at = Some(held.exchanged_at);
-                account.last_refresh_error = None;
                 if let Some(label) = &a.account_display_name {
                     account.account_display_name = label.clone();
                 }
-                account.updated_at = now;
                 let events = account_events(AccountChange::Connected, &account, root.slug.as_str(), &actor);
                 match self.store.update_connected_account(&account, &events).await {
                     Ok(()) => Ok(account),
@@ -915,32 +906,21 @@ impl Connect {
                 }
             }
             None => {
-                let id = ConnectedAccountId::new();
-                let account = ConnectedAccount {
-                    id,
-                    environment_id: a.environment_id,
-                    data_integration_id: root.id,
-                    owner: a.owner.clone(),
-                    role,
-                    account_identifier: None,
-                    account_display_name: a.account_display_name.clone().flatten(),
-                    auth_method: AuthMethod::Oauth,
-                    state: AccountState::Connected,
-                    state_reason: None,
-                    established_by_user_id: established_by,
-                    scopes: held.scopes,
-                    config: a.config.clone(),
-                    metadata: held.metadata,
-                    tokens: self
-                        .accounts
-                        .seal_tokens(id, Some(&access), refresh.as_ref(), held.expires_at),
-                    stored: None,
-                    refresh_generation: 0,
-                    last_refreshed_at: Some(held.exchanged_at),
-                    last_refresh_error: None,
-                    created_at: now,
-                    updated_at: now,
-                };
+                let mut account =
+                    ConnectedAccount::new(a.environment_id, root.id, a.owner.clone(), role, AuthMethod::Oauth, now);
+                account.account_display_name = a.account_display_name.clone().flatten();
+                account.established_by_user_id = established_by;
+                account.scopes = held.scopes;
+                account.config = a.config.clone();
+                account.metadata = held.metadata;
+                account.tokens = TokenSet::seal(
+                    &self.vault,
+                    account.id,
+                    Some(&access),
+                    refresh.as_ref(),
+                    held.expires_at,
+                );
+                account.last_refreshed_at = Some(held.exchanged_at);
                 let events = account_events(AccountChange::Connected, &account, root.slug.as_str(), &actor);
                 match self.store.insert_connected_account(&account, &events).await {
                     Ok(()) => Ok(account),

@@ -15,7 +15,7 @@ mod stored;
 mod webhooks;
 mod widget_tokens;
 
-pub use accounts::{requested_scopes, Accounts, ImportAccount, ProviderListing, UpdateAccount};
+pub use accounts::{Accounts, ImportAccount, ProviderListing, UpdateAccount};
 pub use connect::{
     append_query, constant_time_eq, AuthorizeOutcome, AuthorizeRequest, CallbackQuery, ConfirmScreen, Connect, Ending,
     FinishRequest, PageOutcome,
@@ -29,11 +29,10 @@ pub use integrations::{
     ApiKeyInput, CreateIntegration, CredentialsInput, CustomProviderInput, Integrations, UpdateIntegration,
 };
 pub use organizations::{
-    effective_of, organization_redirect_uri, Configuration, ConfigureIntegration, Effective, Organizations,
-    MEMBERSHIP_ENDED,
+    organization_redirect_uri, Configuration, ConfigureIntegration, Organizations, MEMBERSHIP_ENDED,
 };
 pub use patch::Patch;
-pub use resolve::{provider_name, resolve_oauth, uses_organization_apps, ResolveError};
+pub use resolve::{provider_name, resolve_oauth, ResolveError};
 pub use rotation::{rotate_vault, RotationProgress, RotationReport};
 pub use selection::{select, OwnerChoice, OwnerInput, Selector, Warning};
 pub use stored::{StoreCredentialRequest, StoredCredentials};

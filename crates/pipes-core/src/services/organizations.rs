@@ -7,14 +7,13 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::accounts::requested_scopes;
-use super::resolve::{provider_name, uses_organization_apps};
+use super::resolve::provider_name;
 use super::selection::{check_id, root_not_found, OwnerChoice};
 use super::Patch;
 use crate::catalog::{Catalog, ConfigScope};
 use crate::domain::{
-    AccountState, ConnectedAccount, DataIntegration, Environment, Membership, MembershipMode, OrganizationApp,
-    OrganizationSettings, Ownership, TokenSet,
+    DataIntegration, Effective, Environment, Membership, MembershipMode, OrganizationApp, OrganizationSettings,
+    Ownership,
 };
 use crate::error::ServiceError;
 use crate::events::{account_events, AccountChange, Actor};
@@ -27,18 +26,6 @@ use crate::vault::{SealedColumn, Vault};
 
 /// Why the server cleared a connection whose establishing member left.
 pub const MEMBERSHIP_ENDED: &str = "establishing_member_membership_ended";
-
-/// What applies to one organization for one root: the root's settings with the
-/// organization's override on top.
-#[derive(Debug, Clone)]
-pub struct Effective {
-    /// Users may connect.
-    pub enabled: bool,
-    /// Requested scopes; `None` when none are configured.
-    pub scopes: Option<Vec<String>>,
-    /// The override, when the organization has one.
-    pub settings: Option<OrganizationSettings>,
-}
 
 /// `PUT /organizations/{id}/data_integration_configurations/{slug}`.
 #[derive(Debug, Default, Deserialize)]
@@ -177,7 +164,8 @@ impl Organizations {
             if !active {
                 let slugs = self.slugs(env).await?;
                 for account in self.store.accounts_established_by(env.id, organization, user).await? {
-                    let wiped = wipe(account, now);
+                    let mut wiped = account;
+                    wiped.wipe(MEMBERSHIP_ENDED, now);
                     let slug = slugs.get(&wiped.data_integration_id).cloned().unwrap_or_default();
                     events.extend(account_events(
                         AccountChange::ReauthorizationNeeded,
@@ -222,7 +210,7 @@ impl Organizations {
             Some(org) => self.store.organization_settings(root.id, org).await?,
             None => None,
         };
-        Ok(effective_of(root, settings, self.catalog))
+        Ok(self.catalog.effective(root, settings))
     }
 
     /// The root an organization configures for a slug: the user-owned one, else the
@@ -256,7 +244,7 @@ impl Organizations {
         let mut out = Vec::new();
         for root in self.store.all_data_integrations(env.id, Ownership::User).await? {
             let mut settings = overrides.iter().find(|s| s.data_integration_id == root.id).cloned();
-            if settings.is_none() && uses_organization_apps(&root) {
+            if settings.is_none() && root.uses_organization_apps() {
                 settings = Some(self.ensure_settings(env, &root, organization).await?);
             }
             out.push(self.configuration(root, organization, settings));
@@ -302,7 +290,7 @@ impl Organizations {
         organization: &str,
         settings: Option<OrganizationSettings>,
     ) -> Configuration {
-        let org_credentials = uses_organization_apps(&root);
+        let org_credentials = root.uses_organization_apps();
         let config = match (&settings, org_credentials) {
             (Some(s), true) => s.config.clone(),
             (None, true) => BTreeMap::new(),
@@ -314,7 +302,7 @@ impl Organizations {
         Configuration {
             name: provider_name(&root, self.catalog),
             organization_id: organization.to_owned(),
-            effective: effective_of(&root, settings, self.catalog),
+            effective: self.catalog.effective(&root, settings),
             config,
             created_at,
             updated_at,
@@ -343,7 +331,7 @@ impl Organizations {
             ));
         }
         let root = self.configurable_root(env, slug).await?;
-        let org_credentials = uses_organization_apps(&root);
+        let org_credentials = root.uses_organization_apps();
         let app = match (req.client_id, req.client_secret) {
             (None, None) => None,
             (Some(_), None) | (None, Some(_)) => {
@@ -379,7 +367,7 @@ impl Organizations {
             self.check_config(&root, config)?;
         }
         if let Patch::Value(scopes) = &req.scopes {
-            let allowed = requested_scopes(&root, self.catalog).unwrap_or_default();
+            let allowed = self.catalog.requested_scopes(&root).unwrap_or_default();
             let outside: Vec<&String> = scopes.iter().filter(|s| !allowed.contains(s)).collect();
             if !outside.is_empty() || scopes.len() > 200 {
                 return Err(ServiceError::invalid_field(
@@ -442,27 +430,4 @@ impl Organizations {
         }
         Ok(())
     }
-}
-
-/// The root's settings with an override on top.
-pub fn effective_of(root: &DataIntegration, settings: Option<OrganizationSettings>, catalog: &Catalog) -> Effective {
-    let inherited = requested_scopes(root, catalog);
-    Effective {
-        enabled: settings.as_ref().and_then(|s| s.enabled).unwrap_or(root.enabled),
-        scopes: settings.as_ref().and_then(|s| s.scopes.clone()).or(inherited),
-        settings,
-    }
-}
-
-/// A connection whose establishing member left: no credentials, needs reauthorization.
-fn wipe(mut a: ConnectedAccount, now: Millis) -> ConnectedAccount {
-    a.state = AccountState::NeedsReauthorization;
-    a.state_reason = Some(MEMBERSHIP_ENDED.into());
-    a.established_by_user_id = None;
-    a.tokens = TokenSet::default();
-    a.stored = None;
-    a.refresh_generation += 1;
-    a.last_refresh_error = None;
-    a.updated_at = now;
-    a
 }

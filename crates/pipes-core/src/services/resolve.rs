@@ -63,20 +63,13 @@ pub fn resolve_provider(
                 .filter_map(|f| f.default.clone().map(|d| (f.key.clone(), d)))
                 .collect();
             config.extend(root.config.clone());
-            if let Some(o) = organization.filter(|_| uses_organization_apps(root)) {
+            if let Some(o) = organization.filter(|_| root.uses_organization_apps()) {
                 config.extend(o.config.clone());
             }
             config.extend(installation.clone());
             ResolvedProvider::builtin(p, &config).map_err(ResolveError::Provider)?
         }
     })
-}
-
-/// Whether each organization brings its own OAuth app for this root.
-pub fn uses_organization_apps(root: &DataIntegration) -> bool {
-    root.credentials
-        .as_ref()
-        .is_some_and(|c| c.kind == CredentialsType::Organization)
 }
 
 /// The provider's endpoints and the OAuth app that talks to it: the root's, or for

@@ -11,11 +11,10 @@ use serde::Deserialize;
 use super::organizations::Organizations;
 use super::resolve::{check_installation_config, resolve_provider};
 use super::selection::{label_warnings, place, root_not_found, Intent, OwnerInput, Placement, Warning};
-use super::{Accounts, Patch};
+use super::Patch;
 use crate::catalog::Catalog;
 use crate::domain::{
-    AccountState, AuthMethod, ConnectedAccount, DataIntegration, Environment, IntegrationState, Ownership,
-    StoredSecret, TokenSet,
+    AuthMethod, ConnectedAccount, DataIntegration, Environment, IntegrationState, Ownership, StoredSecret, TokenSet,
 };
 use crate::error::ServiceError;
 use crate::events::{account_events, AccountChange, Actor};
@@ -72,7 +71,6 @@ pub struct StoredCredentials {
     vault: Vault,
     catalog: &'static Catalog,
     oauth: OAuthClient,
-    accounts: Accounts,
     organizations: Organizations,
 }
 
@@ -179,29 +177,23 @@ pub fn stored_client_app(vault: &Vault, a: &ConnectedAccount) -> Result<ClientAp
         .stored
         .as_ref()
         .ok_or_else(|| ServiceError::Internal("client-credentials connection without credentials".into()))?;
-    let row = a.id.to_string();
-    let secret = vault.open_secret(&stored.secret, SealedColumn::AccountSecret.aad(&row))?;
     Ok(ClientApp {
         client_id: stored.client_id.clone().unwrap_or_default(),
-        client_secret: Some(secret),
+        client_secret: a.stored_secret(vault)?,
     })
-}
-
-/// Opens the API key an API-key connection stores.
-pub fn stored_api_key(vault: &Vault, a: &ConnectedAccount) -> Result<Option<SecretString>, ServiceError> {
-    let row = a.id.to_string();
-    Ok(a.stored
-        .as_ref()
-        .map(|s| vault.open_secret(&s.secret, SealedColumn::AccountSecret.aad(&row)))
-        .transpose()?)
 }
 
 impl StoredCredentials {
     /// The service.
-    pub fn new(store: Arc<dyn Store>, vault: Vault, catalog: &'static Catalog, oauth: OAuthClient) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        vault: Vault,
+        catalog: &'static Catalog,
+        organizations: Organizations,
+        oauth: OAuthClient,
+    ) -> Self {
         Self {
-            accounts: Accounts::new(store.clone(), vault.clone(), catalog),
-            organizations: Organizations::new(store.clone(), vault.clone(), catalog),
+            organizations,
             store,
             vault,
             catalog,
@@ -282,35 +274,11 @@ impl StoredCredentials {
                     (*a, false)
                 }
                 Placement::New(role) => (
-                    ConnectedAccount {
-                        id: ConnectedAccountId::new(),
-                        environment_id: env.id,
-                        data_integration_id: root.id,
-                        owner: choice.owner.clone(),
-                        role,
-                        account_identifier: None,
-                        account_display_name: None,
-                        auth_method: method,
-                        state: AccountState::Connected,
-                        state_reason: None,
-                        established_by_user_id: None,
-                        scopes: Vec::new(),
-                        config: BTreeMap::new(),
-                        metadata: BTreeMap::new(),
-                        tokens: TokenSet::default(),
-                        stored: None,
-                        refresh_generation: 0,
-                        last_refreshed_at: None,
-                        last_refresh_error: None,
-                        created_at: now,
-                        updated_at: now,
-                    },
+                    ConnectedAccount::new(env.id, root.id, choice.owner.clone(), role, method, now),
                     true,
                 ),
             };
-            account.state = AccountState::Connected;
-            account.state_reason = None;
-            account.last_refresh_error = None;
+            account.mark_connected(now);
             account.established_by_user_id = match choice.owner.ownership {
                 Ownership::Organization => choice.acting_user.clone(),
                 Ownership::User => None,
@@ -343,7 +311,8 @@ impl StoredCredentials {
                     )
                     .await?;
                 let started = now;
-                account.tokens = self.accounts.seal_tokens(
+                account.tokens = TokenSet::seal(
+                    &self.vault,
                     account.id,
                     Some(&minted.access_token),
                     None,

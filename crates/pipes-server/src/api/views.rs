@@ -8,7 +8,7 @@ use pipes_core::domain::{
 };
 use pipes_core::pagination::Page;
 use pipes_core::services::{
-    organization_redirect_uri, uses_organization_apps, Configuration, OpenedEndpoint, ProviderListing, Vended, Warning,
+    organization_redirect_uri, Configuration, OpenedEndpoint, ProviderListing, Vended, Warning,
 };
 use pipes_core::time::format_ms;
 use serde::Serialize;
@@ -172,7 +172,7 @@ impl ConfigurationView {
                 .effective
                 .settings
                 .as_ref()
-                .filter(|_| uses_organization_apps(&c.root))
+                .filter(|_| c.root.uses_organization_apps())
                 .map(|s| OrganizationCredentialsView {
                     credentials_type: "organization",
                     has_credentials: app.is_some(),
