@@ -193,7 +193,7 @@ pub async fn run_server(
             cache_ttl: config.vend_cache,
             ..Default::default()
         },
-        delivery: pipes_server::jobs::DeliveryPolicy {
+        delivery: pipes_core::webhooks::DeliveryPolicy {
             poll: config.worker_poll,
             backoff_base: config.webhook_retry_base,
             backoff_max: config.webhook_retry_max,
@@ -201,14 +201,14 @@ pub async fn run_server(
             concurrency: config.webhook_concurrency,
             ..Default::default()
         },
-        refresh_ahead: pipes_server::jobs::RefreshAheadPolicy {
+        refresh_ahead: pipes_server::RefreshAheadPolicy {
             enabled: !config.refresh_ahead.is_zero(),
             ahead: config.refresh_ahead,
             every: config.worker_poll,
             per_provider: config.refresh_concurrency,
             ..Default::default()
         },
-        janitor: pipes_server::jobs::JanitorPolicy {
+        janitor: pipes_server::JanitorPolicy {
             event_retention: config.event_retention,
             ..Default::default()
         },

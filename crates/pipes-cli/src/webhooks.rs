@@ -4,8 +4,9 @@ use anyhow::anyhow;
 use clap::Subcommand;
 use pipes_core::domain::DeliveryState;
 use pipes_core::pagination::{Order, PageRequest};
-use pipes_core::services::{CreateWebhookEndpoint, Environments, UpdateWebhookEndpoint, Webhooks};
+use pipes_core::services::Environments;
 use pipes_core::time::format_ms;
+use pipes_core::webhooks::{CreateWebhookEndpoint, OpenedEndpoint, UpdateWebhookEndpoint, Webhooks};
 
 use crate::config::Config;
 use crate::ops::{configured_vault, open_store};
@@ -93,7 +94,7 @@ pub async fn run(config: &Config, cmd: WebhooksCommand) -> anyhow::Result<()> {
     let envs = Environments::new(store.clone());
     let webhooks = Webhooks::new(store, configured_vault(config)?);
     let header = || println!("{:<32} {:<9} {:<44} events", "ID", "STATUS", "URL");
-    let row = |e: &pipes_core::services::OpenedEndpoint| {
+    let row = |e: &OpenedEndpoint| {
         let ep = &e.endpoint;
         let events: Vec<&str> = ep.events.iter().map(|t| t.as_str()).collect();
         println!(

@@ -2,71 +2,12 @@
 //! serialised once into the exact bytes that `GET /events` returns and webhooks deliver, and
 //! appended in the same transaction as the change it describes.
 
-use hmac::{Hmac, Mac};
 use serde::Serialize;
-use sha2::Sha256;
 
+pub use crate::domain::EventType;
 use crate::domain::{ConnectedAccount, ConnectionRole, Owner, Ownership};
 use crate::ids::{EnvironmentId, EventId};
 use crate::time::{format_ms, Millis};
-
-/// The event types Pipes emits (contract §5.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EventType {
-    /// `pipes.connected_account.connected`
-    ConnectedAccountConnected,
-    /// `pipes.connected_account.reauthorization_needed`
-    ConnectedAccountReauthorizationNeeded,
-    /// `pipes.connected_account.disconnected`
-    ConnectedAccountDisconnected,
-    /// `pipes.connected_account.connection_failed`
-    ConnectedAccountConnectionFailed,
-    /// `pipes.account_connection.connected`
-    AccountConnectionConnected,
-    /// `pipes.account_connection.reauthorization_needed`
-    AccountConnectionReauthorizationNeeded,
-    /// `pipes.account_connection.disconnected`
-    AccountConnectionDisconnected,
-    /// `pipes.account_connection.connection_failed`
-    AccountConnectionConnectionFailed,
-    /// `pipes.account_connection.add_failed`
-    AccountConnectionAddFailed,
-}
-
-impl EventType {
-    /// Every type, in documentation order.
-    pub const ALL: [EventType; 9] = [
-        Self::ConnectedAccountConnected,
-        Self::ConnectedAccountReauthorizationNeeded,
-        Self::ConnectedAccountDisconnected,
-        Self::ConnectedAccountConnectionFailed,
-        Self::AccountConnectionConnected,
-        Self::AccountConnectionReauthorizationNeeded,
-        Self::AccountConnectionDisconnected,
-        Self::AccountConnectionConnectionFailed,
-        Self::AccountConnectionAddFailed,
-    ];
-
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ConnectedAccountConnected => "pipes.connected_account.connected",
-            Self::ConnectedAccountReauthorizationNeeded => "pipes.connected_account.reauthorization_needed",
-            Self::ConnectedAccountDisconnected => "pipes.connected_account.disconnected",
-            Self::ConnectedAccountConnectionFailed => "pipes.connected_account.connection_failed",
-            Self::AccountConnectionConnected => "pipes.account_connection.connected",
-            Self::AccountConnectionReauthorizationNeeded => "pipes.account_connection.reauthorization_needed",
-            Self::AccountConnectionDisconnected => "pipes.account_connection.disconnected",
-            Self::AccountConnectionConnectionFailed => "pipes.account_connection.connection_failed",
-            Self::AccountConnectionAddFailed => "pipes.account_connection.add_failed",
-        }
-    }
-
-    /// Parses a wire name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-}
 
 /// A change to a connection, which fans out into one event per family that sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -368,18 +309,6 @@ pub fn failure_events(f: &ConnectionFailure<'_>) -> Vec<Event> {
         .collect()
 }
 
-/// `WorkOS-Signature` for `body` sent at `t_ms`: `t=<ms>, v1=<hex HMAC-SHA256(secret, "t.body")>`
-/// (contract §6.2: comma and exactly one space).
-pub fn signature_header(secret: &str, t_ms: i64, body: &str) -> String {
-    // HMAC accepts keys of any length.
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!());
-    mac.update(t_ms.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body.as_bytes());
-    let digest = mac.finalize().into_bytes();
-    format!("t={t_ms}, v1={}", crate::hex::encode(&digest))
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -387,16 +316,6 @@ mod tests {
     use super::*;
     use crate::domain::{AccountState, AuthMethod, TokenSet};
     use crate::ids::{ConnectedAccountId, DataIntegrationId};
-
-    #[test]
-    fn signature_matches_the_contract_test_vector() {
-        let body = r#"{"object":"event","id":"event_01EHZNVPK3SFK441A1RGBFSHRT","event":"pipes.connected_account.connected","data":{"object":"connected_account","id":"data_installation_01EHZNVPK3SFK441A1RGBFSHRT","data_integration_id":"data_integration_01EHZNVPK3SFK441A1RGBFSHRT","provider_slug":"github","user_id":"user_01EHZNVPK3SFK441A1RGBFSHRT","organization_id":null,"scopes":["repo"],"state":"connected","created_at":"2026-01-15T12:00:00.000Z","updated_at":"2026-01-15T12:00:00.000Z"},"created_at":"2026-01-15T12:00:00.000Z"}"#;
-        assert_eq!(body.len(), 510);
-        assert_eq!(
-            signature_header("whsec_0123456789abcdef", 1_768_478_400_000, body),
-            "t=1768478400000, v1=ceb133d161ecf03e1ab0da43b0c5598721c1213f70b1884999f3707e7dffde3b"
-        );
-    }
 
     #[test]
     fn every_type_round_trips() {

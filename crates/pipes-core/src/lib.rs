@@ -18,5 +18,6 @@ pub mod slug;
 pub mod store;
 pub mod time;
 pub mod vault;
+pub mod webhooks;
 
 pub use error::{FieldError, ServiceError};

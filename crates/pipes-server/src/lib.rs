@@ -9,6 +9,7 @@ mod hosted;
 mod idempotency;
 pub mod jobs;
 mod middleware;
+mod settings;
 mod state;
 
 use std::future::Future;
@@ -19,7 +20,8 @@ use tokio::net::TcpListener;
 
 pub use auth::EnvAuth;
 pub use error::ApiError;
-pub use state::{App, Settings};
+pub use settings::{JanitorPolicy, RefreshAheadPolicy, Settings};
+pub use state::App;
 
 /// The full router: API, health checks, and JSON answers for everything else.
 pub fn router(app: App) -> Router {

@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use pipes_core::oauth::OAuthClient;
 use pipes_core::services::{
-    Accounts, Connect, Credentials, Environments, Events, Integrations, Organizations, RefreshPolicy,
-    StoredCredentials, Webhooks, WidgetTokens,
+    Accounts, Connect, Credentials, Environments, Events, Integrations, Organizations, StoredCredentials, WidgetTokens,
 };
+use pipes_core::webhooks::{DeliveryPolicy, Webhooks};
 
 use pipes_core::metrics::Metrics;
 
-use crate::jobs::{DeliveryPolicy, JanitorPolicy, RefreshAheadPolicy};
+use crate::settings::{JanitorPolicy, RefreshAheadPolicy, Settings};
 use pipes_core::store::Store;
 use pipes_core::vault::Vault;
 
@@ -79,19 +79,6 @@ impl std::fmt::Debug for App {
             .field("public_url", &self.public_url)
             .finish()
     }
-}
-
-/// Tunables of an [`App`]; `Default` is what `pipes serve` uses without configuration.
-#[derive(Debug, Clone, Default)]
-pub struct Settings {
-    /// Vending and refresh.
-    pub refresh: RefreshPolicy,
-    /// Webhook delivery.
-    pub delivery: DeliveryPolicy,
-    /// Retention.
-    pub janitor: JanitorPolicy,
-    /// Proactive refresh.
-    pub refresh_ahead: RefreshAheadPolicy,
 }
 
 impl App {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use pipes_core::events::signature_header;
+use pipes_core::webhooks::signature_header;
 use pipes_testkit::receiver::Receiver;
 use pipes_testkit::{Settings, TestApp};
 use reqwest::Method;
@@ -467,7 +467,7 @@ async fn deliveries_give_up_after_the_retry_period_and_can_be_redelivered() {
     assert!(failed.attempts >= 2);
     receiver.answer(0);
     let env = app.env.clone();
-    let webhooks = pipes_core::services::Webhooks::new(
+    let webhooks = pipes_core::webhooks::Webhooks::new(
         app.store.clone(),
         pipes_core::vault::Vault::from_spec(&app.vault_spec).unwrap(),
     );

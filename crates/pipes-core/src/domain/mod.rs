@@ -3,6 +3,7 @@
 mod account;
 mod authorization;
 mod environment;
+mod event_type;
 mod integration;
 mod organization;
 mod webhook;
@@ -12,6 +13,7 @@ pub use account::{
 };
 pub use authorization::{Authorization, AuthorizationStatus, ConnectionIntent};
 pub use environment::{ApiKey, Environment, EnvironmentName};
+pub use event_type::EventType;
 pub use integration::{
     AuthMethod, AuthenticateVia, CredentialsType, CustomProvider, CustomProviderDefinition, DataIntegration,
     IntegrationCredentials, IntegrationState, Ownership, TokenBodyContentType,

@@ -1,4 +1,4 @@
-use crate::events::EventType;
+use super::EventType;
 use crate::ids::{EnvironmentId, EventId, WebhookEndpointId};
 use crate::time::Millis;
 use crate::vault::Sealed;

@@ -139,21 +139,34 @@ impl std::fmt::Debug for ConfirmScreen {
     }
 }
 
-/// A page that ends the flow.
+/// How a flow ended when there is no `return_to` to send the browser back to: what happened,
+/// not how a page says it (the server's hosted pages own the words and the status codes).
 #[derive(Debug)]
-pub struct PageOutcome {
-    /// HTTP status.
-    pub status: u16,
-    /// Whether the connection was made.
-    pub success: bool,
-    /// Heading.
-    pub title: String,
-    /// What happened and what to do.
-    pub message: String,
-    /// The caller-facing state (for `postMessage`).
-    pub state: Option<String>,
-    /// Error code, on failure.
-    pub error: Option<String>,
+pub enum PageOutcome {
+    /// The connection was made.
+    Connected {
+        /// Provider display name.
+        provider: String,
+        /// The caller's state.
+        state: String,
+    },
+    /// The attempt failed; nothing was saved.
+    Failed {
+        /// Provider display name.
+        provider: String,
+        /// The error code also sent to `return_to` flows.
+        code: &'static str,
+        /// Why, in a sentence.
+        description: String,
+        /// The caller's state.
+        state: String,
+    },
+    /// The confirmation form did not come from the confirmation page.
+    Unverified,
+    /// The provider sent the browser back with a state no live authorization has.
+    Unmatched,
+    /// The link expired or was already used.
+    Expired,
 }
 
 /// The tokens held between the callback and `finish`.
@@ -482,7 +495,7 @@ impl Connect {
     /// the flow is session-bound.
     pub async fn land(&self, id: &str) -> Result<Ending, ServiceError> {
         let Some((a, root)) = self.live_authorization(id).await? else {
-            return Ok(Ending::Page(expired_page()));
+            return Ok(Ending::Page(PageOutcome::Expired));
         };
         if a.code_challenge.is_some() {
             return self.go_to_provider(a, &root).await;
@@ -500,19 +513,10 @@ impl Connect {
     /// The confirmation form: continue to the provider, or cancel.
     pub async fn confirm(&self, id: &str, csrf_token: &str, cancel: bool) -> Result<Ending, ServiceError> {
         let Some((a, root)) = self.live_authorization(id).await? else {
-            return Ok(Ending::Page(expired_page()));
+            return Ok(Ending::Page(PageOutcome::Expired));
         };
         if !constant_time_eq(csrf_token.as_bytes(), a.csrf_token.as_bytes()) {
-            return Ok(Ending::Page(PageOutcome {
-                status: 403,
-                success: false,
-                title: "This request could not be verified".into(),
-                message:
-                    "The form was not submitted from this page. Go back to the application and start connecting again."
-                        .into(),
-                state: None,
-                error: Some("invalid_csrf_token".into()),
-            }));
+            return Ok(Ending::Page(PageOutcome::Unverified));
         }
         if cancel {
             let mut failed = a.clone();
@@ -522,7 +526,7 @@ impl Connect {
                 .advance_authorization(&failed, AuthorizationStatus::Pending)
                 .await?
             {
-                return Ok(Ending::Page(expired_page()));
+                return Ok(Ending::Page(PageOutcome::Expired));
             }
             let description = "The user cancelled the connection.".to_owned();
             return Ok(self
@@ -569,7 +573,7 @@ impl Connect {
             .advance_authorization(&opened, AuthorizationStatus::Pending)
             .await?
         {
-            return Ok(Ending::Page(expired_page()));
+            return Ok(Ending::Page(PageOutcome::Expired));
         }
         Ok(Ending::Redirect(url))
     }
@@ -646,34 +650,18 @@ impl Connect {
                     ("state", &a.state),
                 ],
             )),
-            None => Ending::Page(PageOutcome {
-                status: 400,
-                success: false,
-                title: format!("Could not connect {}", self.provider_name(root)),
-                message: format!(
-                    "{} Close this window and try connecting again from the application.",
-                    e.description
-                ),
-                state: Some(a.state.clone()),
-                error: Some(e.code.to_owned()),
+            None => Ending::Page(PageOutcome::Failed {
+                provider: self.provider_name(root),
+                code: e.code,
+                description: e.description,
+                state: a.state.clone(),
             }),
         }
     }
 
     /// `GET /data-integrations/{slug}/{dik}/callback`.
     pub async fn callback(&self, slug: &str, dik: &str, q: CallbackQuery) -> Result<Ending, ServiceError> {
-        let unknown = || {
-            Ending::Page(PageOutcome {
-                status: 400,
-                success: false,
-                title: "This sign-in could not be matched".into(),
-                message: "The provider sent you back with a link that is unknown, already used or expired. \
-                          Close this window and start connecting again from the application."
-                    .into(),
-                state: None,
-                error: Some("authorization_state_expired".into()),
-            })
-        };
+        let unknown = || Ending::Page(PageOutcome::Unmatched);
         let Some(state) = q.state.as_deref().filter(|s| !s.is_empty() && s.len() < 200) else {
             return Ok(unknown());
         };
@@ -814,13 +802,9 @@ impl Connect {
                     .await?;
                 Ok(match &a.return_to {
                     Some(rt) => Ending::Redirect(append_query(rt, &[("state", &a.state)])),
-                    None => Ending::Page(PageOutcome {
-                        status: 200,
-                        success: true,
-                        title: format!("{} is connected", self.provider_name(&root)),
-                        message: "You can close this window and return to the application.".into(),
-                        state: Some(a.state.clone()),
-                        error: None,
+                    None => Ending::Page(PageOutcome::Connected {
+                        provider: self.provider_name(&root),
+                        state: a.state.clone(),
                     }),
                 })
             }
@@ -1023,17 +1007,6 @@ impl Connect {
             .advance_authorization(&done, AuthorizationStatus::Failed)
             .await?;
         Ok(account)
-    }
-}
-
-fn expired_page() -> PageOutcome {
-    PageOutcome {
-        status: 410,
-        success: false,
-        title: "This link has expired".into(),
-        message: "Connection links work once and only for a few minutes. Go back to the application and start connecting again.".into(),
-        state: None,
-        error: Some("authorization_state_expired".into()),
     }
 }
 

@@ -12,7 +12,6 @@ mod resolve;
 mod rotation;
 mod selection;
 mod stored;
-mod webhooks;
 mod widget_tokens;
 
 pub use accounts::{Accounts, ImportAccount, ProviderListing, UpdateAccount};
@@ -36,7 +35,6 @@ pub use resolve::{provider_name, resolve_oauth, ResolveError};
 pub use rotation::{rotate_vault, RotationProgress, RotationReport};
 pub use selection::{select, OwnerChoice, OwnerInput, Selector, Warning};
 pub use stored::{StoreCredentialRequest, StoredCredentials};
-pub use webhooks::{check_endpoint_url, CreateWebhookEndpoint, OpenedEndpoint, UpdateWebhookEndpoint, Webhooks};
 pub use widget_tokens::{
     sign_token, verify_token, Audience, ClientTokenRequest, TokenClaims, TokenError, WidgetTokenRequest, WidgetTokens,
     WIDGET_SCOPES, WIDGET_TOKEN_TTL_SECONDS,

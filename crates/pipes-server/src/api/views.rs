@@ -7,10 +7,9 @@ use pipes_core::domain::{
     AuthMethod, ConnectedAccount, CustomProviderDefinition, DataIntegration, Membership, Ownership,
 };
 use pipes_core::pagination::Page;
-use pipes_core::services::{
-    organization_redirect_uri, Configuration, OpenedEndpoint, ProviderListing, Vended, Warning,
-};
+use pipes_core::services::{organization_redirect_uri, Configuration, ProviderListing, Vended, Warning};
 use pipes_core::time::format_ms;
+use pipes_core::webhooks::OpenedEndpoint;
 use serde::Serialize;
 
 /// `list_metadata` of paginated lists.

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use pipes_core::pagination::{Order, PageRequest};
-use pipes_core::services::{CreateWebhookEndpoint, UpdateWebhookEndpoint};
+use pipes_core::webhooks::{CreateWebhookEndpoint, UpdateWebhookEndpoint};
 
 use super::views::{ListView, WebhookEndpointView};
 use crate::auth::EnvAuth;

@@ -12,6 +12,7 @@ use axum::{Form, Router};
 use pipes_core::services::{CallbackQuery, Ending};
 use serde::Deserialize;
 
+use self::pages::Page;
 use crate::error::ApiError;
 use crate::state::App;
 
@@ -44,7 +45,7 @@ fn render(ending: Ending, action: &str) -> Response {
             Err(_) => ApiError::internal("redirect URL is not a valid header".into()).into_response(),
         },
         Ending::Confirm(screen) => pages::confirm(&screen, action).into_response(),
-        Ending::Page(page) => pages::outcome(&page).into_response(),
+        Ending::Page(page) => pages::outcome(&page.into()).into_response(),
     })
 }
 
@@ -55,16 +56,12 @@ fn internal(e: pipes_core::ServiceError) -> Response {
     };
     tracing::error!(error = %e, "hosted page failed");
     harden(
-        pages::outcome(&pipes_core::services::PageOutcome {
-            status: status.as_u16(),
-            success: false,
-            title: "Something went wrong".into(),
-            message:
-                "Pipes could not complete this step. Close this window and try connecting again from the application."
-                    .into(),
-            state: None,
-            error: Some("internal_error".into()),
-        })
+        pages::outcome(&Page::failure(
+            status,
+            "Something went wrong",
+            "Pipes could not complete this step. Close this window and try connecting again from the application.",
+            "internal_error",
+        ))
         .into_response(),
     )
 }
@@ -90,14 +87,12 @@ async fn confirm(
 ) -> Response {
     let Ok(Form(form)) = form else {
         return harden(
-            pages::outcome(&pipes_core::services::PageOutcome {
-                status: 400,
-                success: false,
-                title: "This request could not be verified".into(),
-                message: "Go back to the application and start connecting again.".into(),
-                state: None,
-                error: Some("invalid_request".into()),
-            })
+            pages::outcome(&Page::failure(
+                StatusCode::BAD_REQUEST,
+                "This request could not be verified",
+                "Go back to the application and start connecting again.",
+                "invalid_request",
+            ))
             .into_response(),
         );
     };

@@ -4,6 +4,84 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use pipes_core::services::{ConfirmScreen, PageOutcome};
 
+/// A page that ends the flow, in words.
+#[derive(Debug)]
+pub struct Page {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Whether the connection was made.
+    pub success: bool,
+    /// Heading.
+    pub title: String,
+    /// What happened and what to do.
+    pub message: String,
+    /// The caller-facing state (for `postMessage`).
+    pub state: Option<String>,
+    /// Error code, on failure.
+    pub error: Option<String>,
+}
+
+impl Page {
+    /// A failure page without a state.
+    pub fn failure(status: StatusCode, title: &str, message: &str, error: &str) -> Self {
+        Self {
+            status,
+            success: false,
+            title: title.to_owned(),
+            message: message.to_owned(),
+            state: None,
+            error: Some(error.to_owned()),
+        }
+    }
+}
+
+/// The words and status of each way a flow can end on a page.
+impl From<PageOutcome> for Page {
+    fn from(o: PageOutcome) -> Self {
+        match o {
+            PageOutcome::Connected { provider, state } => Self {
+                status: StatusCode::OK,
+                success: true,
+                title: format!("{provider} is connected"),
+                message: "You can close this window and return to the application.".into(),
+                state: Some(state),
+                error: None,
+            },
+            PageOutcome::Failed {
+                provider,
+                code,
+                description,
+                state,
+            } => Self {
+                status: StatusCode::BAD_REQUEST,
+                success: false,
+                title: format!("Could not connect {provider}"),
+                message: format!("{description} Close this window and try connecting again from the application."),
+                state: Some(state),
+                error: Some(code.to_owned()),
+            },
+            PageOutcome::Unverified => Self::failure(
+                StatusCode::FORBIDDEN,
+                "This request could not be verified",
+                "The form was not submitted from this page. Go back to the application and start connecting again.",
+                "invalid_csrf_token",
+            ),
+            PageOutcome::Unmatched => Self::failure(
+                StatusCode::BAD_REQUEST,
+                "This sign-in could not be matched",
+                "The provider sent you back with a link that is unknown, already used or expired. Close this window and start connecting again from the application.",
+                "authorization_state_expired",
+            ),
+            PageOutcome::Expired => Self::failure(
+                StatusCode::GONE,
+                "This link has expired",
+                "Connection links work once and only for a few minutes. Go back to the application and start connecting again.",
+                "authorization_state_expired",
+            ),
+        }
+    }
+}
+
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -91,7 +169,7 @@ pub fn confirm(s: &ConfirmScreen, action: &str) -> Response {
 }
 
 /// A page that ends the flow; tells an opener window (popup flows) how it ended.
-pub fn outcome(p: &PageOutcome) -> Response {
+pub fn outcome(p: &Page) -> Response {
     let mark = if p.success {
         "<div class=\"mark ok\" aria-hidden=\"true\">&#10003;</div>"
     } else {
@@ -118,6 +196,5 @@ pub fn outcome(p: &PageOutcome) -> Response {
         escape(&p.title),
         escape(&p.message)
     );
-    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::OK);
-    (status, Html(page(&p.title, &body))).into_response()
+    (p.status, Html(page(&p.title, &body))).into_response()
 }

@@ -9,12 +9,13 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pipes_core::domain::{AttemptOutcome, DeliveryAttempt, DueDelivery, EndpointStatus, WebhookEndpoint};
-use pipes_core::events::signature_header;
 use pipes_core::ids::WebhookEndpointId;
 use pipes_core::secret::SecretString;
 use pipes_core::time::{now_ms, Millis};
-use rand::Rng;
+use pipes_core::webhooks::{
+    signature_header, AttemptOutcome, DeliveryAttempt, DeliveryPolicy, DueDelivery, EndpointStatus, WebhookEndpoint,
+    SIGNATURE_HEADER,
+};
 use tokio::sync::{watch, Semaphore};
 
 use super::{holder_name, sleep_or_stop};
@@ -22,57 +23,6 @@ use crate::state::App;
 
 /// How long a draining worker trusts its copy of the endpoint (URL, secret, status).
 const ENDPOINT_REREAD: Duration = Duration::from_secs(2);
-
-/// How deliveries are scheduled and retried.
-#[derive(Debug, Clone)]
-pub struct DeliveryPolicy {
-    /// How often to look for work another process appended (this process's own appends wake
-    /// the worker at once).
-    pub poll: Duration,
-    /// Per-attempt timeout.
-    pub timeout: Duration,
-    /// First retry delay; doubles per consecutive failure.
-    pub backoff_base: Duration,
-    /// Longest retry delay.
-    pub backoff_max: Duration,
-    /// How long a delivery is retried before it is marked failed.
-    pub retry_for: Duration,
-    /// Endpoints delivered to at once by this process.
-    pub concurrency: usize,
-    /// How long an endpoint's lease lasts without an attempt extending it: longer than one
-    /// attempt can take, and how long a crashed process's endpoints wait for another.
-    pub lease: Duration,
-}
-
-impl Default for DeliveryPolicy {
-    fn default() -> Self {
-        Self {
-            poll: Duration::from_secs(1),
-            timeout: Duration::from_secs(10),
-            backoff_base: Duration::from_secs(30),
-            backoff_max: Duration::from_secs(6 * 3600),
-            retry_for: Duration::from_secs(72 * 3600),
-            concurrency: 64,
-            lease: Duration::from_secs(20),
-        }
-    }
-}
-
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// The delay before retry number `failures` (1 = after the first failure): `base · 2^(n-1)`,
-/// capped, times a random factor in [0.8, 1.2] so that endpoints that failed together do not
-/// retry together.
-pub fn backoff(policy: &DeliveryPolicy, failures: i64) -> Duration {
-    let exp = u32::try_from(failures.clamp(1, 40) - 1).unwrap_or(0);
-    let raw = policy
-        .backoff_base
-        .saturating_mul(2u32.saturating_pow(exp.min(31)))
-        .min(policy.backoff_max);
-    raw.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
-}
 
 struct Worker {
     app: App,
@@ -153,7 +103,7 @@ impl Worker {
             let Some(took_over) = self
                 .app
                 .store
-                .take_endpoint_lease(id, &self.holder, now, now + ms(self.policy.lease))
+                .take_endpoint_lease(id, &self.holder, now, self.policy.lease_until(now))
                 .await?
             else {
                 continue; // another process got it first
@@ -206,7 +156,7 @@ impl Worker {
                                 latency_ms: 0,
                                 error: Some("the endpoint's secret cannot be opened with PIPES_VAULT_KEYS".into()),
                             };
-                            let outcome = self.failure(&d);
+                            let outcome = self.policy.after_failure(&d, now_ms());
                             self.record(id, &mut vec![(d.event_id, attempt, outcome)]).await?;
                         }
                         return Ok(());
@@ -239,7 +189,7 @@ impl Worker {
                         error = attempt.error.as_deref().unwrap_or(""),
                         "webhook delivery failed; will retry"
                     );
-                    self.failure(&d)
+                    self.policy.after_failure(&d, now_ms())
                 } else {
                     AttemptOutcome::Delivered
                 };
@@ -257,25 +207,13 @@ impl Worker {
         }
     }
 
-    /// What a failed attempt at `d` leads to: the endpoint backs off; deliveries pending for
-    /// longer than the retry period are given up.
-    fn failure(&self, d: &DueDelivery) -> AttemptOutcome {
-        let now = now_ms();
-        let failures = d.attempts + 1;
-        AttemptOutcome::Retry {
-            retry_at: now + ms(backoff(&self.policy, failures)),
-            failure_streak: failures,
-            give_up_before: now - ms(self.policy.retry_for),
-        }
-    }
-
     /// Writes the outcomes gathered so far; `false` when the lease was lost.
     async fn record(
         &self,
         id: WebhookEndpointId,
         outcomes: &mut Vec<(pipes_core::ids::EventId, DeliveryAttempt, AttemptOutcome)>,
     ) -> Result<bool, pipes_core::store::StoreError> {
-        let lease_until = now_ms() + ms(self.policy.lease);
+        let lease_until = self.policy.lease_until(now_ms());
         let kept = self
             .app
             .store
@@ -298,7 +236,7 @@ impl Worker {
             .http
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("WorkOS-Signature", signature)
+            .header(SIGNATURE_HEADER, signature)
             .body(d.body.clone())
             .send()
             .await;
@@ -344,21 +282,5 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
         "the request could not be sent".into()
     } else {
         "the connection failed".into()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_with_jitter_and_stops_at_the_cap() {
-        let p = DeliveryPolicy::default();
-        for (n, secs) in [(1, 30.0), (2, 60.0), (3, 120.0), (6, 960.0)] {
-            let d = backoff(&p, n).as_secs_f64();
-            assert!(d >= secs * 0.8 && d <= secs * 1.2, "{n}: {d}");
-        }
-        let capped = backoff(&p, 30).as_secs_f64();
-        assert!((6.0 * 3600.0 * 0.8..=6.0 * 3600.0 * 1.2).contains(&capped));
     }
 }

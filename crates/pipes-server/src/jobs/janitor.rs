@@ -7,25 +7,8 @@ use pipes_core::time::now_ms;
 use tokio::sync::watch;
 
 use super::sleep_or_stop;
+use crate::settings::JanitorPolicy;
 use crate::state::App;
-
-/// What the janitor keeps.
-#[derive(Debug, Clone)]
-pub struct JanitorPolicy {
-    /// How long events are kept.
-    pub event_retention: Duration,
-    /// How often it runs.
-    pub every: Duration,
-}
-
-impl Default for JanitorPolicy {
-    fn default() -> Self {
-        Self {
-            event_retention: Duration::from_secs(30 * 24 * 3600),
-            every: Duration::from_secs(600),
-        }
-    }
-}
 
 /// Expired authorizations are kept this long for diagnosis, then deleted.
 const AUTHORIZATION_GRACE_MS: i64 = 24 * 3600 * 1000;

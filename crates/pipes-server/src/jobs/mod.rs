@@ -9,9 +9,6 @@ mod refresh;
 
 use std::time::Duration;
 
-pub use delivery::{backoff, DeliveryPolicy};
-pub use janitor::JanitorPolicy;
-pub use refresh::RefreshAheadPolicy;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 

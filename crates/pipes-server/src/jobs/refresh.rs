@@ -19,34 +19,8 @@ use pipes_core::time::now_ms;
 use tokio::sync::{watch, Semaphore};
 
 use super::sleep_or_stop;
+use crate::settings::RefreshAheadPolicy;
 use crate::state::App;
-
-/// How proactive refresh runs.
-#[derive(Debug, Clone)]
-pub struct RefreshAheadPolicy {
-    /// Off entirely (callers still refresh on demand).
-    pub enabled: bool,
-    /// Refresh when less than min(this, half the token's lifetime) is left.
-    pub ahead: Duration,
-    /// How often to look for due connections.
-    pub every: Duration,
-    /// Refreshes in flight per provider in this process.
-    pub per_provider: usize,
-    /// Refreshes in flight in this process.
-    pub total: usize,
-}
-
-impl Default for RefreshAheadPolicy {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            ahead: Duration::from_secs(600),
-            every: Duration::from_secs(1),
-            per_provider: 8,
-            total: 64,
-        }
-    }
-}
 
 /// A provider's state in this process: its slots, and a pause after failures in a row.
 struct ProviderGate {

@@ -8,7 +8,7 @@ use pipes_core::slug::Slug;
 use pipes_core::store::{AccountStore, StoreError, StoreResult, VendRead};
 use sqlx::any::AnyRow;
 
-use super::organizations::check_establishing_member;
+use super::membership::check_establishing_member;
 use super::{append_events_in, Params, SqlStore};
 use crate::backend_err;
 use crate::rows::{self, get, ACCOUNT_COLUMNS, ACCOUNT_FROM, ENV_COLUMNS, ROOT_COLUMNS, ROOT_FROM};

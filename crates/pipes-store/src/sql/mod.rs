@@ -9,6 +9,7 @@ mod events;
 mod idempotency;
 mod integrations;
 mod maintenance;
+mod membership;
 mod organizations;
 mod refresh;
 mod webhooks;
