@@ -48,12 +48,13 @@ async fn start_mock_provider(
     });
     let credentials =
         serde_json::json!({"type": "custom", "client_id": MOCK_CLIENT_ID, "client_secret": MOCK_CLIENT_SECRET});
-    match integrations.get(env, "mock", pipes_core::domain::Ownership::User).await {
+    let slug = pipes_core::slug::Slug::parse("mock")?;
+    match integrations.get(env, &slug, pipes_core::domain::Ownership::User).await {
         Ok(_) => {
             let update =
                 serde_json::from_value(serde_json::json!({"custom_provider": provider, "credentials": credentials}))?;
             integrations
-                .update(env, "mock", pipes_core::domain::Ownership::User, update)
+                .update(env, &slug, pipes_core::domain::Ownership::User, update)
                 .await?;
         }
         Err(_) => {

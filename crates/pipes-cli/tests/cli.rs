@@ -363,7 +363,12 @@ async fn accounts_show_reports_the_last_refresh_error_and_never_a_token() {
     .unwrap();
     let organizations = pipes_core::services::Organizations::new(store.clone(), vault.clone(), catalog);
     let (account, _) = pipes_core::services::Accounts::new(store.clone(), vault, catalog, organizations)
-        .import(&tenant, "github", &owner, import)
+        .import(
+            &tenant,
+            &pipes_core::slug::Slug::parse("github").unwrap(),
+            &owner,
+            import,
+        )
         .await
         .unwrap();
     assert!(store.take_refresh_lease(account.id, "w", 1, 2).await.unwrap().is_some());

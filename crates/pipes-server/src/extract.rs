@@ -6,6 +6,8 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use pipes_core::services::root_not_found;
+use pipes_core::slug::Slug;
 use pipes_core::{FieldError, ServiceError};
 use serde::de::DeserializeOwned;
 
@@ -117,4 +119,10 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
         }
         Ok(QueryMap(map))
     }
+}
+
+/// A provider slug from the path, parsed once here: a slug no root can have is the same 404
+/// as a root that does not exist.
+pub fn slug(raw: &str) -> Result<Slug, ApiError> {
+    Slug::parse(raw).map_err(|_| root_not_found().into())
 }

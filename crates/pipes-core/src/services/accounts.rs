@@ -18,6 +18,7 @@ use crate::error::ServiceError;
 use crate::events::{account_events, AccountChange, Actor};
 use crate::ids::ConnectedAccountId;
 use crate::secret::SecretString;
+use crate::slug::Slug;
 use crate::store::{Store, StoreError};
 use crate::time::{now_ms, parse_rfc3339};
 use crate::vault::Vault;
@@ -238,7 +239,7 @@ impl Accounts {
     pub async fn import(
         &self,
         env: &Environment,
-        slug: &str,
+        slug: &Slug,
         choice: &OwnerChoice,
         req: ImportAccount,
     ) -> Result<(ConnectedAccount, Vec<Warning>), ServiceError> {
@@ -334,9 +335,9 @@ impl Accounts {
     pub async fn get(
         &self,
         env: &Environment,
-        slug: &str,
+        slug: &Slug,
         choice: &OwnerChoice,
-        selector: &Selector<'_>,
+        selector: &Selector,
     ) -> Result<ConnectedAccount, ServiceError> {
         let (_, account) = select(self.store.as_ref(), env, slug, &choice.owner, selector).await?;
         account.ok_or_else(|| ServiceError::not_found("The user, organization, or connected account was not found."))
@@ -346,9 +347,9 @@ impl Accounts {
     pub async fn update(
         &self,
         env: &Environment,
-        slug: &str,
+        slug: &Slug,
         choice: &OwnerChoice,
-        selector: &Selector<'_>,
+        selector: &Selector,
         req: UpdateAccount,
     ) -> Result<(ConnectedAccount, Vec<Warning>), ServiceError> {
         let selector = Selector {
@@ -400,7 +401,7 @@ impl Accounts {
     /// credential changes through its own endpoint.
     async fn update_stored(
         &self,
-        slug: &str,
+        slug: &Slug,
         choice: &OwnerChoice,
         mut account: ConnectedAccount,
         before: AccountState,
@@ -451,7 +452,7 @@ impl Accounts {
     #[allow(clippy::too_many_arguments)]
     async fn save_update(
         &self,
-        slug: &str,
+        slug: &Slug,
         choice: &OwnerChoice,
         mut account: ConnectedAccount,
         before: AccountState,
@@ -472,7 +473,7 @@ impl Accounts {
         let events = if account.state == before {
             Vec::new()
         } else {
-            account_events(change_into(account.state), &account, slug, &actor(choice))
+            account_events(change_into(account.state), &account, slug.as_str(), &actor(choice))
         };
         self.store.update_connected_account(&account, &events).await?;
         let warnings = if label_given {
@@ -487,12 +488,12 @@ impl Accounts {
     pub async fn delete(
         &self,
         env: &Environment,
-        slug: &str,
+        slug: &Slug,
         choice: &OwnerChoice,
-        selector: &Selector<'_>,
+        selector: &Selector,
     ) -> Result<ConnectedAccount, ServiceError> {
         let account = self.get(env, slug, choice, selector).await?;
-        let events = account_events(AccountChange::Disconnected, &account, slug, &actor(choice));
+        let events = account_events(AccountChange::Disconnected, &account, slug.as_str(), &actor(choice));
         if !self.store.delete_connected_account(env.id, account.id, &events).await? {
             return Err(ServiceError::not_found(
                 "The user, organization, or connected account was not found.",

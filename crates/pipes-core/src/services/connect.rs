@@ -22,6 +22,7 @@ use crate::events::{account_events, failure_events, AccountChange, Actor, Connec
 use crate::ids::ConnectedAccountId;
 use crate::oauth::{pkce_challenge, random_token, ClientApp, OAuthClient, ResolvedProvider};
 use crate::secret::SecretString;
+use crate::slug::Slug;
 use crate::store::{Store, StoreError};
 use crate::time::{now_ms, Millis};
 use crate::vault::{SealedColumn, Vault};
@@ -285,7 +286,7 @@ impl Connect {
     pub async fn authorize(
         &self,
         env: &Environment,
-        slug: &str,
+        slug: &Slug,
         req: AuthorizeRequest,
     ) -> Result<AuthorizeOutcome, ServiceError> {
         let choice = OwnerInput {

@@ -345,10 +345,9 @@ impl Integrations {
     pub async fn get(
         &self,
         env: &Environment,
-        slug: &str,
+        slug: &Slug,
         ownership: Ownership,
     ) -> Result<DataIntegration, ServiceError> {
-        let slug = Slug::parse(slug).map_err(|_| not_found_slug())?;
         self.store
             .data_integration(env.id, &slug, ownership)
             .await?
@@ -359,7 +358,7 @@ impl Integrations {
     pub async fn update(
         &self,
         env: &Environment,
-        slug: &str,
+        slug: &Slug,
         ownership: Ownership,
         req: UpdateIntegration,
     ) -> Result<DataIntegration, ServiceError> {
@@ -434,7 +433,7 @@ impl Integrations {
     }
 
     /// Deletes a root with its connections, each announced as disconnected.
-    pub async fn delete(&self, env: &Environment, slug: &str, ownership: Ownership) -> Result<(), ServiceError> {
+    pub async fn delete(&self, env: &Environment, slug: &Slug, ownership: Ownership) -> Result<(), ServiceError> {
         let root = self.get(env, slug, ownership).await?;
         // A connection made between our read and the delete would vanish unannounced: the store
         // refuses, and we read again.

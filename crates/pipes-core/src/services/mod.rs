@@ -33,7 +33,7 @@ pub use organizations::{
 pub use patch::Patch;
 pub use resolve::{provider_name, resolve_oauth, ResolveError};
 pub use rotation::{rotate_vault, RotationProgress, RotationReport};
-pub use selection::{select, OwnerChoice, OwnerInput, Selector, Warning};
+pub use selection::{root_not_found, select, AccountRef, OwnerChoice, OwnerInput, Selector, Warning};
 pub use stored::{StoreCredentialRequest, StoredCredentials};
 pub use widget_tokens::{
     sign_token, verify_token, Audience, ClientTokenRequest, TokenClaims, TokenError, WidgetTokenRequest, WidgetTokens,

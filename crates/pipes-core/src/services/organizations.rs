@@ -215,8 +215,7 @@ impl Organizations {
 
     /// The root an organization configures for a slug: the user-owned one, else the
     /// organization-owned one.
-    async fn configurable_root(&self, env: &Environment, slug: &str) -> Result<DataIntegration, ServiceError> {
-        let slug = Slug::parse(slug).map_err(|_| root_not_found())?;
+    async fn configurable_root(&self, env: &Environment, slug: &Slug) -> Result<DataIntegration, ServiceError> {
         if let Some(root) = self.store.data_integration(env.id, &slug, Ownership::User).await? {
             return Ok(root);
         }
@@ -315,7 +314,7 @@ impl Organizations {
         &self,
         env: &Environment,
         organization: &str,
-        slug: &str,
+        slug: &Slug,
         req: ConfigureIntegration,
     ) -> Result<Configuration, ServiceError> {
         check_id("organization_id", organization)?;

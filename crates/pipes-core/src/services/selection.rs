@@ -91,11 +91,28 @@ impl OwnerInput<'_> {
     }
 }
 
+/// A `connected_account_id` as the request sent it, parsed: an id, or text that no connection's
+/// id can be (which selects nothing, once the integration is known to exist).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountRef {
+    /// A well-formed id.
+    Id(ConnectedAccountId),
+    /// Not an id of a connection.
+    Malformed,
+}
+
+impl AccountRef {
+    /// Parses a `connected_account_id`.
+    pub fn parse(raw: &str) -> Self {
+        ConnectedAccountId::parse(raw).map_or(Self::Malformed, Self::Id)
+    }
+}
+
 /// How to pick among an owner's connections.
 #[derive(Debug, Clone, Default)]
-pub struct Selector<'a> {
+pub struct Selector {
     /// An exact connection.
-    pub connected_account_id: Option<&'a str>,
+    pub connected_account_id: Option<AccountRef>,
     /// The plural contract: consider every connection of the owner.
     pub supports_multiple_connections: bool,
 }
@@ -119,11 +136,10 @@ pub fn account_not_found() -> ServiceError {
 pub async fn select(
     store: &dyn Store,
     env: &Environment,
-    slug: &str,
+    slug: &Slug,
     owner: &Owner,
-    selector: &Selector<'_>,
+    selector: &Selector,
 ) -> Result<(DataIntegration, Option<ConnectedAccount>), ServiceError> {
-    let slug = Slug::parse(slug).map_err(|_| root_not_found())?;
     if selector.connected_account_id.is_none() && !selector.supports_multiple_connections {
         return store
             .root_with_compatibility_account(env.id, &slug, owner.ownership, &owner.key())
@@ -134,8 +150,10 @@ pub async fn select(
         .data_integration(env.id, &slug, owner.ownership)
         .await?
         .ok_or_else(root_not_found)?;
-    if let Some(raw) = selector.connected_account_id {
-        let id = ConnectedAccountId::parse(raw).map_err(|_| account_not_found())?;
+    if let Some(wanted) = selector.connected_account_id {
+        let AccountRef::Id(id) = wanted else {
+            return Err(account_not_found());
+        };
         let account = store
             .connected_account(env.id, id)
             .await?

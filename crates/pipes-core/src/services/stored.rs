@@ -207,7 +207,7 @@ impl StoredCredentials {
     pub async fn put(
         &self,
         env: &Environment,
-        slug: &str,
+        slug: &Slug,
         method: AuthMethod,
         adding: bool,
         mut req: StoreCredentialRequest,
@@ -219,7 +219,6 @@ impl StoredCredentials {
             organization_id: req.organization_id.as_deref(),
         }
         .parse(true)?;
-        let slug = Slug::parse(slug).map_err(|_| root_not_found())?;
         let root = self
             .store
             .data_integration(env.id, &slug, choice.owner.ownership)

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::views::ConnectedAccountView;
 use crate::auth::EnvAuth;
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::extract::{slug, ApiJson};
 use crate::state::App;
 
 pub fn routes(app: &App) -> Router<App> {
@@ -31,10 +31,10 @@ struct AuthorizeView {
 async fn authorize_data_integration(
     State(app): State<App>,
     EnvAuth(env): EnvAuth,
-    Path(slug): Path<String>,
+    Path(raw_slug): Path<String>,
     ApiJson(req): ApiJson<AuthorizeRequest>,
 ) -> Result<Json<AuthorizeView>, ApiError> {
-    let out = app.connect.authorize(&env, &slug, req).await?;
+    let out = app.connect.authorize(&env, &slug(&raw_slug)?, req).await?;
     Ok(Json(AuthorizeView {
         url: out.url,
         state: out.state,

@@ -6,12 +6,12 @@ use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use pipes_core::services::{ImportAccount, OwnerChoice, OwnerInput, Selector, UpdateAccount};
+use pipes_core::services::{AccountRef, ImportAccount, OwnerChoice, OwnerInput, Selector, UpdateAccount};
 
 use super::views::{ConnectedAccountView, DataProviderView, PlainList};
 use crate::auth::EnvAuth;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, QueryMap};
+use crate::extract::{slug, ApiJson, QueryMap};
 use crate::state::App;
 
 pub fn routes(app: &App) -> Router<App> {
@@ -49,7 +49,7 @@ fn flag(query: &QueryMap, name: &str) -> Result<bool, ApiError> {
     }
 }
 
-fn selector(query: &QueryMap) -> Result<Selector<'_>, ApiError> {
+fn selector(query: &QueryMap) -> Result<Selector, ApiError> {
     let intent = query.one("connection_intent")?;
     if intent.is_some_and(|i| i != "reauthorize") {
         return Err(ApiError::bad_request("connection_intent must be reauthorize here."));
@@ -61,7 +61,7 @@ fn selector(query: &QueryMap) -> Result<Selector<'_>, ApiError> {
         ));
     }
     Ok(Selector {
-        connected_account_id,
+        connected_account_id: connected_account_id.map(AccountRef::parse),
         supports_multiple_connections: flag(query, "supports_multiple_connections")?,
     })
 }
@@ -89,27 +89,23 @@ type AccountResult = Result<Json<ConnectedAccountView>, ApiError>;
 async fn get_user_account(
     State(app): State<App>,
     EnvAuth(env): EnvAuth,
-    Path((user_id, slug)): Path<(String, String)>,
+    Path((user_id, raw_slug)): Path<(String, String)>,
     query: QueryMap,
 ) -> AccountResult {
-    let account = app
-        .accounts
-        .get(&env, &slug, &user_owner(&user_id, &query)?, &selector(&query)?)
-        .await?;
+    let (choice, selector) = (user_owner(&user_id, &query)?, selector(&query)?);
+    let account = app.accounts.get(&env, &slug(&raw_slug)?, &choice, &selector).await?;
     Ok(Json(ConnectedAccountView::new(&account)))
 }
 
 async fn import_user_account(
     State(app): State<App>,
     EnvAuth(env): EnvAuth,
-    Path((user_id, slug)): Path<(String, String)>,
+    Path((user_id, raw_slug)): Path<(String, String)>,
     query: QueryMap,
     ApiJson(req): ApiJson<ImportAccount>,
 ) -> Result<(StatusCode, Json<ConnectedAccountView>), ApiError> {
-    let (account, warnings) = app
-        .accounts
-        .import(&env, &slug, &user_owner(&user_id, &query)?, req)
-        .await?;
+    let choice = user_owner(&user_id, &query)?;
+    let (account, warnings) = app.accounts.import(&env, &slug(&raw_slug)?, &choice, req).await?;
     Ok((
         StatusCode::CREATED,
         Json(ConnectedAccountView::written(&account, &warnings)),
@@ -119,14 +115,14 @@ async fn import_user_account(
 async fn update_user_account(
     State(app): State<App>,
     EnvAuth(env): EnvAuth,
-    Path((user_id, slug)): Path<(String, String)>,
+    Path((user_id, raw_slug)): Path<(String, String)>,
     query: QueryMap,
     ApiJson(req): ApiJson<UpdateAccount>,
 ) -> AccountResult {
-    let choice = user_owner(&user_id, &query)?;
+    let (choice, selector) = (user_owner(&user_id, &query)?, selector(&query)?);
     let (account, warnings) = app
         .accounts
-        .update(&env, &slug, &choice, &selector(&query)?, req)
+        .update(&env, &slug(&raw_slug)?, &choice, &selector, req)
         .await?;
     Ok(Json(ConnectedAccountView::written(&account, &warnings)))
 }
@@ -134,12 +130,11 @@ async fn update_user_account(
 async fn delete_user_account(
     State(app): State<App>,
     EnvAuth(env): EnvAuth,
-    Path((user_id, slug)): Path<(String, String)>,
+    Path((user_id, raw_slug)): Path<(String, String)>,
     query: QueryMap,
 ) -> Result<StatusCode, ApiError> {
-    app.accounts
-        .delete(&env, &slug, &user_owner(&user_id, &query)?, &selector(&query)?)
-        .await?;
+    let (choice, selector) = (user_owner(&user_id, &query)?, selector(&query)?);
+    app.accounts.delete(&env, &slug(&raw_slug)?, &choice, &selector).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -163,20 +158,18 @@ async fn list_user_data_providers(
 async fn get_organization_account(
     State(app): State<App>,
     EnvAuth(env): EnvAuth,
-    Path((organization_id, slug)): Path<(String, String)>,
+    Path((organization_id, raw_slug)): Path<(String, String)>,
     query: QueryMap,
 ) -> AccountResult {
-    let account = app
-        .accounts
-        .get(&env, &slug, &org_owner(&organization_id, None)?, &selector(&query)?)
-        .await?;
+    let (choice, selector) = (org_owner(&organization_id, None)?, selector(&query)?);
+    let account = app.accounts.get(&env, &slug(&raw_slug)?, &choice, &selector).await?;
     Ok(Json(ConnectedAccountView::new(&account)))
 }
 
 async fn import_organization_account(
     State(app): State<App>,
     EnvAuth(env): EnvAuth,
-    Path((organization_id, slug)): Path<(String, String)>,
+    Path((organization_id, raw_slug)): Path<(String, String)>,
     ApiJson(req): ApiJson<ImportAccount>,
 ) -> Result<(StatusCode, Json<ConnectedAccountView>), ApiError> {
     let acting = req.user_id.clone().ok_or_else(|| {
@@ -186,10 +179,8 @@ async fn import_organization_account(
             "user_id is required.",
         ))
     })?;
-    let (account, warnings) = app
-        .accounts
-        .import(&env, &slug, &org_owner(&organization_id, Some(&acting))?, req)
-        .await?;
+    let choice = org_owner(&organization_id, Some(&acting))?;
+    let (account, warnings) = app.accounts.import(&env, &slug(&raw_slug)?, &choice, req).await?;
     Ok((
         StatusCode::CREATED,
         Json(ConnectedAccountView::written(&account, &warnings)),
@@ -199,15 +190,16 @@ async fn import_organization_account(
 async fn update_organization_account(
     State(app): State<App>,
     EnvAuth(env): EnvAuth,
-    Path((organization_id, slug)): Path<(String, String)>,
+    Path((organization_id, raw_slug)): Path<(String, String)>,
     query: QueryMap,
     ApiJson(req): ApiJson<UpdateAccount>,
 ) -> AccountResult {
     let acting = req.user_id.clone();
     let choice = org_owner(&organization_id, acting.as_deref())?;
+    let selector = selector(&query)?;
     let (account, warnings) = app
         .accounts
-        .update(&env, &slug, &choice, &selector(&query)?, req)
+        .update(&env, &slug(&raw_slug)?, &choice, &selector, req)
         .await?;
     Ok(Json(ConnectedAccountView::written(&account, &warnings)))
 }
@@ -215,12 +207,11 @@ async fn update_organization_account(
 async fn delete_organization_account(
     State(app): State<App>,
     EnvAuth(env): EnvAuth,
-    Path((organization_id, slug)): Path<(String, String)>,
+    Path((organization_id, raw_slug)): Path<(String, String)>,
     query: QueryMap,
 ) -> Result<StatusCode, ApiError> {
-    app.accounts
-        .delete(&env, &slug, &org_owner(&organization_id, None)?, &selector(&query)?)
-        .await?;
+    let (choice, selector) = (org_owner(&organization_id, None)?, selector(&query)?);
+    app.accounts.delete(&env, &slug(&raw_slug)?, &choice, &selector).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -12,7 +12,7 @@ use pipes_core::services::{ApiKeyInput, CreateIntegration, UpdateIntegration};
 use super::views::{DataIntegrationView, ListView};
 use crate::auth::EnvAuth;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, QueryMap};
+use crate::extract::{slug, ApiJson, QueryMap};
 use crate::state::App;
 
 pub fn routes(app: &App) -> Router<App> {
@@ -78,7 +78,7 @@ async fn install_api_key(
         .stored
         .put(
             env,
-            root.slug.as_str(),
+            &root.slug,
             AuthMethod::ApiKey,
             false,
             key.as_request(root.ownership),
@@ -87,19 +87,28 @@ async fn install_api_key(
     Ok(view.with_installation(&account))
 }
 
-async fn get_root(app: &App, env: &EnvAuth, slug: &str, ownership: Ownership) -> ViewResult {
-    let root = app.integrations.get(&env.0, slug, ownership).await?;
+async fn get_root(app: &App, env: &EnvAuth, raw_slug: &str, ownership: Ownership) -> ViewResult {
+    let root = app.integrations.get(&env.0, &slug(raw_slug)?, ownership).await?;
     Ok(Json(DataIntegrationView::new(&root, &app.public_url)))
 }
 
-async fn update_root(app: &App, env: &EnvAuth, slug: &str, ownership: Ownership, req: UpdateIntegration) -> ViewResult {
+async fn update_root(
+    app: &App,
+    env: &EnvAuth,
+    raw_slug: &str,
+    ownership: Ownership,
+    req: UpdateIntegration,
+) -> ViewResult {
     let api_key = req.api_key.clone();
-    let root = app.integrations.update(&env.0, slug, ownership, req).await?;
+    let root = app
+        .integrations
+        .update(&env.0, &slug(raw_slug)?, ownership, req)
+        .await?;
     Ok(Json(install_api_key(app, &env.0, &root, api_key).await?))
 }
 
-async fn delete_root(app: &App, env: &EnvAuth, slug: &str, ownership: Ownership) -> Result<StatusCode, ApiError> {
-    app.integrations.delete(&env.0, slug, ownership).await?;
+async fn delete_root(app: &App, env: &EnvAuth, raw_slug: &str, ownership: Ownership) -> Result<StatusCode, ApiError> {
+    app.integrations.delete(&env.0, &slug(raw_slug)?, ownership).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::views::{ConfigurationView, MembershipView, PlainList};
 use crate::auth::EnvAuth;
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::extract::{slug, ApiJson};
 use crate::state::App;
 
 pub fn routes() -> Router<App> {
@@ -53,10 +53,13 @@ async fn list_configurations(
 async fn configure(
     State(app): State<App>,
     EnvAuth(env): EnvAuth,
-    Path((organization_id, slug)): Path<(String, String)>,
+    Path((organization_id, raw_slug)): Path<(String, String)>,
     ApiJson(req): ApiJson<ConfigureIntegration>,
 ) -> Result<Json<ConfigurationView>, ApiError> {
-    let c = app.organizations.configure(&env, &organization_id, &slug, req).await?;
+    let c = app
+        .organizations
+        .configure(&env, &organization_id, &slug(&raw_slug)?, req)
+        .await?;
     Ok(Json(ConfigurationView::new(&c, &app.public_url)))
 }
 

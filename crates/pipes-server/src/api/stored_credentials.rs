@@ -12,7 +12,7 @@ use pipes_core::services::StoreCredentialRequest;
 use super::views::ConnectedAccountView;
 use crate::auth::EnvAuth;
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::extract::{slug, ApiJson};
 use crate::state::App;
 
 pub fn routes(app: &App) -> Router<App> {
@@ -31,12 +31,12 @@ pub fn routes(app: &App) -> Router<App> {
 async fn store(
     app: &App,
     env: &EnvAuth,
-    slug: &str,
+    raw_slug: &str,
     method: AuthMethod,
     adding: bool,
     req: StoreCredentialRequest,
 ) -> Result<(StatusCode, Json<ConnectedAccountView>), ApiError> {
-    let (account, warnings) = app.stored.put(&env.0, slug, method, adding, req).await?;
+    let (account, warnings) = app.stored.put(&env.0, &slug(raw_slug)?, method, adding, req).await?;
     let status = if adding { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(ConnectedAccountView::written(&account, &warnings))))
 }

@@ -4,12 +4,12 @@
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
-use pipes_core::services::{OwnerInput, Selector, VendRequest, Vended};
+use pipes_core::services::{AccountRef, OwnerInput, Selector, VendRequest, Vended};
 
 use super::views::{CredentialResponseView, TokenResponseView};
 use crate::auth::BearerKey;
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::extract::{slug, ApiJson};
 use crate::state::App;
 
 pub fn routes() -> Router<App> {
@@ -21,7 +21,7 @@ pub fn routes() -> Router<App> {
 async fn vend(
     app: &App,
     key: &BearerKey,
-    slug: &str,
+    raw_slug: &str,
     req: Result<ApiJson<VendRequest>, ApiError>,
     oauth_only: bool,
 ) -> Result<Vended, ApiError> {
@@ -43,12 +43,17 @@ async fn vend(
         Ok(c) => c,
         Err(e) => return fail(e.into()).await,
     };
+    // No root has an invalid slug; still, a bad key is told it is a bad key.
+    let slug = match slug(raw_slug) {
+        Ok(s) => s,
+        Err(e) => return fail(e).await,
+    };
     let selector = Selector {
-        connected_account_id: req.connected_account_id.as_deref(),
+        connected_account_id: req.connected_account_id.as_deref().map(AccountRef::parse),
         supports_multiple_connections: req.supports_multiple_connections.unwrap_or(false),
     };
     app.credentials
-        .vend_with_key(&key.0, slug, &choice, &selector, oauth_only)
+        .vend_with_key(&key.0, &slug, &choice, &selector, oauth_only)
         .await?
         .ok_or_else(ApiError::unauthorized)
 }

@@ -25,6 +25,7 @@ use crate::ids::ConnectedAccountId;
 use crate::metrics::Metrics;
 use crate::oauth::{random_token, OAuthClient};
 use crate::secret::SecretString;
+use crate::slug::Slug;
 use crate::store::Store;
 use crate::time::{now_ms, Millis};
 use crate::vault::Vault;
@@ -183,9 +184,9 @@ impl Credentials {
     pub async fn vend(
         &self,
         env: &Environment,
-        slug: &str,
+        slug: &Slug,
         choice: &OwnerChoice,
-        selector: &Selector<'_>,
+        selector: &Selector,
         oauth_only: bool,
     ) -> Result<Vended, ServiceError> {
         let (root, account) = select(self.inner.store.as_ref(), env, slug, &choice.owner, selector).await?;
@@ -219,9 +220,9 @@ impl Credentials {
     pub async fn vend_with_key(
         &self,
         presented_key: &str,
-        slug: &str,
+        slug: &Slug,
         choice: &OwnerChoice,
-        selector: &Selector<'_>,
+        selector: &Selector,
         oauth_only: bool,
     ) -> Result<Option<Vended>, ServiceError> {
         let Some(hash) = crate::api_keys::lookup_hash(presented_key) else {
@@ -234,13 +235,6 @@ impl Credentials {
             };
             return self.vend(&env, slug, choice, selector, oauth_only).await.map(Some);
         }
-        let Ok(slug) = crate::slug::Slug::parse(slug) else {
-            // No such root can exist; still, a bad key is told it is a bad key.
-            return match self.inner.store.environment_for_key_hash(&hash).await? {
-                Some(_) => Err(super::selection::root_not_found()),
-                None => Ok(None),
-            };
-        };
         let owner_key = choice.owner.key();
         let acting = match (choice.owner.ownership, choice.acting_user.as_deref()) {
             (Ownership::Organization, Some(user)) => format!("{owner_key}\u{1f}{user}"),
@@ -261,7 +255,7 @@ impl Credentials {
         let found = self
             .inner
             .store
-            .vend_read(&cache_key.0, &slug, choice.owner.ownership, &owner_key)
+            .vend_read(&cache_key.0, slug, choice.owner.ownership, &owner_key)
             .await?;
         let Some((env, root_and_account)) = found else {
             return Ok(None);
