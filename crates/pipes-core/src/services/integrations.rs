@@ -349,7 +349,7 @@ impl Integrations {
         ownership: Ownership,
     ) -> Result<DataIntegration, ServiceError> {
         self.store
-            .data_integration(env.id, &slug, ownership)
+            .data_integration(env.id, slug, ownership)
             .await?
             .ok_or_else(not_found_slug)
     }

@@ -216,11 +216,11 @@ impl Organizations {
     /// The root an organization configures for a slug: the user-owned one, else the
     /// organization-owned one.
     async fn configurable_root(&self, env: &Environment, slug: &Slug) -> Result<DataIntegration, ServiceError> {
-        if let Some(root) = self.store.data_integration(env.id, &slug, Ownership::User).await? {
+        if let Some(root) = self.store.data_integration(env.id, slug, Ownership::User).await? {
             return Ok(root);
         }
         self.store
-            .data_integration(env.id, &slug, Ownership::Organization)
+            .data_integration(env.id, slug, Ownership::Organization)
             .await?
             .ok_or_else(root_not_found)
     }

@@ -142,12 +142,12 @@ pub async fn select(
 ) -> Result<(DataIntegration, Option<ConnectedAccount>), ServiceError> {
     if selector.connected_account_id.is_none() && !selector.supports_multiple_connections {
         return store
-            .root_with_compatibility_account(env.id, &slug, owner.ownership, &owner.key())
+            .root_with_compatibility_account(env.id, slug, owner.ownership, &owner.key())
             .await?
             .ok_or_else(root_not_found);
     }
     let root = store
-        .data_integration(env.id, &slug, owner.ownership)
+        .data_integration(env.id, slug, owner.ownership)
         .await?
         .ok_or_else(root_not_found)?;
     if let Some(wanted) = selector.connected_account_id {

@@ -221,7 +221,7 @@ impl StoredCredentials {
         .parse(true)?;
         let root = self
             .store
-            .data_integration(env.id, &slug, choice.owner.ownership)
+            .data_integration(env.id, slug, choice.owner.ownership)
             .await?
             .ok_or_else(root_not_found)?;
         if root.auth_method != method {
