@@ -1,0 +1,195 @@
+//! What the connection flow takes and gives: requests, outcomes, and the state it keeps.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::super::Patch;
+use crate::secret::SecretString;
+use crate::time::Millis;
+
+/// `POST /data-integrations/{slug}/authorize`.
+#[derive(Debug, Default, Deserialize)]
+pub struct AuthorizeRequest {
+    /// Owner or acting member.
+    pub user_id: String,
+    /// Organization scope or owner.
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    /// `user` or `organization`.
+    #[serde(default)]
+    pub connection_owner: Option<String>,
+    /// Where the browser returns.
+    #[serde(default)]
+    pub return_to: Option<String>,
+    /// Session binding.
+    #[serde(default)]
+    pub code_challenge: Option<String>,
+    /// Only `S256`.
+    #[serde(default)]
+    pub code_challenge_method: Option<String>,
+    /// Installation-scope config values.
+    #[serde(default)]
+    pub config: Option<BTreeMap<String, String>>,
+    /// `add` or `reauthorize`.
+    #[serde(default)]
+    pub connection_intent: Option<String>,
+    /// The connection to reauthorize.
+    #[serde(default)]
+    pub connected_account_id: Option<String>,
+    /// Label for the connection.
+    #[serde(default)]
+    pub account_display_name: Patch<String>,
+}
+
+/// What `authorize` answers.
+#[derive(Debug)]
+pub struct AuthorizeOutcome {
+    /// The hosted URL to send the browser to.
+    pub url: String,
+    /// The caller-facing state.
+    pub state: String,
+    /// Whether `finish` is required (session binding).
+    pub finish_required: bool,
+}
+
+/// `POST /data-integrations/finish`.
+#[derive(Debug, Deserialize)]
+pub struct FinishRequest {
+    /// From the `return_to` redirect.
+    pub connect_code: SecretString,
+    /// The verifier behind the challenge.
+    pub code_verifier: SecretString,
+    /// For log correlation only.
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+/// The provider's answer at the callback.
+#[derive(Debug, Default, Deserialize)]
+pub struct CallbackQuery {
+    /// Authorization code.
+    pub code: Option<SecretString>,
+    /// Our provider-facing state.
+    pub state: Option<String>,
+    /// The provider's error.
+    pub error: Option<String>,
+    /// Its description.
+    pub error_description: Option<String>,
+}
+
+/// What the browser is shown or sent to.
+#[derive(Debug)]
+pub enum Ending {
+    /// 302 to this URL.
+    Redirect(String),
+    /// The confirmation screen.
+    Confirm(ConfirmScreen),
+    /// A final page (no `return_to`), or an error page.
+    Page(PageOutcome),
+}
+
+/// What the confirmation screen shows.
+pub struct ConfirmScreen {
+    /// Provider display name.
+    pub provider: String,
+    /// The user the connection is for.
+    pub user_id: String,
+    /// The organization, if any.
+    pub organization_id: Option<String>,
+    /// Whether the organization will own it.
+    pub organization_owned: bool,
+    /// The label, if set.
+    pub account_display_name: Option<String>,
+    /// The form's CSRF token.
+    pub csrf_token: String,
+}
+
+impl std::fmt::Debug for ConfirmScreen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfirmScreen")
+            .field("provider", &self.provider)
+            .field("user_id", &self.user_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a flow ended when there is no `return_to` to send the browser back to: what happened,
+/// not how a page says it (the server's hosted pages own the words and the status codes).
+#[derive(Debug)]
+pub enum PageOutcome {
+    /// The connection was made.
+    Connected {
+        /// Provider display name.
+        provider: String,
+        /// The caller's state.
+        state: String,
+    },
+    /// The attempt failed; nothing was saved.
+    Failed {
+        /// Provider display name.
+        provider: String,
+        /// The error code also sent to `return_to` flows.
+        code: &'static str,
+        /// Why, in a sentence.
+        description: String,
+        /// The caller's state.
+        state: String,
+    },
+    /// The confirmation form did not come from the confirmation page.
+    Unverified,
+    /// The provider sent the browser back with a state no live authorization has.
+    Unmatched,
+    /// The link expired or was already used.
+    Expired,
+}
+
+/// The tokens held between the callback and `finish`.
+#[derive(Serialize, Deserialize)]
+pub(super) struct HeldTokens {
+    pub(super) access_token: String,
+    pub(super) refresh_token: Option<String>,
+    pub(super) expires_at: Option<Millis>,
+    pub(super) scopes: Vec<String>,
+    pub(super) metadata: BTreeMap<String, serde_json::Value>,
+    pub(super) exchanged_at: Millis,
+}
+
+impl std::fmt::Debug for HeldTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HeldTokens([REDACTED])")
+    }
+}
+
+/// A failure that ends a flow in the browser.
+#[derive(Debug)]
+pub(super) struct FlowError {
+    pub(super) code: &'static str,
+    pub(super) description: String,
+    /// The provider's own `error` and `error_description`, when it sent them.
+    pub(super) provider_error: Option<(String, Option<String>)>,
+}
+
+impl FlowError {
+    pub(super) fn new(code: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+            provider_error: None,
+        }
+    }
+
+    /// The user or the provider refused: `error` as the provider (or our screen) said it.
+    pub(super) fn refused(
+        code: &'static str,
+        description: String,
+        error: &str,
+        error_description: Option<String>,
+    ) -> Self {
+        Self {
+            code,
+            description,
+            provider_error: Some((error.to_owned(), error_description)),
+        }
+    }
+}
