@@ -38,62 +38,47 @@ fn actor(choice: &OwnerChoice) -> Actor {
 
 /// `POST …/connected_accounts/{slug}`: import tokens obtained elsewhere.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct ImportAccount {
     /// Access token.
-    #[serde(default)]
     pub access_token: Option<SecretString>,
     /// Refresh token.
-    #[serde(default)]
     pub refresh_token: Option<SecretString>,
     /// Access-token expiry (RFC 3339).
-    #[serde(default)]
     pub expires_at: Option<String>,
     /// Granted scopes.
-    #[serde(default)]
     pub scopes: Option<Vec<String>>,
     /// Explicit state.
-    #[serde(default)]
     pub state: Option<String>,
     /// `add` for another connection.
-    #[serde(default)]
     pub connection_intent: Option<String>,
     /// Label.
-    #[serde(default)]
     pub account_display_name: Patch<String>,
     /// Developer-attested account id.
-    #[serde(default)]
     pub account_identifier: Patch<String>,
     /// The acting member (organization connections).
-    #[serde(default)]
     pub user_id: Option<String>,
 }
 
 /// `PUT …/connected_accounts/{slug}`: replace tokens, scopes, state or labels.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct UpdateAccount {
     /// `null` clears.
-    #[serde(default)]
     pub access_token: Patch<SecretString>,
     /// `null` clears.
-    #[serde(default)]
     pub refresh_token: Patch<SecretString>,
     /// `null` clears.
-    #[serde(default)]
     pub expires_at: Patch<String>,
     /// Granted scopes.
-    #[serde(default)]
     pub scopes: Option<Vec<String>>,
     /// Explicit state.
-    #[serde(default)]
     pub state: Option<String>,
     /// Label.
-    #[serde(default)]
     pub account_display_name: Patch<String>,
     /// Developer-attested account id.
-    #[serde(default)]
     pub account_identifier: Patch<String>,
     /// The acting member (organization connections).
-    #[serde(default)]
     pub user_id: Option<String>,
 }
 

@@ -29,21 +29,17 @@ pub const MEMBERSHIP_ENDED: &str = "establishing_member_membership_ended";
 
 /// `PUT /organizations/{id}/data_integration_configurations/{slug}`.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct ConfigureIntegration {
     /// Enabled override.
-    #[serde(default)]
     pub enabled: Option<bool>,
     /// Scopes override; `null` inherits.
-    #[serde(default)]
     pub scopes: Patch<Vec<String>>,
     /// The organization's OAuth app.
-    #[serde(default)]
     pub client_id: Option<String>,
     /// Its secret.
-    #[serde(default)]
     pub client_secret: Option<SecretString>,
     /// Integration-scope config (organization-credential roots).
-    #[serde(default)]
     pub config: Option<BTreeMap<String, String>>,
 }
 

@@ -28,39 +28,29 @@ use crate::vault::{SealedColumn, Vault};
 
 /// The body of `PUT`/`POST /data-integrations/{slug}/api-key` and `…/client-credentials`.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct StoreCredentialRequest {
     /// Owner, or acting member.
-    #[serde(default)]
     pub user_id: Option<String>,
     /// Organization scope or owner.
-    #[serde(default)]
     pub organization_id: Option<String>,
     /// `user` or `organization`.
-    #[serde(default)]
     pub connection_owner: Option<String>,
     /// `add` (POST) or `reauthorize` (PUT).
-    #[serde(default)]
     pub connection_intent: Option<String>,
     /// The exact connection to rotate (PUT).
-    #[serde(default)]
     pub connected_account_id: Option<String>,
     /// Label.
-    #[serde(default)]
     pub account_display_name: Patch<String>,
     /// Developer-attested account id.
-    #[serde(default)]
     pub account_identifier: Patch<String>,
     /// The API key.
-    #[serde(default)]
     pub secret: Option<SecretString>,
     /// The tenant's client id.
-    #[serde(default)]
     pub client_id: Option<String>,
     /// The tenant's client secret.
-    #[serde(default)]
     pub client_secret: Option<SecretString>,
     /// Installation-scope config values.
-    #[serde(default)]
     pub config: Option<BTreeMap<String, String>>,
 }
 

@@ -57,26 +57,23 @@ pub enum Audience {
 
 /// `POST /widgets/token`.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct WidgetTokenRequest {
     /// Required whenever `scopes` is given.
-    #[serde(default)]
     pub organization_id: Option<String>,
     /// The user the token acts for.
-    #[serde(default)]
     pub user_id: Option<String>,
     /// Among [`WIDGET_SCOPES`].
-    #[serde(default)]
     pub scopes: Option<Vec<String>>,
 }
 
 /// `POST /client/token`.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct ClientTokenRequest {
     /// Required.
-    #[serde(default)]
     pub organization_id: Option<String>,
     /// Required.
-    #[serde(default)]
     pub user_id: Option<String>,
 }
 

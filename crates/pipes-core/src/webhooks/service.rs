@@ -26,15 +26,13 @@ pub struct CreateWebhookEndpoint {
 
 /// `PATCH /webhook_endpoints/{id}`: any of the fields.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct UpdateWebhookEndpoint {
     /// New URL.
-    #[serde(default)]
     pub endpoint_url: Option<String>,
     /// `enabled` or `disabled`.
-    #[serde(default)]
     pub status: Option<String>,
     /// New subscriptions.
-    #[serde(default)]
     pub events: Option<Vec<String>>,
 }
 

@@ -123,13 +123,8 @@ impl AccountStore for SqlStore {
             "SELECT {ACCOUNT_COLUMNS} FROM {ACCOUNT_FROM} \
              WHERE ca.data_integration_id = $1 AND ($2 IS NULL OR ca.owner_key = $2) ORDER BY ca.id"
         );
-        let rows = sqlx::query(&sql)
-            .bind(root.to_string())
-            .bind(owner_key)
-            .fetch_all(&self.pool)
+        self.all(q!(&sql, root.to_string(), owner_key), rows::connected_account)
             .await
-            .map_err(backend_err)?;
-        rows.iter().map(rows::connected_account).collect()
     }
 
     async fn accounts_of_owner_in_env(
@@ -142,14 +137,11 @@ impl AccountStore for SqlStore {
             "SELECT {ACCOUNT_COLUMNS} FROM {ACCOUNT_FROM} \
              WHERE ca.environment_id = $1 AND di.ownership = $2 AND ca.owner_key = $3 ORDER BY ca.id"
         );
-        let rows = sqlx::query(&sql)
-            .bind(env.to_string())
-            .bind(ownership.as_str())
-            .bind(owner_key)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        rows.iter().map(rows::connected_account).collect()
+        self.all(
+            q!(&sql, env.to_string(), ownership.as_str(), owner_key),
+            rows::connected_account,
+        )
+        .await
     }
 
     async fn connected_account(
@@ -158,13 +150,8 @@ impl AccountStore for SqlStore {
         id: ConnectedAccountId,
     ) -> StoreResult<Option<ConnectedAccount>> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM {ACCOUNT_FROM} WHERE ca.environment_id = $1 AND ca.id = $2");
-        let row = sqlx::query(&sql)
-            .bind(env.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
+        self.optional(q!(&sql, env.to_string(), id.to_string()), rows::connected_account)
             .await
-            .map_err(backend_err)?;
-        row.map(|r| rows::connected_account(&r)).transpose()
     }
 
     async fn insert_connected_account(&self, a: &ConnectedAccount, events: &[Event]) -> StoreResult<()> {

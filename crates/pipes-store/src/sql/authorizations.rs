@@ -5,17 +5,15 @@ use pipes_core::domain::{Authorization, AuthorizationStatus, ConnectionIntent};
 use pipes_core::store::{AuthorizationStore, StoreResult};
 
 use super::{Params, SqlStore};
-use crate::backend_err;
 use crate::rows;
 
 impl SqlStore {
     async fn authorization_where(&self, column: &'static str, value: &str) -> StoreResult<Option<Authorization>> {
-        let row = sqlx::query(&format!("SELECT * FROM authorizations WHERE {column} = $1"))
-            .bind(value)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        row.map(|r| rows::authorization(&r)).transpose()
+        self.optional(
+            q!(&format!("SELECT * FROM authorizations WHERE {column} = $1"), value),
+            rows::authorization,
+        )
+        .await
     }
 }
 
@@ -58,7 +56,7 @@ impl AuthorizationStore for SqlStore {
             .set("expires_at", a.expires_at);
         progress_columns(&mut p, a);
         let sql = format!("INSERT INTO authorizations {}", p.insert());
-        p.query(&sql)?.execute(&self.writer).await.map_err(backend_err)?;
+        self.write(p.query(&sql)?).await?;
         Ok(())
     }
 
@@ -83,16 +81,11 @@ impl AuthorizationStore for SqlStore {
             p.push(a.id.as_str()),
             p.push(from.as_str())
         );
-        let done = p.query(&sql)?.execute(&self.writer).await.map_err(backend_err)?;
-        Ok(done.rows_affected() == 1)
+        Ok(self.write(p.query(&sql)?).await? == 1)
     }
 
     async fn purge_authorizations(&self, before: i64) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM authorizations WHERE expires_at < $1")
-            .bind(before)
-            .execute(&self.writer)
+        self.write(q!("DELETE FROM authorizations WHERE expires_at < $1", before))
             .await
-            .map_err(backend_err)?;
-        Ok(done.rows_affected())
     }
 }

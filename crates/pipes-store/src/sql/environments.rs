@@ -6,7 +6,6 @@ use pipes_core::ids::{ApiKeyId, EnvironmentId};
 use pipes_core::store::{EnvironmentStore, StoreResult};
 
 use super::{Params, SqlStore};
-use crate::backend_err;
 use crate::rows::{self, get, ENV_COLUMNS};
 
 /// An environment's connection settings, as columns.
@@ -27,34 +26,29 @@ impl EnvironmentStore for SqlStore {
             .set("created_at", env.created_at);
         settings_columns(&mut p, &env.settings);
         let sql = format!("INSERT INTO environments {}", p.insert());
-        p.query(&sql)?.execute(&self.writer).await.map_err(backend_err)?;
+        self.write(p.query(&sql)?).await?;
         Ok(())
     }
 
     async fn environment(&self, id: EnvironmentId) -> StoreResult<Option<Environment>> {
-        let row = sqlx::query("SELECT * FROM environments WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        row.map(|r| rows::environment(&r, "")).transpose()
+        self.optional(q!("SELECT * FROM environments WHERE id = $1", id.to_string()), |r| {
+            rows::environment(r, "")
+        })
+        .await
     }
 
     async fn environment_by_name(&self, name: &EnvironmentName) -> StoreResult<Option<Environment>> {
-        let row = sqlx::query("SELECT * FROM environments WHERE name = $1")
-            .bind(name.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        row.map(|r| rows::environment(&r, "")).transpose()
+        self.optional(q!("SELECT * FROM environments WHERE name = $1", name.as_str()), |r| {
+            rows::environment(r, "")
+        })
+        .await
     }
 
     async fn list_environments(&self) -> StoreResult<Vec<Environment>> {
-        let rows = sqlx::query("SELECT * FROM environments ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        rows.iter().map(|r| rows::environment(r, "")).collect()
+        self.all(q!("SELECT * FROM environments ORDER BY id"), |r| {
+            rows::environment(r, "")
+        })
+        .await
     }
 
     async fn update_environment_settings(
@@ -70,8 +64,8 @@ impl EnvironmentStore for SqlStore {
                 p.assignments(),
                 p.push(env.to_string())
             );
-            let done = p.query(&sql)?.execute(&self.writer).await.map_err(backend_err)?;
-            Ok(done.rows_affected() == 1)
+            let done = self.write(p.query(&sql)?).await?;
+            Ok(done == 1)
         })
         .await
     }
@@ -85,7 +79,7 @@ impl EnvironmentStore for SqlStore {
             .set("created_at", key.created_at)
             .set("revoked_at", key.revoked_at);
         let sql = format!("INSERT INTO api_keys {}", p.insert());
-        p.query(&sql)?.execute(&self.writer).await.map_err(backend_err)?;
+        self.write(p.query(&sql)?).await?;
         Ok(())
     }
 
@@ -94,65 +88,57 @@ impl EnvironmentStore for SqlStore {
             "SELECT {ENV_COLUMNS} FROM api_keys k JOIN environments e ON e.id = k.environment_id \
              WHERE k.key_hash = $1 AND k.revoked_at IS NULL"
         );
-        let row = sqlx::query(&sql)
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        row.map(|r| rows::environment(&r, "e_")).transpose()
+        self.optional(q!(&sql, hash), |r| rows::environment(r, "e_")).await
     }
 
     async fn list_api_keys(&self, env: EnvironmentId) -> StoreResult<Vec<ApiKey>> {
-        let rows = sqlx::query("SELECT * FROM api_keys WHERE environment_id = $1 ORDER BY id")
-            .bind(env.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        rows.iter().map(rows::api_key).collect()
+        self.all(
+            q!(
+                "SELECT * FROM api_keys WHERE environment_id = $1 ORDER BY id",
+                env.to_string()
+            ),
+            rows::api_key,
+        )
+        .await
     }
 
     async fn revoke_api_key(&self, id: ApiKeyId, at: i64) -> StoreResult<bool> {
         self.counted(async {
-            let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(at)
-                .bind(id.to_string())
-                .execute(&self.writer)
-                .await
-                .map_err(backend_err)?;
-            Ok(done.rows_affected() == 1)
+            Ok(self
+                .write(q!(
+                    "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                    at,
+                    id.to_string()
+                ))
+                .await?
+                == 1)
         })
         .await
     }
 
     async fn add_redirect_uri(&self, env: EnvironmentId, uri: &str, at: i64) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "INSERT INTO redirect_uris (environment_id, uri, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(env.to_string())
-        .bind(uri)
-        .bind(at)
-        .execute(&self.writer)
-        .await
-        .map_err(backend_err)?;
-        Ok(done.rows_affected() == 1)
+        Ok(self.write(q!("INSERT INTO redirect_uris (environment_id, uri, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", env.to_string(), uri, at)).await? == 1)
     }
 
     async fn list_redirect_uris(&self, env: EnvironmentId) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query("SELECT uri FROM redirect_uris WHERE environment_id = $1 ORDER BY created_at, uri")
-            .bind(env.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        rows.iter().map(|r| get::<String>(r, "uri")).collect()
+        self.all(
+            q!(
+                "SELECT uri FROM redirect_uris WHERE environment_id = $1 ORDER BY created_at, uri",
+                env.to_string()
+            ),
+            |r| get::<String>(r, "uri"),
+        )
+        .await
     }
 
     async fn remove_redirect_uri(&self, env: EnvironmentId, uri: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM redirect_uris WHERE environment_id = $1 AND uri = $2")
-            .bind(env.to_string())
-            .bind(uri)
-            .execute(&self.writer)
-            .await
-            .map_err(backend_err)?;
-        Ok(done.rows_affected() == 1)
+        Ok(self
+            .write(q!(
+                "DELETE FROM redirect_uris WHERE environment_id = $1 AND uri = $2",
+                env.to_string(),
+                uri
+            ))
+            .await?
+            == 1)
     }
 }

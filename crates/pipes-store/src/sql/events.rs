@@ -53,25 +53,22 @@ impl EventStore for SqlStore {
             conditions.join(" AND "),
             p.push(i64::from(scan.limit))
         );
-        let rows = p.query(&sql)?.fetch_all(&self.pool).await.map_err(backend_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredEvent {
-                    id: get(r, "id")?,
-                    body: get(r, "body")?,
-                })
+        self.all(p.query(&sql)?, |r| {
+            Ok(StoredEvent {
+                id: get(r, "id")?,
+                body: get(r, "body")?,
             })
-            .collect()
+        })
+        .await
     }
 
     async fn event_exists(&self, env: EnvironmentId, id: EventId) -> StoreResult<bool> {
-        let row = sqlx::query("SELECT 1 FROM events WHERE environment_id = $1 AND id = $2")
-            .bind(env.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        Ok(row.is_some())
+        self.exists(q!(
+            "SELECT 1 FROM events WHERE environment_id = $1 AND id = $2",
+            env.to_string(),
+            id.to_string()
+        ))
+        .await
     }
 
     async fn purge_events(&self, before: i64, limit: u32) -> StoreResult<u64> {

@@ -20,29 +20,18 @@ impl IdempotencyStore for SqlStore {
         stale_before: i64,
     ) -> StoreResult<IdempotencyBegin> {
         let env = env.to_string();
-        sqlx::query(
+        self.write(q!(
             "DELETE FROM idempotency_keys WHERE environment_id = $1 AND idempotency_key = $2 \
              AND (created_at < $3 OR (status = 0 AND created_at < $4))",
-        )
-        .bind(&env)
-        .bind(key)
-        .bind(expired_before)
-        .bind(stale_before)
-        .execute(&self.writer)
-        .await
-        .map_err(backend_err)?;
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (environment_id, idempotency_key, fingerprint, status, body, created_at) \
-             VALUES ($1, $2, $3, 0, NULL, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(&env)
-        .bind(key)
-        .bind(fingerprint)
-        .bind(now)
-        .execute(&self.writer)
-        .await
-        .map_err(backend_err)?;
-        if inserted.rows_affected() == 1 {
+            &env,
+            key,
+            expired_before,
+            stale_before
+        ))
+        .await?;
+        let inserted = self.write(q!("INSERT INTO idempotency_keys (environment_id, idempotency_key, fingerprint, status, body, created_at) \
+             VALUES ($1, $2, $3, 0, NULL, $4) ON CONFLICT DO NOTHING", &env, key, fingerprint, now)).await?;
+        if inserted == 1 {
             return Ok(IdempotencyBegin::Started);
         }
         let row = sqlx::query(
@@ -70,26 +59,24 @@ impl IdempotencyStore for SqlStore {
     }
 
     async fn idempotency_complete(&self, env: EnvironmentId, key: &str, status: u16, body: &[u8]) -> StoreResult<()> {
-        sqlx::query(
+        self.write(q!(
             "UPDATE idempotency_keys SET status = $1, body = $2 WHERE environment_id = $3 AND idempotency_key = $4",
-        )
-        .bind(i64::from(status))
-        .bind(body.to_vec())
-        .bind(env.to_string())
-        .bind(key)
-        .execute(&self.writer)
-        .await
-        .map_err(backend_err)?;
+            i64::from(status),
+            body.to_vec(),
+            env.to_string(),
+            key
+        ))
+        .await?;
         Ok(())
     }
 
     async fn idempotency_release(&self, env: EnvironmentId, key: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM idempotency_keys WHERE environment_id = $1 AND idempotency_key = $2 AND status = 0")
-            .bind(env.to_string())
-            .bind(key)
-            .execute(&self.writer)
-            .await
-            .map_err(backend_err)?;
+        self.write(q!(
+            "DELETE FROM idempotency_keys WHERE environment_id = $1 AND idempotency_key = $2 AND status = 0",
+            env.to_string(),
+            key
+        ))
+        .await?;
         Ok(())
     }
 }

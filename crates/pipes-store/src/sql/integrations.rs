@@ -36,13 +36,15 @@ fn root_columns<'q>(p: &mut Params<'q>, r: &'q DataIntegration) {
 #[async_trait]
 impl IntegrationStore for SqlStore {
     async fn custom_provider(&self, env: EnvironmentId, slug: &Slug) -> StoreResult<Option<CustomProvider>> {
-        let row = sqlx::query("SELECT * FROM custom_providers WHERE environment_id = $1 AND slug = $2")
-            .bind(env.to_string())
-            .bind(slug.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        row.map(|r| rows::custom_provider(&r)).transpose()
+        self.optional(
+            q!(
+                "SELECT * FROM custom_providers WHERE environment_id = $1 AND slug = $2",
+                env.to_string(),
+                slug.as_str()
+            ),
+            rows::custom_provider,
+        )
+        .await
     }
 
     async fn insert_data_integration(
@@ -93,24 +95,20 @@ impl IntegrationStore for SqlStore {
         let sql = format!(
             "SELECT {ROOT_COLUMNS} FROM {ROOT_FROM} WHERE di.environment_id = $1 AND di.slug = $2 AND di.ownership = $3"
         );
-        let row = sqlx::query(&sql)
-            .bind(env.to_string())
-            .bind(slug.as_str())
-            .bind(ownership.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        row.map(|r| rows::data_integration(&r)).transpose()
+        self.optional(
+            q!(&sql, env.to_string(), slug.as_str(), ownership.as_str()),
+            rows::data_integration,
+        )
+        .await
     }
 
     async fn data_integration_exists(&self, env: EnvironmentId, id: DataIntegrationId) -> StoreResult<bool> {
-        let row = sqlx::query("SELECT 1 FROM data_integrations WHERE environment_id = $1 AND id = $2")
-            .bind(env.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        Ok(row.is_some())
+        self.exists(q!(
+            "SELECT 1 FROM data_integrations WHERE environment_id = $1 AND id = $2",
+            env.to_string(),
+            id.to_string()
+        ))
+        .await
     }
 
     async fn scan_data_integrations(
@@ -125,15 +123,17 @@ impl IntegrationStore for SqlStore {
              AND ($2 IS NULL OR di.ownership = $2) AND ($3 IS NULL OR di.id {cmp} $3) \
              ORDER BY di.id {dir} LIMIT $4"
         );
-        let rows = sqlx::query(&sql)
-            .bind(env.to_string())
-            .bind(ownership.map(Ownership::as_str))
-            .bind(scan.cursor.as_deref())
-            .bind(i64::from(scan.limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        rows.iter().map(rows::data_integration).collect()
+        self.all(
+            q!(
+                &sql,
+                env.to_string(),
+                ownership.map(Ownership::as_str),
+                scan.cursor.as_deref(),
+                i64::from(scan.limit)
+            ),
+            rows::data_integration,
+        )
+        .await
     }
 
     async fn all_data_integrations(
@@ -144,13 +144,8 @@ impl IntegrationStore for SqlStore {
         let sql = format!(
             "SELECT {ROOT_COLUMNS} FROM {ROOT_FROM} WHERE di.environment_id = $1 AND di.ownership = $2 ORDER BY di.id"
         );
-        let rows = sqlx::query(&sql)
-            .bind(env.to_string())
-            .bind(ownership.as_str())
-            .fetch_all(&self.pool)
+        self.all(q!(&sql, env.to_string(), ownership.as_str()), rows::data_integration)
             .await
-            .map_err(backend_err)?;
-        rows.iter().map(rows::data_integration).collect()
     }
 
     async fn update_data_integration(&self, root: &DataIntegration) -> StoreResult<()> {

@@ -32,42 +32,37 @@ impl MaintenanceStore for SqlStore {
         let sql = format!(
             "SELECT id, {col} AS sealed FROM {table} WHERE {col} IS NOT NULL AND ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
         );
-        let rows = sqlx::query(&sql)
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(SealedRow {
-                    id: get(r, "id")?,
-                    sealed: get(r, "sealed")?,
-                })
+        self.all(q!(&sql, after, i64::from(limit)), |r| {
+            Ok(SealedRow {
+                id: get(r, "id")?,
+                sealed: get(r, "sealed")?,
             })
-            .collect()
+        })
+        .await
     }
 
     async fn count_sealed(&self, column: SealedColumn) -> StoreResult<u64> {
         let (table, col) = column.table_and_column();
-        let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table} WHERE {col} IS NOT NULL"))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        Ok(u64::try_from(get::<i64>(&row, "n")?).unwrap_or(0))
+        let n = self
+            .count(q!(&format!(
+                "SELECT COUNT(*) AS n FROM {table} WHERE {col} IS NOT NULL"
+            )))
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn replace_sealed(&self, column: SealedColumn, id: &str, old: &[u8], new: &[u8]) -> StoreResult<bool> {
         self.counted(async {
             let (table, col) = column.table_and_column();
-            let done = sqlx::query(&format!("UPDATE {table} SET {col} = $1 WHERE id = $2 AND {col} = $3"))
-                .bind(new.to_vec())
-                .bind(id)
-                .bind(old.to_vec())
-                .execute(&self.writer)
-                .await
-                .map_err(backend_err)?;
-            Ok(done.rows_affected() == 1)
+            Ok(self
+                .write(q!(
+                    &format!("UPDATE {table} SET {col} = $1 WHERE id = $2 AND {col} = $3"),
+                    new.to_vec(),
+                    id,
+                    old.to_vec()
+                ))
+                .await?
+                == 1)
         })
         .await
     }

@@ -2,6 +2,13 @@
 //! aggregate, and here the pieces they share (the store itself, transactions, bound parameters,
 //! the event append and the lease compare-and-set).
 
+/// `sqlx::query(sql).bind(a).bind(b)…` for a fixed statement and its values, in order.
+macro_rules! q {
+    ($sql:expr $(, $value:expr)* $(,)?) => {
+        sqlx::query($sql)$(.bind($value))*
+    };
+}
+
 mod accounts;
 mod authorizations;
 mod environments;
@@ -20,7 +27,7 @@ use std::sync::Arc;
 use pipes_core::events::Event;
 use pipes_core::pagination::Scan;
 use pipes_core::store::{StoreError, StoreResult};
-use sqlx::any::AnyArguments;
+use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool, Arguments};
 
@@ -42,6 +49,7 @@ pub struct SqlStore {
 }
 
 type Tx = sqlx::Transaction<'static, Any>;
+type Q<'q> = Query<'q, Any, AnyArguments<'q>>;
 
 impl SqlStore {
     pub(crate) fn new(pool: AnyPool, writer: AnyPool, backend: Backend) -> Self {
@@ -86,6 +94,36 @@ impl SqlStore {
             self.events_appended.notify_one();
         }
         result
+    }
+
+    /// A read of at most one row, converted by `row`.
+    async fn optional<T>(&self, q: Q<'_>, row: impl FnOnce(&AnyRow) -> StoreResult<T>) -> StoreResult<Option<T>> {
+        q.fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?
+            .map(|r| row(&r))
+            .transpose()
+    }
+
+    /// A read of every row, each converted by `row`.
+    async fn all<T>(&self, q: Q<'_>, row: impl FnMut(&AnyRow) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+        let rows = q.fetch_all(&self.pool).await.map_err(backend_err)?;
+        rows.iter().map(row).collect()
+    }
+
+    /// Whether a read finds a row.
+    async fn exists(&self, q: Q<'_>) -> StoreResult<bool> {
+        Ok(q.fetch_optional(&self.pool).await.map_err(backend_err)?.is_some())
+    }
+
+    /// A `SELECT COUNT(*) AS n …`.
+    async fn count(&self, q: Q<'_>) -> StoreResult<i64> {
+        get(&q.fetch_one(&self.pool).await.map_err(backend_err)?, "n")
+    }
+
+    /// A single-statement write; returns how many rows it changed.
+    async fn write(&self, q: Q<'_>) -> StoreResult<u64> {
+        Ok(q.execute(&self.writer).await.map_err(backend_err)?.rows_affected())
     }
 
     /// Applies pending migrations; returns their names.

@@ -20,40 +20,20 @@ const ESTABLISHED_BY: &str = "ca.environment_id = $1 AND di.ownership = 'organiz
 #[async_trait]
 impl OrganizationStore for SqlStore {
     async fn membership(&self, env: EnvironmentId, organization: &str, user: &str) -> StoreResult<Option<Membership>> {
-        let row = sqlx::query(
-            "SELECT * FROM organization_members WHERE environment_id = $1 AND organization_id = $2 AND user_id = $3",
-        )
-        .bind(env.to_string())
-        .bind(organization)
-        .bind(user)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend_err)?;
-        row.map(|r| rows::membership(&r)).transpose()
+        self.optional(q!("SELECT * FROM organization_members WHERE environment_id = $1 AND organization_id = $2 AND user_id = $3", env.to_string(), organization, user), rows::membership).await
     }
 
     async fn organization_known(&self, env: EnvironmentId, organization: &str) -> StoreResult<bool> {
-        let row = sqlx::query(
+        self.exists(q!(
             "SELECT 1 AS one FROM organization_members WHERE environment_id = $1 AND organization_id = $2 LIMIT 1",
-        )
-        .bind(env.to_string())
-        .bind(organization)
-        .fetch_optional(&self.pool)
+            env.to_string(),
+            organization
+        ))
         .await
-        .map_err(backend_err)?;
-        Ok(row.is_some())
     }
 
     async fn memberships(&self, env: EnvironmentId, organization: &str) -> StoreResult<Vec<Membership>> {
-        let rows = sqlx::query(
-            "SELECT * FROM organization_members WHERE environment_id = $1 AND organization_id = $2 ORDER BY user_id",
-        )
-        .bind(env.to_string())
-        .bind(organization)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend_err)?;
-        rows.iter().map(rows::membership).collect()
+        self.all(q!("SELECT * FROM organization_members WHERE environment_id = $1 AND organization_id = $2 ORDER BY user_id", env.to_string(), organization), rows::membership).await
     }
 
     async fn put_membership(&self, m: &Membership, cleared: &[ConnectedAccount], events: &[Event]) -> StoreResult<()> {
@@ -124,14 +104,8 @@ impl OrganizationStore for SqlStore {
         user: &str,
     ) -> StoreResult<Vec<ConnectedAccount>> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM {ACCOUNT_FROM} WHERE {ESTABLISHED_BY} ORDER BY ca.id");
-        let rows = sqlx::query(&sql)
-            .bind(env.to_string())
-            .bind(organization)
-            .bind(user)
-            .fetch_all(&self.pool)
+        self.all(q!(&sql, env.to_string(), organization, user), rows::connected_account)
             .await
-            .map_err(backend_err)?;
-        rows.iter().map(rows::connected_account).collect()
     }
 
     async fn organization_settings(
@@ -150,12 +124,11 @@ impl OrganizationStore for SqlStore {
     }
 
     async fn organization_settings_by_id(&self, id: DikId) -> StoreResult<Option<OrganizationSettings>> {
-        let row = sqlx::query("SELECT * FROM organization_settings WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        row.map(|r| rows::organization_settings(&r)).transpose()
+        self.optional(
+            q!("SELECT * FROM organization_settings WHERE id = $1", id.to_string()),
+            rows::organization_settings,
+        )
+        .await
     }
 
     async fn organization_settings_of(
@@ -163,15 +136,15 @@ impl OrganizationStore for SqlStore {
         env: EnvironmentId,
         organization: &str,
     ) -> StoreResult<Vec<OrganizationSettings>> {
-        let rows = sqlx::query(
-            "SELECT * FROM organization_settings WHERE environment_id = $1 AND organization_id = $2 ORDER BY id",
+        self.all(
+            q!(
+                "SELECT * FROM organization_settings WHERE environment_id = $1 AND organization_id = $2 ORDER BY id",
+                env.to_string(),
+                organization
+            ),
+            rows::organization_settings,
         )
-        .bind(env.to_string())
-        .bind(organization)
-        .fetch_all(&self.pool)
         .await
-        .map_err(backend_err)?;
-        rows.iter().map(rows::organization_settings).collect()
     }
 
     async fn put_organization_settings(&self, o: &OrganizationSettings, overwrite: bool) -> StoreResult<()> {
@@ -200,7 +173,7 @@ impl OrganizationStore for SqlStore {
                 "INSERT INTO organization_settings {} ON CONFLICT (data_integration_id, organization_id) {on_conflict}",
                 p.insert()
             );
-            p.query(&sql)?.execute(&self.writer).await.map_err(backend_err)?;
+            self.write(p.query(&sql)?).await?;
             Ok(())
         })
         .await

@@ -9,7 +9,7 @@ use pipes_core::store::{KeepAlive, RefreshStore, StoreResult};
 
 use super::{append_events_in, release_lease, take_lease, LeaseColumns, Params, SqlStore};
 use crate::backend_err;
-use crate::rows::{self, get, ACCOUNT_COLUMNS, ACCOUNT_FROM, ROOT_COLUMNS};
+use crate::rows::{self, ACCOUNT_COLUMNS, ACCOUNT_FROM, ROOT_COLUMNS};
 
 const REFRESH_LEASE: LeaseColumns = LeaseColumns {
     table: "connected_accounts",
@@ -91,8 +91,8 @@ impl RefreshStore for SqlStore {
                 p.push(generation),
                 p.push(holder),
             );
-            let done = p.query(&sql)?.execute(&self.writer).await.map_err(backend_err)?;
-            Ok(done.rows_affected() == 1)
+            let done = self.write(p.query(&sql)?).await?;
+            Ok(done == 1)
         })
         .await
     }
@@ -154,10 +154,10 @@ impl RefreshStore for SqlStore {
              ORDER BY COALESCE(ca.expires_at, 9223372036854775807) LIMIT {}",
             p.push(i64::from(limit))
         );
-        let rows = p.query(&sql)?.fetch_all(&self.pool).await.map_err(backend_err)?;
-        rows.iter()
-            .map(|r| Ok((rows::data_integration(r)?, rows::connected_account(r)?)))
-            .collect()
+        self.all(p.query(&sql)?, |r| {
+            Ok((rows::data_integration(r)?, rows::connected_account(r)?))
+        })
+        .await
     }
 
     async fn count_due_for_refresh(&self, now: i64, ahead_ms: i64, keepalive: &[KeepAlive]) -> StoreResult<i64> {
@@ -166,7 +166,6 @@ impl RefreshStore for SqlStore {
             "SELECT COUNT(*) AS n FROM {ACCOUNT_FROM} WHERE {}",
             due_for_refresh(&mut p, now, ahead_ms, keepalive)
         );
-        let row = p.query(&sql)?.fetch_one(&self.pool).await.map_err(backend_err)?;
-        get(&row, "n")
+        self.count(p.query(&sql)?).await
     }
 }

@@ -71,13 +71,15 @@ impl WebhookStore for SqlStore {
         env: EnvironmentId,
         id: WebhookEndpointId,
     ) -> StoreResult<Option<WebhookEndpoint>> {
-        let row = sqlx::query("SELECT * FROM webhook_endpoints WHERE environment_id = $1 AND id = $2")
-            .bind(env.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        row.map(|r| rows::webhook_endpoint(&r)).transpose()
+        self.optional(
+            q!(
+                "SELECT * FROM webhook_endpoints WHERE environment_id = $1 AND id = $2",
+                env.to_string(),
+                id.to_string()
+            ),
+            rows::webhook_endpoint,
+        )
+        .await
     }
 
     async fn scan_webhook_endpoints(&self, env: EnvironmentId, scan: &Scan) -> StoreResult<Vec<WebhookEndpoint>> {
@@ -86,22 +88,19 @@ impl WebhookStore for SqlStore {
             "SELECT * FROM webhook_endpoints WHERE environment_id = $1 AND ($2 IS NULL OR id {cmp} $2) \
              ORDER BY id {dir} LIMIT $3"
         );
-        let rows = sqlx::query(&sql)
-            .bind(env.to_string())
-            .bind(scan.cursor.as_deref())
-            .bind(i64::from(scan.limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        rows.iter().map(rows::webhook_endpoint).collect()
+        self.all(
+            q!(&sql, env.to_string(), scan.cursor.as_deref(), i64::from(scan.limit)),
+            rows::webhook_endpoint,
+        )
+        .await
     }
 
     async fn all_webhook_endpoints(&self) -> StoreResult<Vec<WebhookEndpoint>> {
-        let rows = sqlx::query("SELECT * FROM webhook_endpoints ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        rows.iter().map(rows::webhook_endpoint).collect()
+        self.all(
+            q!("SELECT * FROM webhook_endpoints ORDER BY id"),
+            rows::webhook_endpoint,
+        )
+        .await
     }
 
     async fn update_webhook_endpoint(&self, e: &WebhookEndpoint) -> StoreResult<()> {
@@ -122,33 +121,30 @@ impl WebhookStore for SqlStore {
     }
 
     async fn delete_webhook_endpoint(&self, env: EnvironmentId, id: WebhookEndpointId) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM webhook_endpoints WHERE environment_id = $1 AND id = $2")
-            .bind(env.to_string())
-            .bind(id.to_string())
-            .execute(&self.writer)
-            .await
-            .map_err(backend_err)?;
-        Ok(done.rows_affected() == 1)
+        Ok(self
+            .write(q!(
+                "DELETE FROM webhook_endpoints WHERE environment_id = $1 AND id = $2",
+                env.to_string(),
+                id.to_string()
+            ))
+            .await?
+            == 1)
     }
 
     async fn endpoints_due(&self, now: i64, limit: u32) -> StoreResult<Vec<WebhookEndpointId>> {
-        let rows = sqlx::query(
+        let due = q!(
             "SELECT e.id FROM webhook_endpoints e WHERE e.status = 'enabled' AND e.retry_at <= $1 \
              AND (e.lease_until IS NULL OR e.lease_until < $1) \
              AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.state = 'pending') \
              ORDER BY e.retry_at LIMIT $2",
-        )
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+            now,
+            i64::from(limit)
+        );
+        self.all(due, |r| {
+            WebhookEndpointId::parse(&get::<String>(r, "id")?)
+                .map_err(|e| StoreError::Backend(format!("unreadable webhook endpoint id: {e}")))
+        })
         .await
-        .map_err(backend_err)?;
-        rows.iter()
-            .map(|r| {
-                WebhookEndpointId::parse(&get::<String>(r, "id")?)
-                    .map_err(|e| StoreError::Backend(format!("unreadable webhook endpoint id: {e}")))
-            })
-            .collect()
     }
 
     async fn take_endpoint_lease(
@@ -166,26 +162,25 @@ impl WebhookStore for SqlStore {
     }
 
     async fn webhook_endpoint_by_id(&self, id: WebhookEndpointId) -> StoreResult<Option<WebhookEndpoint>> {
-        let row = sqlx::query("SELECT * FROM webhook_endpoints WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        row.map(|r| rows::webhook_endpoint(&r)).transpose()
+        self.optional(
+            q!("SELECT * FROM webhook_endpoints WHERE id = $1", id.to_string()),
+            rows::webhook_endpoint,
+        )
+        .await
     }
 
     async fn due_deliveries(&self, id: WebhookEndpointId, limit: u32) -> StoreResult<Vec<DueDelivery>> {
-        let rows = sqlx::query(
-            "SELECT d.event_id, d.attempts, d.pending_since, ev.body, ev.created_at \
+        self.all(
+            q!(
+                "SELECT d.event_id, d.attempts, d.pending_since, ev.body, ev.created_at \
              FROM webhook_deliveries d JOIN events ev ON ev.id = d.event_id \
              WHERE d.endpoint_id = $1 AND d.state = 'pending' ORDER BY d.event_id LIMIT $2",
+                id.to_string(),
+                i64::from(limit)
+            ),
+            rows::due_delivery,
         )
-        .bind(id.to_string())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
         .await
-        .map_err(backend_err)?;
-        rows.iter().map(rows::due_delivery).collect()
     }
 
     async fn record_delivery_attempts(
@@ -311,17 +306,17 @@ impl WebhookStore for SqlStore {
         state: Option<DeliveryState>,
         limit: u32,
     ) -> StoreResult<Vec<Delivery>> {
-        let rows = sqlx::query(
-            "SELECT * FROM webhook_deliveries WHERE endpoint_id = $1 AND ($2 IS NULL OR state = $2) \
+        self.all(
+            q!(
+                "SELECT * FROM webhook_deliveries WHERE endpoint_id = $1 AND ($2 IS NULL OR state = $2) \
              ORDER BY event_id DESC LIMIT $3",
+                endpoint.to_string(),
+                state.map(DeliveryState::as_str),
+                i64::from(limit)
+            ),
+            rows::delivery,
         )
-        .bind(endpoint.to_string())
-        .bind(state.map(DeliveryState::as_str))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
         .await
-        .map_err(backend_err)?;
-        rows.iter().map(rows::delivery).collect()
     }
 
     async fn delivery_attempts(

@@ -49,39 +49,29 @@ impl ApiKeyInput {
 
 /// `custom_provider` in create (full) and update (partial) bodies.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct CustomProviderInput {
     /// Display name.
-    #[serde(default)]
     pub name: Option<String>,
     /// Authorization endpoint.
-    #[serde(default)]
     pub authorization_url: Patch<String>,
     /// Token endpoint.
-    #[serde(default)]
     pub token_url: Patch<String>,
     /// Refresh endpoint; `null` falls back to the token endpoint.
-    #[serde(default)]
     pub refresh_token_url: Patch<String>,
     /// Send PKCE.
-    #[serde(default)]
     pub pkce_enabled: Option<bool>,
     /// Joins scopes.
-    #[serde(default)]
     pub request_scope_separator: Option<String>,
     /// Connecting requires a scope.
-    #[serde(default)]
     pub scopes_required: Option<bool>,
     /// Whether the client secret is mandatory.
-    #[serde(default)]
     pub client_secret_required: Option<bool>,
     /// Extra authorization parameters.
-    #[serde(default)]
     pub additional_authorization_parameters: Option<BTreeMap<String, String>>,
     /// `application/x-www-form-urlencoded` or `application/json`.
-    #[serde(default)]
     pub token_body_content_type: Option<String>,
     /// `request_body` or `basic_auth_header`.
-    #[serde(default)]
     pub authenticate_via: Option<String>,
 }
 
@@ -121,23 +111,18 @@ pub struct CreateIntegration {
 
 /// `PUT /data-integrations/{slug}` (partial).
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct UpdateIntegration {
     /// `null` clears.
-    #[serde(default)]
     pub description: Patch<String>,
     /// Enable or disable.
-    #[serde(default)]
     pub enabled: Option<bool>,
     /// `null` resets to the provider's defaults.
-    #[serde(default)]
     pub scopes: Patch<Vec<String>>,
     /// Replaces the OAuth app.
-    #[serde(default)]
     pub credentials: Option<CredentialsInput>,
     /// Installs or rotates a tenant's key (API-key integrations).
-    #[serde(default)]
     pub api_key: Option<ApiKeyInput>,
     /// Partial change of the custom provider definition.
-    #[serde(default)]
     pub custom_provider: Option<CustomProviderInput>,
 }
