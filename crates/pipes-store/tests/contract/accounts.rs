@@ -5,11 +5,7 @@ use super::*;
 contract!(connected_accounts_have_one_compatibility_slot_per_owner);
 
 async fn connected_accounts_have_one_compatibility_slot_per_owner(db: &TestDatabase) {
-    let s = open(db).await;
-    let e = env("a");
-    s.insert_environment(&e).await.unwrap();
-    let r = root(&e, "github", Ownership::User);
-    s.insert_data_integration(&r, None).await.unwrap();
+    let (s, e, r) = open_with_root(db, "a", "github").await;
     let alice = Owner::user("user_1", None);
     let alice_acme = Owner::user("user_1", Some("org_1"));
     let a = account(&r, alice.clone(), ConnectionRole::Compatibility);

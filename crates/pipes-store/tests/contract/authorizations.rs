@@ -5,11 +5,7 @@ use super::*;
 contract!(authorizations_round_trip_and_advance_once);
 
 async fn authorizations_round_trip_and_advance_once(db: &TestDatabase) {
-    let s = open(db).await;
-    let e = env("sandbox");
-    s.insert_environment(&e).await.unwrap();
-    let r = root(&e, "github", Ownership::User);
-    s.insert_data_integration(&r, None).await.unwrap();
+    let (s, _, r) = open_with_root(db, "sandbox", "github").await;
     let target = ConnectedAccountId::new();
     let pending = authorization(&r, target);
     s.insert_authorization(&pending).await.unwrap();

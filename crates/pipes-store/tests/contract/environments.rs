@@ -9,9 +9,7 @@ contract!(
 );
 
 async fn environments_are_unique_by_name(db: &TestDatabase) {
-    let s = open(db).await;
-    let a = env("sandbox");
-    s.insert_environment(&a).await.unwrap();
+    let (s, a) = open_with_env(db, "sandbox").await;
     assert!(matches!(
         s.insert_environment(&env("sandbox")).await,
         Err(StoreError::Conflict(_))
@@ -28,9 +26,7 @@ async fn environments_are_unique_by_name(db: &TestDatabase) {
 }
 
 async fn api_keys_authenticate_until_revoked(db: &TestDatabase) {
-    let s = open(db).await;
-    let e = env("sandbox");
-    s.insert_environment(&e).await.unwrap();
+    let (s, e) = open_with_env(db, "sandbox").await;
     let key = ApiKey {
         id: ApiKeyId::new(),
         environment_id: e.id,

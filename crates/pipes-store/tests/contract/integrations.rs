@@ -58,9 +58,7 @@ async fn integrations_round_trip_and_conflict_per_slug_and_ownership(db: &TestDa
 }
 
 async fn integrations_page_by_id_in_both_directions(db: &TestDatabase) {
-    let s = open(db).await;
-    let e = env("a");
-    s.insert_environment(&e).await.unwrap();
+    let (s, e) = open_with_env(db, "a").await;
     let mut ids = vec![];
     for i in 0..7 {
         let ownership = if i % 2 == 0 {
@@ -95,9 +93,7 @@ async fn integrations_page_by_id_in_both_directions(db: &TestDatabase) {
 }
 
 async fn updates_change_the_root_and_its_custom_provider(db: &TestDatabase) {
-    let s = open(db).await;
-    let e = env("a");
-    s.insert_environment(&e).await.unwrap();
+    let (s, e) = open_with_env(db, "a").await;
     let cp = custom(&e, "acme");
     let mut r = root(&e, "acme", Ownership::User);
     r.custom_provider = Some(cp.clone());
@@ -138,9 +134,7 @@ async fn updates_change_the_root_and_its_custom_provider(db: &TestDatabase) {
 }
 
 async fn deleting_the_last_root_deletes_its_custom_provider(db: &TestDatabase) {
-    let s = open(db).await;
-    let e = env("a");
-    s.insert_environment(&e).await.unwrap();
+    let (s, e) = open_with_env(db, "a").await;
     let cp = custom(&e, "acme");
     let mut user = root(&e, "acme", Ownership::User);
     user.custom_provider = Some(cp.clone());

@@ -67,6 +67,26 @@ async fn open(db: &TestDatabase) -> pipes_store::SqlStore {
     store
 }
 
+/// A migrated store with one environment.
+async fn open_with_env(db: &TestDatabase, name: &str) -> (pipes_store::SqlStore, Environment) {
+    let s = open(db).await;
+    let e = env(name);
+    s.insert_environment(&e).await.unwrap();
+    (s, e)
+}
+
+/// A migrated store with one environment and its user-owned root of `slug`.
+async fn open_with_root(
+    db: &TestDatabase,
+    name: &str,
+    slug: &str,
+) -> (pipes_store::SqlStore, Environment, DataIntegration) {
+    let (s, e) = open_with_env(db, name).await;
+    let r = root(&e, slug, Ownership::User);
+    s.insert_data_integration(&r, None).await.unwrap();
+    (s, e, r)
+}
+
 fn env(name: &str) -> Environment {
     Environment {
         id: EnvironmentId::new(),

@@ -9,9 +9,7 @@ contract!(
 );
 
 async fn sealed_values_are_replaced_only_when_unchanged(db: &TestDatabase) {
-    let s = open(db).await;
-    let e = env("a");
-    s.insert_environment(&e).await.unwrap();
+    let (s, e) = open_with_env(db, "a").await;
     let mut ids = vec![];
     for i in 0..3 {
         let r = root(&e, &format!("p{i}"), Ownership::User);

@@ -5,9 +5,7 @@ use super::*;
 contract!(organizations_members_settings_and_stored_secrets);
 
 async fn organizations_members_settings_and_stored_secrets(db: &TestDatabase) {
-    let s = open(db).await;
-    let e = env("a");
-    s.insert_environment(&e).await.unwrap();
+    let (s, e) = open_with_env(db, "a").await;
     // A stored secret round-trips with its connection. (Trust mode: the undeclared user_1 may
     // establish it.)
     let r = root(&e, "keyed", Ownership::Organization);

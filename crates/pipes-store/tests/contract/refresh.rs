@@ -8,11 +8,7 @@ contract!(
 );
 
 async fn refresh_leases_and_generations_serialise_refreshes(db: &TestDatabase) {
-    let s = open(db).await;
-    let e = env("a");
-    s.insert_environment(&e).await.unwrap();
-    let r = root(&e, "github", Ownership::User);
-    s.insert_data_integration(&r, None).await.unwrap();
+    let (s, e, r) = open_with_root(db, "a", "github").await;
     let a = account(&r, Owner::user("user_1", None), ConnectionRole::Compatibility);
     s.insert_connected_account(&a, &[]).await.unwrap();
 
@@ -83,11 +79,7 @@ async fn refresh_leases_and_generations_serialise_refreshes(db: &TestDatabase) {
 }
 
 async fn refresh_candidates_follow_expiry_backoff_and_keepalive(db: &TestDatabase) {
-    let s = open(db).await;
-    let e = env("a");
-    s.insert_environment(&e).await.unwrap();
-    let custom = root(&e, "acme", Ownership::User);
-    s.insert_data_integration(&custom, None).await.unwrap();
+    let (s, e, custom) = open_with_root(db, "a", "acme").await;
     let google = root(&e, "google", Ownership::User);
     s.insert_data_integration(&google, None).await.unwrap();
     let now = 1_000_000;

@@ -5,9 +5,7 @@ use super::*;
 contract!(endpoint_leases_order_attempts_and_give_up);
 
 async fn endpoint_leases_order_attempts_and_give_up(db: &TestDatabase) {
-    let s = open(db).await;
-    let a = env("a");
-    s.insert_environment(&a).await.unwrap();
+    let (s, a) = open_with_env(db, "a").await;
     let ep = endpoint(
         &a,
         "https://a.test/hook",
