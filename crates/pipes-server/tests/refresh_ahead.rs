@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use pipes_testkit::mock_provider::{Failure, MockProvider};
-use pipes_testkit::{Settings, TestApp};
+use pipes_testkit::{iso_in, Settings, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -25,23 +25,8 @@ fn eager() -> Settings {
 
 async fn setup(app: &TestApp) -> MockProvider {
     let mock = MockProvider::start("cid", "csecret").await;
-    let body = json!({
-        "provider": "mock",
-        "enabled": true,
-        "credentials": {"type": "custom", "client_id": "cid", "client_secret": "csecret"},
-        "custom_provider": {
-            "name": "Mock",
-            "authorization_url": format!("{}/authorize", mock.base_url),
-            "token_url": format!("{}/token", mock.base_url),
-        }
-    });
-    let (status, created) = app.call(Method::POST, "/data-integrations", Some(body)).await;
-    assert_eq!(status, 201, "{created}");
+    app.create_mock_integration(&mock, "cid", "csecret", json!({})).await;
     mock
-}
-
-fn iso_in(secs: i64) -> String {
-    pipes_core::time::format_ms(pipes_core::time::now_ms() + secs * 1000)
 }
 
 async fn import(app: &TestApp, user: &str, access: &str, refresh: &str, expires_in: i64) {

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use pipes_testkit::mock_provider::{Failure, MockProvider};
-use pipes_testkit::{read, TestApp};
+use pipes_testkit::{iso_in, read, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -30,24 +30,9 @@ const CLIENT_SECRET: &str = "pipes-test-secret";
 
 async fn setup(app: &TestApp) -> MockProvider {
     let mock = MockProvider::start(CLIENT_ID, CLIENT_SECRET).await;
-    let body = json!({
-        "provider": "mock",
-        "enabled": true,
-        "scopes": ["read", "write"],
-        "credentials": {"type": "custom", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET},
-        "custom_provider": {
-            "name": "Mock",
-            "authorization_url": format!("{}/authorize", mock.base_url),
-            "token_url": format!("{}/token", mock.base_url),
-        }
-    });
-    let (status, created) = app.call(Method::POST, "/data-integrations", Some(body)).await;
-    assert_eq!(status, 201, "{created}");
+    app.create_mock_integration(&mock, CLIENT_ID, CLIENT_SECRET, json!({"scopes": ["read", "write"]}))
+        .await;
     mock
-}
-
-fn iso_in(secs: i64) -> String {
-    pipes_core::time::format_ms(pipes_core::time::now_ms() + secs * 1000)
 }
 
 async fn import(app: &TestApp, user: &str, body: Value) -> Value {

@@ -31,6 +31,20 @@ where
     row.try_get(col).map_err(|e| corrupt(col, e))
 }
 
+/// A text column parsed into its type; a value that does not parse is a corrupt row.
+fn parsed<T, E: std::fmt::Display>(
+    row: &AnyRow,
+    col: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> StoreResult<T> {
+    parse(&get::<String>(row, col)?).map_err(|e| corrupt(col, e))
+}
+
+/// A text column holding one of a type's known spellings.
+fn known<T>(row: &AnyRow, col: &str, parse: impl FnOnce(&str) -> Option<T>) -> StoreResult<T> {
+    parse(&get::<String>(row, col)?).ok_or_else(|| corrupt(col, "unknown value"))
+}
+
 fn parse<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> StoreResult<T> {
     r.map_err(|e| corrupt(what, e))
 }
@@ -38,20 +52,16 @@ fn parse<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> StoreResult<T>
 pub(crate) fn environment(row: &AnyRow, prefix: &str) -> StoreResult<Environment> {
     let col = |c: &str| format!("{prefix}{c}");
     Ok(Environment {
-        id: parse("environment id", EnvironmentId::parse(&get::<String>(row, &col("id"))?))?,
-        name: parse(
-            "environment name",
-            EnvironmentName::parse(&get::<String>(row, &col("name"))?),
-        )?,
+        id: parsed(row, &col("id"), EnvironmentId::parse)?,
+        name: parsed(row, &col("name"), EnvironmentName::parse)?,
         production: get::<i64>(row, &col("production"))? != 0,
-        client_id: parse("client id", ClientId::parse(&get::<String>(row, &col("client_id"))?))?,
+        client_id: parsed(row, &col("client_id"), ClientId::parse)?,
         created_at: get(row, &col("created_at"))?,
         settings: EnvironmentSettings {
             multiple_connections: get::<i64>(row, &col("multiple_connections"))? != 0,
             connection_limit: u32::try_from(get::<i64>(row, &col("connection_limit"))?)
                 .map_err(|e| corrupt("connection limit", e))?,
-            membership: MembershipMode::parse(&get::<String>(row, &col("membership"))?)
-                .ok_or_else(|| corrupt("membership mode", "unknown value"))?,
+            membership: known(row, &col("membership"), MembershipMode::parse)?,
         },
     })
 }
@@ -63,10 +73,7 @@ pub(crate) const ENV_COLUMNS: &str = "e.id AS e_id, e.name AS e_name, e.producti
 
 pub(crate) fn membership(row: &AnyRow) -> StoreResult<Membership> {
     Ok(Membership {
-        environment_id: parse(
-            "environment id",
-            EnvironmentId::parse(&get::<String>(row, "environment_id")?),
-        )?,
+        environment_id: parsed(row, "environment_id", EnvironmentId::parse)?,
         organization_id: get(row, "organization_id")?,
         user_id: get(row, "user_id")?,
         active: get::<i64>(row, "active")? != 0,
@@ -88,15 +95,9 @@ pub(crate) fn organization_settings(row: &AnyRow) -> StoreResult<OrganizationSet
         _ => None,
     };
     Ok(OrganizationSettings {
-        id: parse("redirect key", DikId::parse(&get::<String>(row, "id")?))?,
-        environment_id: parse(
-            "environment id",
-            EnvironmentId::parse(&get::<String>(row, "environment_id")?),
-        )?,
-        data_integration_id: parse(
-            "data integration id",
-            DataIntegrationId::parse(&get::<String>(row, "data_integration_id")?),
-        )?,
+        id: parsed(row, "id", DikId::parse)?,
+        environment_id: parsed(row, "environment_id", EnvironmentId::parse)?,
+        data_integration_id: parsed(row, "data_integration_id", DataIntegrationId::parse)?,
         organization_id: get(row, "organization_id")?,
         enabled: get::<Option<i64>>(row, "enabled")?.map(|v| v != 0),
         scopes: get::<Option<String>>(row, "scopes")?
@@ -111,11 +112,8 @@ pub(crate) fn organization_settings(row: &AnyRow) -> StoreResult<OrganizationSet
 
 pub(crate) fn api_key(row: &AnyRow) -> StoreResult<ApiKey> {
     Ok(ApiKey {
-        id: parse("api key id", ApiKeyId::parse(&get::<String>(row, "id")?))?,
-        environment_id: parse(
-            "environment id",
-            EnvironmentId::parse(&get::<String>(row, "environment_id")?),
-        )?,
+        id: parsed(row, "id", ApiKeyId::parse)?,
+        environment_id: parsed(row, "environment_id", EnvironmentId::parse)?,
         prefix: get(row, "prefix")?,
         hash: get(row, "key_hash")?,
         created_at: get(row, "created_at")?,
@@ -138,13 +136,9 @@ pub(crate) const ROOT_FROM: &str =
     "data_integrations di LEFT JOIN custom_providers cp ON cp.id = di.custom_provider_id";
 
 pub(crate) fn data_integration(row: &AnyRow) -> StoreResult<DataIntegration> {
-    let environment_id = parse(
-        "environment id",
-        EnvironmentId::parse(&get::<String>(row, "environment_id")?),
-    )?;
-    let slug = parse("slug", Slug::parse(&get::<String>(row, "slug")?))?;
-    let auth_method = AuthMethod::parse(&get::<String>(row, "auth_method")?)
-        .ok_or_else(|| corrupt("auth method", "unknown value"))?;
+    let environment_id = parsed(row, "environment_id", EnvironmentId::parse)?;
+    let slug = parsed(row, "slug", Slug::parse)?;
+    let auth_method = known(row, "auth_method", AuthMethod::parse)?;
     let credentials = match get::<Option<String>>(row, "credentials_type")? {
         None => None,
         Some(kind) => Some(IntegrationCredentials {
@@ -160,8 +154,7 @@ pub(crate) fn data_integration(row: &AnyRow) -> StoreResult<DataIntegration> {
             id: parse("custom provider id", CustomProviderId::parse(&id))?,
             environment_id,
             slug: slug.clone(),
-            auth_method: AuthMethod::parse(&get::<String>(row, "cp_auth_method")?)
-                .ok_or_else(|| corrupt("custom provider auth method", "unknown value"))?,
+            auth_method: known(row, "cp_auth_method", AuthMethod::parse)?,
             definition: json("custom provider definition", &get::<String>(row, "cp_definition")?)?,
             created_at: get(row, "cp_created_at")?,
             updated_at: get(row, "cp_updated_at")?,
@@ -170,23 +163,18 @@ pub(crate) fn data_integration(row: &AnyRow) -> StoreResult<DataIntegration> {
     let scopes: Option<String> = get(row, "scopes")?;
     let config: String = get(row, "config")?;
     Ok(DataIntegration {
-        id: parse(
-            "data integration id",
-            DataIntegrationId::parse(&get::<String>(row, "id")?),
-        )?,
+        id: parsed(row, "id", DataIntegrationId::parse)?,
         environment_id,
         slug,
-        ownership: Ownership::parse(&get::<String>(row, "ownership")?)
-            .ok_or_else(|| corrupt("ownership", "unknown value"))?,
+        ownership: known(row, "ownership", Ownership::parse)?,
         description: get(row, "description")?,
         enabled: get::<i64>(row, "enabled")? != 0,
-        state: IntegrationState::parse(&get::<String>(row, "state")?)
-            .ok_or_else(|| corrupt("integration state", "unknown value"))?,
+        state: known(row, "state", IntegrationState::parse)?,
         scopes: scopes.map(|s| json::<Vec<String>>("scopes", &s)).transpose()?,
         auth_method,
         credentials,
         config: json::<BTreeMap<String, String>>("config", &config)?,
-        dik: parse("dik", DikId::parse(&get::<String>(row, "dik")?))?,
+        dik: parsed(row, "dik", DikId::parse)?,
         custom_provider,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
@@ -195,17 +183,10 @@ pub(crate) fn data_integration(row: &AnyRow) -> StoreResult<DataIntegration> {
 
 pub(crate) fn custom_provider(row: &AnyRow) -> StoreResult<CustomProvider> {
     Ok(CustomProvider {
-        id: parse(
-            "custom provider id",
-            CustomProviderId::parse(&get::<String>(row, "id")?),
-        )?,
-        environment_id: parse(
-            "environment id",
-            EnvironmentId::parse(&get::<String>(row, "environment_id")?),
-        )?,
-        slug: parse("slug", Slug::parse(&get::<String>(row, "slug")?))?,
-        auth_method: AuthMethod::parse(&get::<String>(row, "auth_method")?)
-            .ok_or_else(|| corrupt("custom provider auth method", "unknown value"))?,
+        id: parsed(row, "id", CustomProviderId::parse)?,
+        environment_id: parsed(row, "environment_id", EnvironmentId::parse)?,
+        slug: parsed(row, "slug", Slug::parse)?,
+        auth_method: known(row, "auth_method", AuthMethod::parse)?,
         definition: json("custom provider definition", &get::<String>(row, "definition")?)?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
@@ -236,8 +217,7 @@ pub(crate) const ACCOUNT_FROM: &str =
     "connected_accounts ca JOIN data_integrations di ON di.id = ca.data_integration_id";
 
 pub(crate) fn connected_account(row: &AnyRow) -> StoreResult<ConnectedAccount> {
-    let ownership =
-        Ownership::parse(&get::<String>(row, "ca_ownership")?).ok_or_else(|| corrupt("ownership", "unknown value"))?;
+    let ownership = known(row, "ca_ownership", Ownership::parse)?;
     let last_error = match (
         get::<Option<String>>(row, "ca_last_refresh_error")?,
         get::<Option<i64>>(row, "ca_last_refresh_error_at")?,
@@ -251,31 +231,19 @@ pub(crate) fn connected_account(row: &AnyRow) -> StoreResult<ConnectedAccount> {
         _ => None,
     };
     Ok(ConnectedAccount {
-        id: parse(
-            "connected account id",
-            ConnectedAccountId::parse(&get::<String>(row, "ca_id")?),
-        )?,
-        environment_id: parse(
-            "environment id",
-            EnvironmentId::parse(&get::<String>(row, "ca_environment_id")?),
-        )?,
-        data_integration_id: parse(
-            "data integration id",
-            DataIntegrationId::parse(&get::<String>(row, "ca_data_integration_id")?),
-        )?,
+        id: parsed(row, "ca_id", ConnectedAccountId::parse)?,
+        environment_id: parsed(row, "ca_environment_id", EnvironmentId::parse)?,
+        data_integration_id: parsed(row, "ca_data_integration_id", DataIntegrationId::parse)?,
         owner: Owner {
             ownership,
             user_id: get(row, "ca_user_id")?,
             organization_id: get(row, "ca_organization_id")?,
         },
-        role: ConnectionRole::parse(&get::<String>(row, "ca_connection_role")?)
-            .ok_or_else(|| corrupt("connection role", "unknown value"))?,
+        role: known(row, "ca_connection_role", ConnectionRole::parse)?,
         account_identifier: get(row, "ca_account_identifier")?,
         account_display_name: get(row, "ca_account_display_name")?,
-        auth_method: AuthMethod::parse(&get::<String>(row, "ca_auth_method")?)
-            .ok_or_else(|| corrupt("auth method", "unknown value"))?,
-        state: AccountState::parse(&get::<String>(row, "ca_state")?)
-            .ok_or_else(|| corrupt("account state", "unknown value"))?,
+        auth_method: known(row, "ca_auth_method", AuthMethod::parse)?,
+        state: known(row, "ca_state", AccountState::parse)?,
         state_reason: get(row, "ca_state_reason")?,
         established_by_user_id: get(row, "ca_established_by_user_id")?,
         scopes: json("scopes", &get::<String>(row, "ca_scopes")?)?,
@@ -304,8 +272,7 @@ pub(crate) fn connected_account(row: &AnyRow) -> StoreResult<ConnectedAccount> {
 }
 
 pub(crate) fn authorization(row: &AnyRow) -> StoreResult<Authorization> {
-    let ownership = Ownership::parse(&get::<String>(row, "connection_owner")?)
-        .ok_or_else(|| corrupt("connection owner", "unknown value"))?;
+    let ownership = known(row, "connection_owner", Ownership::parse)?;
     let user_id: String = get(row, "user_id")?;
     let organization_id: Option<String> = get(row, "organization_id")?;
     let owner = match ownership {
@@ -325,14 +292,8 @@ pub(crate) fn authorization(row: &AnyRow) -> StoreResult<Authorization> {
     let display_given = get::<i64>(row, "display_name_given")? != 0;
     Ok(Authorization {
         id: get(row, "id")?,
-        environment_id: parse(
-            "environment id",
-            EnvironmentId::parse(&get::<String>(row, "environment_id")?),
-        )?,
-        data_integration_id: parse(
-            "data integration id",
-            DataIntegrationId::parse(&get::<String>(row, "data_integration_id")?),
-        )?,
+        environment_id: parsed(row, "environment_id", EnvironmentId::parse)?,
+        data_integration_id: parsed(row, "data_integration_id", DataIntegrationId::parse)?,
         owner,
         user_id,
         intent,
@@ -348,8 +309,7 @@ pub(crate) fn authorization(row: &AnyRow) -> StoreResult<Authorization> {
             None
         },
         csrf_token: get(row, "csrf_token")?,
-        status: AuthorizationStatus::parse(&get::<String>(row, "status")?)
-            .ok_or_else(|| corrupt("authorization status", "unknown value"))?,
+        status: known(row, "status", AuthorizationStatus::parse)?,
         connect_code_hash: get(row, "connect_code_hash")?,
         connect_code_expires_at: get(row, "connect_code_expires_at")?,
         held_tokens: get::<Option<Vec<u8>>>(row, "held_tokens")?.map(Sealed),
@@ -364,20 +324,11 @@ pub(crate) fn authorization(row: &AnyRow) -> StoreResult<Authorization> {
 pub(crate) fn webhook_endpoint(row: &AnyRow) -> StoreResult<WebhookEndpoint> {
     let events: Vec<String> = json("webhook events", &get::<String>(row, "events")?)?;
     Ok(WebhookEndpoint {
-        id: parse(
-            "webhook endpoint id",
-            WebhookEndpointId::parse(&get::<String>(row, "id")?),
-        )?,
-        environment_id: parse(
-            "environment id",
-            EnvironmentId::parse(&get::<String>(row, "environment_id")?),
-        )?,
+        id: parsed(row, "id", WebhookEndpointId::parse)?,
+        environment_id: parsed(row, "environment_id", EnvironmentId::parse)?,
         endpoint_url: get(row, "endpoint_url")?,
         secret: Sealed(get(row, "secret")?),
-        status: parse(
-            "webhook status",
-            EndpointStatus::parse(&get::<String>(row, "status")?).ok_or("unknown"),
-        )?,
+        status: known(row, "status", EndpointStatus::parse)?,
         events: events
             .iter()
             .map(|e| parse("webhook event type", EventType::parse(e).ok_or("unknown")))
@@ -389,16 +340,10 @@ pub(crate) fn webhook_endpoint(row: &AnyRow) -> StoreResult<WebhookEndpoint> {
 
 pub(crate) fn delivery(row: &AnyRow) -> StoreResult<Delivery> {
     Ok(Delivery {
-        endpoint_id: parse(
-            "webhook endpoint id",
-            WebhookEndpointId::parse(&get::<String>(row, "endpoint_id")?),
-        )?,
-        event_id: parse("event id", EventId::parse(&get::<String>(row, "event_id")?))?,
+        endpoint_id: parsed(row, "endpoint_id", WebhookEndpointId::parse)?,
+        event_id: parsed(row, "event_id", EventId::parse)?,
         event: get(row, "event")?,
-        state: parse(
-            "delivery state",
-            DeliveryState::parse(&get::<String>(row, "state")?).ok_or("unknown"),
-        )?,
+        state: known(row, "state", DeliveryState::parse)?,
         attempts: get(row, "attempts")?,
         pending_since: get(row, "pending_since")?,
         finished_at: get(row, "finished_at")?,
@@ -409,7 +354,7 @@ pub(crate) fn delivery(row: &AnyRow) -> StoreResult<Delivery> {
 
 pub(crate) fn due_delivery(row: &AnyRow) -> StoreResult<DueDelivery> {
     Ok(DueDelivery {
-        event_id: parse("event id", EventId::parse(&get::<String>(row, "event_id")?))?,
+        event_id: parsed(row, "event_id", EventId::parse)?,
         body: get(row, "body")?,
         attempts: get(row, "attempts")?,
         pending_since: get(row, "pending_since")?,

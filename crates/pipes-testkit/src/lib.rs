@@ -177,7 +177,38 @@ pub struct Sibling {
     _shutdown: oneshot::Sender<()>,
 }
 
+/// An RFC 3339 time `secs` from now (negative: in the past).
+pub fn iso_in(secs: i64) -> String {
+    pipes_core::time::format_ms(pipes_core::time::now_ms() + secs * 1000)
+}
+
 impl TestApp {
+    /// Creates the user-owned integration `mock`: a custom provider served by `mock`, with the
+    /// given client credentials and `extra` fields of the create body (`scopes`, …).
+    pub async fn create_mock_integration(
+        &self,
+        mock: &mock_provider::MockProvider,
+        client_id: &str,
+        client_secret: &str,
+        extra: serde_json::Value,
+    ) {
+        let mut body = serde_json::json!({
+            "provider": "mock",
+            "enabled": true,
+            "credentials": {"type": "custom", "client_id": client_id, "client_secret": client_secret},
+            "custom_provider": {
+                "name": "Mock",
+                "authorization_url": format!("{}/authorize", mock.base_url),
+                "token_url": format!("{}/token", mock.base_url),
+            }
+        });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        let (status, created) = self.call(reqwest::Method::POST, "/data-integrations", Some(body)).await;
+        assert_eq!(status, 201, "{created}");
+    }
+
     /// A request to `path` authenticated with the app's key.
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.request_as(&self.key, method, path)
