@@ -314,8 +314,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::domain::{AccountState, AuthMethod, TokenSet};
-    use crate::ids::{ConnectedAccountId, DataIntegrationId};
+    use crate::domain::AuthMethod;
+    use crate::ids::DataIntegrationId;
 
     #[test]
     fn every_type_round_trips() {
@@ -326,29 +326,19 @@ mod tests {
     }
 
     fn account(role: ConnectionRole) -> ConnectedAccount {
-        ConnectedAccount {
-            id: ConnectedAccountId::new(),
-            environment_id: EnvironmentId::new(),
-            data_integration_id: DataIntegrationId::new(),
-            owner: Owner::user("user_1", Some("org_1")),
+        let mut a = ConnectedAccount::new(
+            EnvironmentId::new(),
+            DataIntegrationId::new(),
+            Owner::user("user_1", Some("org_1")),
             role,
-            account_identifier: None,
-            account_display_name: Some("Work \"GitHub\"\n".into()),
-            auth_method: AuthMethod::Oauth,
-            state: AccountState::Connected,
-            state_reason: None,
-            established_by_user_id: Some("user_1".into()),
-            scopes: vec!["repo".into()],
-            config: BTreeMap::from([("secretish".to_owned(), "config-value".to_owned())]),
-            metadata: BTreeMap::new(),
-            tokens: TokenSet::default(),
-            stored: None,
-            refresh_generation: 0,
-            last_refreshed_at: None,
-            last_refresh_error: None,
-            created_at: 1_768_478_400_000,
-            updated_at: 1_768_478_400_000,
-        }
+            AuthMethod::Oauth,
+            1_768_478_400_000,
+        );
+        a.account_display_name = Some("Work \"GitHub\"\n".into());
+        a.established_by_user_id = Some("user_1".into());
+        a.scopes = vec!["repo".into()];
+        a.config = BTreeMap::from([("secretish".to_owned(), "config-value".to_owned())]);
+        a
     }
 
     #[test]

@@ -148,33 +148,17 @@ fn custom(env: &Environment, slug: &str) -> CustomProvider {
 }
 
 fn account(root: &DataIntegration, owner: Owner, role: ConnectionRole) -> ConnectedAccount {
-    ConnectedAccount {
-        id: ConnectedAccountId::new(),
-        environment_id: root.environment_id,
-        data_integration_id: root.id,
-        owner,
-        role,
-        account_identifier: None,
-        account_display_name: Some("Work".into()),
-        auth_method: AuthMethod::Oauth,
-        state: AccountState::Connected,
-        state_reason: None,
-        established_by_user_id: Some("user_1".into()),
-        scopes: vec!["repo".into()],
-        config: BTreeMap::new(),
-        metadata: BTreeMap::from([("instance_url".to_owned(), serde_json::json!("https://x"))]),
-        tokens: TokenSet {
-            access_token: Some(Sealed(vec![7; 8])),
-            expires_at: Some(5_000),
-            refresh_token: Some(Sealed(vec![8; 8])),
-        },
-        stored: None,
-        refresh_generation: 0,
-        last_refreshed_at: None,
-        last_refresh_error: None,
-        created_at: 1,
-        updated_at: 1,
-    }
+    let mut a = ConnectedAccount::new(root.environment_id, root.id, owner, role, AuthMethod::Oauth, 1);
+    a.account_display_name = Some("Work".into());
+    a.established_by_user_id = Some("user_1".into());
+    a.scopes = vec!["repo".into()];
+    a.metadata = BTreeMap::from([("instance_url".to_owned(), serde_json::json!("https://x"))]);
+    a.tokens = TokenSet {
+        access_token: Some(Sealed(vec![7; 8])),
+        expires_at: Some(5_000),
+        refresh_token: Some(Sealed(vec![8; 8])),
+    };
+    a
 }
 
 fn endpoint(env: &Environment, url: &str, events: &[EventType], status: EndpointStatus) -> WebhookEndpoint {
