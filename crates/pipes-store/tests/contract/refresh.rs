@@ -4,7 +4,8 @@ use super::*;
 
 contract!(
     refresh_leases_and_generations_serialise_refreshes,
-    refresh_candidates_follow_expiry_backoff_and_keepalive
+    refresh_candidates_follow_expiry_backoff_and_keepalive,
+    the_refresh_queue_and_vending_share_one_freshness_rule,
 );
 
 async fn refresh_leases_and_generations_serialise_refreshes(db: &TestDatabase) {
@@ -164,5 +165,57 @@ async fn refresh_candidates_follow_expiry_backoff_and_keepalive(db: &TestDatabas
             .unwrap(),
         Some(true),
         "w1 never released: a takeover"
+    );
+}
+
+/// The queue's SQL and `ConnectedAccount::is_fresh` state the same rule: a connection is due
+/// exactly when vending would not hand out its token without a refresh (away from the boundary,
+/// where one says "less than" and the other "at most").
+async fn the_refresh_queue_and_vending_share_one_freshness_rule(db: &TestDatabase) {
+    let (s, _, r) = open_with_root(db, "a", "acme").await;
+    let now = 10_000_000;
+    let ahead = 300_000;
+    let mut accounts = Vec::new();
+    // Lifetimes from a minute to a day, issued at various times or imported (lifetime unknown),
+    // expiring from already to far away.
+    for (i, lifetime) in [60_000, 600_000, 3_600_000, 86_400_000].into_iter().enumerate() {
+        for (j, left) in [-1_000, 10_001, 29_999, 150_001, 299_999, 300_001, 1_800_001, 43_200_001]
+            .into_iter()
+            .enumerate()
+        {
+            for (k, issued) in [Some(now + left - lifetime), None].into_iter().enumerate() {
+                let mut a = account(
+                    &r,
+                    Owner::user(&format!("u{i}_{j}_{k}"), None),
+                    ConnectionRole::Compatibility,
+                );
+                a.tokens.expires_at = Some(now + left);
+                a.last_refreshed_at = issued;
+                s.insert_connected_account(&a, &[]).await.unwrap();
+                accounts.push(a);
+            }
+        }
+    }
+    let due: std::collections::HashSet<_> = s
+        .accounts_due_for_refresh(now, ahead, &[], 1_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, a)| a.id)
+        .collect();
+    let mut stale = 0;
+    for a in &accounts {
+        assert_eq!(
+            due.contains(&a.id),
+            !a.is_fresh(now, ahead),
+            "expires {:?}, issued {:?}",
+            a.tokens.expires_at.map(|e| e - now),
+            a.last_refreshed_at.map(|t| t - now)
+        );
+        stale += usize::from(!a.is_fresh(now, ahead));
+    }
+    assert!(
+        stale > 0 && stale < accounts.len(),
+        "both sides of the rule are exercised"
     );
 }

@@ -26,8 +26,10 @@ use crate::time::now_ms;
 use crate::vault::{SealedColumn, Vault};
 
 mod callback;
+mod checks;
 mod types;
 
+use checks::{check_code_challenge, check_connectable, parse_display_name, parse_intent, parse_return_to};
 use types::FlowError;
 pub use types::{AuthorizeOutcome, AuthorizeRequest, CallbackQuery, ConfirmScreen, Ending, FinishRequest, PageOutcome};
 
@@ -118,90 +120,10 @@ impl Connect {
             organization_id: req.organization_id.as_deref(),
         }
         .parse(true)?;
-        if req.code_challenge_method.is_some() && req.code_challenge.is_none() {
-            return Err(ServiceError::bad_request(
-                "code_challenge_not_found",
-                "code_challenge_method was sent without code_challenge.",
-            ));
-        }
-        if req.code_challenge_method.as_deref().is_some_and(|m| m != "S256") {
-            return Err(ServiceError::bad_request(
-                "invalid_code_challenge_method",
-                "Only S256 is supported as code_challenge_method.",
-            ));
-        }
-        if let Some(ch) = &req.code_challenge {
-            if ch.len() != 43 || !ch.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                return Err(ServiceError::bad_request(
-                    "invalid_code_challenge",
-                    "code_challenge must be the base64url SHA-256 of your code_verifier (43 characters).",
-                ));
-            }
-        }
+        check_code_challenge(&req)?;
         let registered = self.store.list_redirect_uris(env.id).await?;
-        let return_to = match &req.return_to {
-            None if req.code_challenge.is_some() => {
-                return Err(ServiceError::bad_request(
-                    "return_to_requires_exact_match",
-                    "return_to is required with code_challenge.",
-                ))
-            }
-            None => None,
-            Some(raw) => {
-                let parsed = url::Url::parse(raw)
-                    .ok()
-                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-                    .ok_or_else(|| {
-                        ServiceError::bad_request("invalid_return_to", "return_to must be an absolute http(s) URL.")
-                    })?;
-                if req.code_challenge.is_some() {
-                    if parsed.query().is_some()
-                        || parsed.fragment().is_some()
-                        || !matches_registered(&parsed, &registered, false)
-                    {
-                        return Err(ServiceError::bad_request(
-                            "return_to_requires_exact_match",
-                            "With code_challenge, return_to must exactly match a registered redirect URI (pipes redirect-uris add).",
-                        ));
-                    }
-                } else if parsed.fragment().is_some() || !matches_registered(&parsed, &registered, true) {
-                    return Err(ServiceError::bad_request(
-                        "invalid_return_to",
-                        "return_to must match a redirect URI registered for this environment (pipes redirect-uris add).",
-                    ));
-                }
-                Some(raw.clone())
-            }
-        };
-        let intent = match (req.connection_intent.as_deref(), req.connected_account_id.as_deref()) {
-            (None, None) => ConnectionIntent::Compatibility,
-            (Some("add"), None) => ConnectionIntent::Add,
-            (Some("reauthorize"), Some(id)) => {
-                ConnectionIntent::Reauthorize(ConnectedAccountId::parse(id).map_err(|_| ServiceError::NotFound {
-                    code: "connected_account_not_found",
-                    message: "No connected account with that ID exists for this owner.".into(),
-                })?)
-            }
-            (Some("reauthorize"), None) => {
-                return Err(ServiceError::bad_request(
-                    "connected_account_id_required",
-                    "connection_intent reauthorize requires connected_account_id.",
-                ))
-            }
-            (_, Some(_)) => {
-                return Err(ServiceError::bad_request(
-                    "connected_account_id_not_allowed",
-                    "connected_account_id is only accepted with connection_intent reauthorize.",
-                ))
-            }
-            (Some(_), None) => {
-                return Err(ServiceError::invalid_field(
-                    "connection_intent",
-                    "invalid",
-                    "connection_intent must be add or reauthorize.",
-                ))
-            }
-        };
+        let return_to = parse_return_to(req.return_to.as_deref(), req.code_challenge.is_some(), &registered)?;
+        let intent = parse_intent(req.connection_intent.as_deref(), req.connected_account_id.as_deref())?;
         let (root, _) = select(self.store.as_ref(), env, slug, &choice.owner, &Selector::default()).await?;
         if root.auth_method != AuthMethod::Oauth {
             return Err(ServiceError::Invalid {
@@ -218,24 +140,7 @@ impl Connect {
             .organizations
             .effective(&root, choice.owner.organization_id.as_deref())
             .await?;
-        if !effective.enabled || root.state != crate::domain::IntegrationState::Valid {
-            return Err(ServiceError::Invalid {
-                code: "invalid_data_integration_state",
-                message: "The data integration is disabled or not configured; enable it before connecting.".into(),
-                errors: vec![],
-            });
-        }
-        if root.credentials.is_none()
-            || (root.uses_organization_apps() && effective.settings.as_ref().is_none_or(|s| s.app.is_none()))
-        {
-            return Err(ServiceError::Invalid {
-                code: "invalid_data_integration_state",
-                message: "This integration uses each organization's own OAuth app, and the organization has not \
-                          registered one (PUT /organizations/{id}/data_integration_configurations/{slug})."
-                    .into(),
-                errors: vec![],
-            });
-        }
+        check_connectable(&root, &effective)?;
         let wanted = match &intent {
             ConnectionIntent::Compatibility => Intent::Compatibility,
             ConnectionIntent::Add => Intent::Add,
@@ -243,18 +148,7 @@ impl Connect {
         };
         place(self.store.as_ref(), env, &root, &choice.owner, wanted).await?;
         let config = check_installation_config(&root, req.config.unwrap_or_default(), self.catalog, true)?;
-        let display_name = match req.account_display_name {
-            Patch::Absent => None,
-            Patch::Null => Some(None),
-            Patch::Value(v) if v.chars().count() > 255 => {
-                return Err(ServiceError::invalid_field(
-                    "account_display_name",
-                    "too_long",
-                    "account_display_name is too long.",
-                ))
-            }
-            Patch::Value(v) => Some(Some(v)),
-        };
+        let display_name = parse_display_name(req.account_display_name)?;
         let id = random_token(18).replace(['-', '_'], "x");
         let pkce = match &root.custom_provider {
             Some(cp) => cp.definition.pkce_enabled,
