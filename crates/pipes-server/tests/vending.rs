@@ -47,6 +47,18 @@ async fn import(app: &TestApp, user: &str, body: Value) -> Value {
     account
 }
 
+/// A grant issued by `mock` and imported for `user`, its access token expiring in `secs`.
+async fn connected(app: &TestApp, mock: &MockProvider, user: &str, secs: i64) -> (String, String) {
+    let (access, refresh) = mock.issue_grant();
+    import(
+        app,
+        user,
+        json!({"access_token": access, "refresh_token": refresh, "expires_at": iso_in(secs)}),
+    )
+    .await;
+    (access, refresh)
+}
+
 async fn token(app: &TestApp, user: &str) -> (u16, Value) {
     app.call(
         Method::POST,
@@ -82,14 +94,8 @@ async fn a_fresh_token_needs_no_provider_call(app: TestApp) {
 
 async fn a_token_inside_the_margin_is_refreshed_once_and_rotated(app: TestApp) {
     let mock = setup(&app).await;
-    let (access, refresh) = mock.issue_grant();
     // 200 s left of a one-hour token: inside the 5-minute margin.
-    import(
-        &app,
-        "user_1",
-        json!({"access_token": access, "refresh_token": refresh, "expires_at": iso_in(200)}),
-    )
-    .await;
+    let (access, _) = connected(&app, &mock, "user_1", 200).await;
     let (_, first) = token(&app, "user_1").await;
     let fresh = first["access_token"]["access_token"].as_str().unwrap().to_owned();
     assert_ne!(fresh, access, "a new token was fetched");
@@ -124,13 +130,7 @@ async fn a_token_inside_the_margin_is_refreshed_once_and_rotated(app: TestApp) {
 async fn fifty_concurrent_calls_after_expiry_make_one_refresh(app: TestApp) {
     let mock = setup(&app).await;
     mock.fail_next([Failure::Slow(Duration::from_millis(300))]);
-    let (access, refresh) = mock.issue_grant();
-    import(
-        &app,
-        "user_1",
-        json!({"access_token": access, "refresh_token": refresh, "expires_at": iso_in(-5)}),
-    )
-    .await;
+    let (access, _) = connected(&app, &mock, "user_1", -5).await;
     let calls = (0..50).map(|_| token(&app, "user_1"));
     let answers = futures_join_all(calls).await;
     let tokens: Vec<String> = answers
@@ -155,13 +155,7 @@ async fn two_server_instances_share_one_refresh(app: TestApp) {
     let mock = setup(&app).await;
     mock.fail_next([Failure::Slow(Duration::from_millis(300))]);
     let sibling = app.sibling().await;
-    let (access, refresh) = mock.issue_grant();
-    import(
-        &app,
-        "user_1",
-        json!({"access_token": access, "refresh_token": refresh, "expires_at": iso_in(-5)}),
-    )
-    .await;
+    connected(&app, &mock, "user_1", -5).await;
     let call = |base: String| {
         let http = app.http.clone();
         let key = app.key.clone();
@@ -201,13 +195,7 @@ async fn two_server_instances_share_one_refresh(app: TestApp) {
 
 async fn a_dead_grant_needs_reauthorization_and_stops_refreshing(app: TestApp) {
     let mock = setup(&app).await;
-    let (access, refresh) = mock.issue_grant();
-    import(
-        &app,
-        "user_1",
-        json!({"access_token": access, "refresh_token": refresh, "expires_at": iso_in(-5)}),
-    )
-    .await;
+    connected(&app, &mock, "user_1", -5).await;
     mock.revoke_all();
     let (status, body) = token(&app, "user_1").await;
     assert_eq!(
@@ -258,14 +246,8 @@ async fn a_dead_grant_needs_reauthorization_and_stops_refreshing(app: TestApp) {
 
 async fn provider_outages_never_kill_the_account(app: TestApp) {
     let mock = setup(&app).await;
-    let (access, refresh) = mock.issue_grant();
     // Still valid for 100 s but inside the margin: a failed refresh hands out the current token.
-    import(
-        &app,
-        "user_1",
-        json!({"access_token": access, "refresh_token": refresh, "expires_at": iso_in(100)}),
-    )
-    .await;
+    let (access, _) = connected(&app, &mock, "user_1", 100).await;
     mock.fail_next([Failure::ServerError]);
     let (status, body) = token(&app, "user_1").await;
     assert_eq!(
@@ -336,13 +318,7 @@ async fn selection_and_soft_failures(app: TestApp) {
         .await;
     assert_eq!((status, body["code"].as_str()), (422, Some("organization_id_required")));
 
-    let (access, refresh) = mock.issue_grant();
-    import(
-        &app,
-        "user_1",
-        json!({"access_token": access, "refresh_token": refresh, "expires_at": iso_in(3600)}),
-    )
-    .await;
+    let (access, _) = connected(&app, &mock, "user_1", 3600).await;
     let scoped = json!({"user_id": "user_1", "organization_id": "org_1"});
     let (_, body) = app
         .call(Method::POST, "/data-integrations/mock/token", Some(scoped))
@@ -594,13 +570,7 @@ async fn a_bad_key_is_always_a_401(app: TestApp) {
 
 async fn cached_reads_follow_writes_at_once_here_and_within_a_second_elsewhere(app: TestApp) {
     let mock = setup(&app).await;
-    let (access, refresh) = mock.issue_grant();
-    import(
-        &app,
-        "user_1",
-        json!({"access_token": access, "refresh_token": refresh, "expires_at": iso_in(3600)}),
-    )
-    .await;
+    let (access, refresh) = connected(&app, &mock, "user_1", 3600).await;
     let path = "/user_management/users/user_1/connected_accounts/mock";
     assert_eq!(
         token(&app, "user_1").await.1["access_token"]["access_token"],

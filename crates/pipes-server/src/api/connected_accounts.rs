@@ -6,6 +6,7 @@ use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use pipes_core::domain::Environment;
 use pipes_core::services::{AccountRef, ImportAccount, OwnerChoice, OwnerInput, Selector, UpdateAccount};
 
 use super::views::{ConnectedAccountView, DataProviderView, PlainList};
@@ -85,6 +86,79 @@ fn org_owner(organization_id: &str, acting_user: Option<&str>) -> Result<OwnerCh
 }
 
 type AccountResult = Result<Json<ConnectedAccountView>, ApiError>;
+type Created = Result<(StatusCode, Json<ConnectedAccountView>), ApiError>;
+
+// What the user-owned and organization-owned routes share once the owner is known.
+
+async fn get_account(
+    app: &App,
+    env: &Environment,
+    raw_slug: &str,
+    choice: OwnerChoice,
+    query: &QueryMap,
+) -> AccountResult {
+    let selector = selector(query)?;
+    let account = app.accounts.get(env, &slug(raw_slug)?, &choice, &selector).await?;
+    Ok(Json(ConnectedAccountView::new(&account)))
+}
+
+async fn import_account(
+    app: &App,
+    env: &Environment,
+    raw_slug: &str,
+    choice: OwnerChoice,
+    req: ImportAccount,
+) -> Created {
+    let (account, warnings) = app.accounts.import(env, &slug(raw_slug)?, &choice, req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ConnectedAccountView::written(&account, &warnings)),
+    ))
+}
+
+async fn update_account(
+    app: &App,
+    env: &Environment,
+    raw_slug: &str,
+    choice: OwnerChoice,
+    query: &QueryMap,
+    req: UpdateAccount,
+) -> AccountResult {
+    let selector = selector(query)?;
+    let (account, warnings) = app
+        .accounts
+        .update(env, &slug(raw_slug)?, &choice, &selector, req)
+        .await?;
+    Ok(Json(ConnectedAccountView::written(&account, &warnings)))
+}
+
+async fn delete_account(
+    app: &App,
+    env: &Environment,
+    raw_slug: &str,
+    choice: OwnerChoice,
+    query: &QueryMap,
+) -> Result<StatusCode, ApiError> {
+    let selector = selector(query)?;
+    app.accounts.delete(env, &slug(raw_slug)?, &choice, &selector).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_data_providers(
+    app: &App,
+    env: &Environment,
+    choice: OwnerChoice,
+    query: &QueryMap,
+) -> Result<Json<PlainList<DataProviderView>>, ApiError> {
+    let listings = app
+        .accounts
+        .data_providers(env, &choice, flag(query, "supports_multiple_connections")?)
+        .await?;
+    Ok(Json(PlainList {
+        object: "list",
+        data: listings.iter().map(DataProviderView::new).collect(),
+    }))
+}
 
 async fn get_user_account(
     State(app): State<App>,
@@ -92,9 +166,7 @@ async fn get_user_account(
     Path((user_id, raw_slug)): Path<(String, String)>,
     query: QueryMap,
 ) -> AccountResult {
-    let (choice, selector) = (user_owner(&user_id, &query)?, selector(&query)?);
-    let account = app.accounts.get(&env, &slug(&raw_slug)?, &choice, &selector).await?;
-    Ok(Json(ConnectedAccountView::new(&account)))
+    get_account(&app, &env, &raw_slug, user_owner(&user_id, &query)?, &query).await
 }
 
 async fn import_user_account(
@@ -103,13 +175,8 @@ async fn import_user_account(
     Path((user_id, raw_slug)): Path<(String, String)>,
     query: QueryMap,
     ApiJson(req): ApiJson<ImportAccount>,
-) -> Result<(StatusCode, Json<ConnectedAccountView>), ApiError> {
-    let choice = user_owner(&user_id, &query)?;
-    let (account, warnings) = app.accounts.import(&env, &slug(&raw_slug)?, &choice, req).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(ConnectedAccountView::written(&account, &warnings)),
-    ))
+) -> Created {
+    import_account(&app, &env, &raw_slug, user_owner(&user_id, &query)?, req).await
 }
 
 async fn update_user_account(
@@ -119,12 +186,7 @@ async fn update_user_account(
     query: QueryMap,
     ApiJson(req): ApiJson<UpdateAccount>,
 ) -> AccountResult {
-    let (choice, selector) = (user_owner(&user_id, &query)?, selector(&query)?);
-    let (account, warnings) = app
-        .accounts
-        .update(&env, &slug(&raw_slug)?, &choice, &selector, req)
-        .await?;
-    Ok(Json(ConnectedAccountView::written(&account, &warnings)))
+    update_account(&app, &env, &raw_slug, user_owner(&user_id, &query)?, &query, req).await
 }
 
 async fn delete_user_account(
@@ -133,9 +195,7 @@ async fn delete_user_account(
     Path((user_id, raw_slug)): Path<(String, String)>,
     query: QueryMap,
 ) -> Result<StatusCode, ApiError> {
-    let (choice, selector) = (user_owner(&user_id, &query)?, selector(&query)?);
-    app.accounts.delete(&env, &slug(&raw_slug)?, &choice, &selector).await?;
-    Ok(StatusCode::NO_CONTENT)
+    delete_account(&app, &env, &raw_slug, user_owner(&user_id, &query)?, &query).await
 }
 
 async fn list_user_data_providers(
@@ -144,15 +204,7 @@ async fn list_user_data_providers(
     Path(user_id): Path<String>,
     query: QueryMap,
 ) -> Result<Json<PlainList<DataProviderView>>, ApiError> {
-    let choice = user_owner(&user_id, &query)?;
-    let listings = app
-        .accounts
-        .data_providers(&env, &choice, flag(&query, "supports_multiple_connections")?)
-        .await?;
-    Ok(Json(PlainList {
-        object: "list",
-        data: listings.iter().map(DataProviderView::new).collect(),
-    }))
+    list_data_providers(&app, &env, user_owner(&user_id, &query)?, &query).await
 }
 
 async fn get_organization_account(
@@ -161,9 +213,7 @@ async fn get_organization_account(
     Path((organization_id, raw_slug)): Path<(String, String)>,
     query: QueryMap,
 ) -> AccountResult {
-    let (choice, selector) = (org_owner(&organization_id, None)?, selector(&query)?);
-    let account = app.accounts.get(&env, &slug(&raw_slug)?, &choice, &selector).await?;
-    Ok(Json(ConnectedAccountView::new(&account)))
+    get_account(&app, &env, &raw_slug, org_owner(&organization_id, None)?, &query).await
 }
 
 async fn import_organization_account(
@@ -171,7 +221,7 @@ async fn import_organization_account(
     EnvAuth(env): EnvAuth,
     Path((organization_id, raw_slug)): Path<(String, String)>,
     ApiJson(req): ApiJson<ImportAccount>,
-) -> Result<(StatusCode, Json<ConnectedAccountView>), ApiError> {
+) -> Created {
     let acting = req.user_id.clone().ok_or_else(|| {
         ApiError::from(pipes_core::ServiceError::invalid_field(
             "user_id",
@@ -179,12 +229,7 @@ async fn import_organization_account(
             "user_id is required.",
         ))
     })?;
-    let choice = org_owner(&organization_id, Some(&acting))?;
-    let (account, warnings) = app.accounts.import(&env, &slug(&raw_slug)?, &choice, req).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(ConnectedAccountView::written(&account, &warnings)),
-    ))
+    import_account(&app, &env, &raw_slug, org_owner(&organization_id, Some(&acting))?, req).await
 }
 
 async fn update_organization_account(
@@ -194,14 +239,8 @@ async fn update_organization_account(
     query: QueryMap,
     ApiJson(req): ApiJson<UpdateAccount>,
 ) -> AccountResult {
-    let acting = req.user_id.clone();
-    let choice = org_owner(&organization_id, acting.as_deref())?;
-    let selector = selector(&query)?;
-    let (account, warnings) = app
-        .accounts
-        .update(&env, &slug(&raw_slug)?, &choice, &selector, req)
-        .await?;
-    Ok(Json(ConnectedAccountView::written(&account, &warnings)))
+    let choice = org_owner(&organization_id, req.user_id.as_deref())?;
+    update_account(&app, &env, &raw_slug, choice, &query, req).await
 }
 
 async fn delete_organization_account(
@@ -210,9 +249,7 @@ async fn delete_organization_account(
     Path((organization_id, raw_slug)): Path<(String, String)>,
     query: QueryMap,
 ) -> Result<StatusCode, ApiError> {
-    let (choice, selector) = (org_owner(&organization_id, None)?, selector(&query)?);
-    app.accounts.delete(&env, &slug(&raw_slug)?, &choice, &selector).await?;
-    Ok(StatusCode::NO_CONTENT)
+    delete_account(&app, &env, &raw_slug, org_owner(&organization_id, None)?, &query).await
 }
 
 async fn list_organization_data_providers(
@@ -221,13 +258,5 @@ async fn list_organization_data_providers(
     Path(organization_id): Path<String>,
     query: QueryMap,
 ) -> Result<Json<PlainList<DataProviderView>>, ApiError> {
-    let choice = org_owner(&organization_id, None)?;
-    let listings = app
-        .accounts
-        .data_providers(&env, &choice, flag(&query, "supports_multiple_connections")?)
-        .await?;
-    Ok(Json(PlainList {
-        object: "list",
-        data: listings.iter().map(DataProviderView::new).collect(),
-    }))
+    list_data_providers(&app, &env, org_owner(&organization_id, None)?, &query).await
 }
