@@ -10,6 +10,11 @@ pub fn now_ms() -> Millis {
     Utc::now().timestamp_millis()
 }
 
+/// A duration in milliseconds (saturating), to add to a [`Millis`].
+pub fn millis(d: std::time::Duration) -> Millis {
+    Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
+}
+
 /// `2026-01-15T12:00:00.000Z`: the only form the API emits.
 pub fn format_ms(ms: Millis) -> String {
     Utc.timestamp_millis_opt(ms)

@@ -5,7 +5,7 @@ use std::time::Duration;
 use rand::Rng;
 
 use crate::domain::{AttemptOutcome, DueDelivery};
-use crate::time::Millis;
+use crate::time::{millis, Millis};
 
 /// How deliveries are scheduled and retried.
 #[derive(Debug, Clone)]
@@ -42,10 +42,6 @@ impl Default for DeliveryPolicy {
     }
 }
 
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 impl DeliveryPolicy {
     /// The delay before retry number `failures` (1 = after the first failure): `base · 2^(n-1)`,
     /// capped, times a random factor in [0.8, 1.2] so that endpoints that failed together do
@@ -64,15 +60,15 @@ impl DeliveryPolicy {
     pub fn after_failure(&self, d: &DueDelivery, now: Millis) -> AttemptOutcome {
         let failures = d.attempts + 1;
         AttemptOutcome::Retry {
-            retry_at: now + ms(self.backoff(failures)),
+            retry_at: now + millis(self.backoff(failures)),
             failure_streak: failures,
-            give_up_before: now - ms(self.retry_for),
+            give_up_before: now - millis(self.retry_for),
         }
     }
 
     /// When a lease taken or extended at `now` runs out.
     pub fn lease_until(&self, now: Millis) -> Millis {
-        now + ms(self.lease)
+        now + millis(self.lease)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use pipes_core::time::now_ms;
+use pipes_core::time::{millis, now_ms};
 use tokio::sync::watch;
 
 use super::sleep_or_stop;
@@ -28,7 +28,7 @@ pub(super) async fn run(app: App, mut stop: watch::Receiver<bool>) {
 }
 
 async fn sweep(app: &App, policy: &JanitorPolicy) {
-    let cutoff = now_ms() - i64::try_from(policy.event_retention.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = now_ms() - millis(policy.event_retention);
     let mut purged = 0u64;
     // In batches, so a large backlog never holds one long transaction.
     loop {

@@ -15,7 +15,7 @@ use pipes_core::domain::ConnectedAccount;
 use pipes_core::ids::ConnectedAccountId;
 use pipes_core::services::AheadOutcome;
 use pipes_core::store::KeepAlive;
-use pipes_core::time::now_ms;
+use pipes_core::time::{millis, now_ms};
 use tokio::sync::{watch, Semaphore};
 
 use super::sleep_or_stop;
@@ -49,10 +49,6 @@ fn keepalive(catalog: &Catalog, now: i64) -> Vec<KeepAlive> {
             })
         })
         .collect()
-}
-
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 pub(super) async fn run(app: App, mut stop: watch::Receiver<bool>) {
@@ -93,7 +89,7 @@ impl Worker {
         let now = now_ms();
         let catalog = self.app.catalog;
         let keep = keepalive(catalog, now);
-        let ahead = ms(self.policy.ahead);
+        let ahead = millis(self.policy.ahead);
         let depth = self.app.store.count_due_for_refresh(now, ahead, &keep).await?;
         self.app.metrics.set_refresh_queue_depth(depth);
         let free = total.available_permits();

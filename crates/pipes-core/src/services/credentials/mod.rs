@@ -27,7 +27,7 @@ use crate::oauth::{random_token, OAuthClient};
 use crate::secret::SecretString;
 use crate::slug::Slug;
 use crate::store::Store;
-use crate::time::{now_ms, Millis};
+use crate::time::{millis, now_ms, Millis};
 use crate::vault::Vault;
 
 /// The body of `/token` and `/credentials`.
@@ -105,10 +105,6 @@ impl Default for RefreshPolicy {
     }
 }
 
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 type Flight = Shared<BoxFuture<'static, Result<Arc<ConnectedAccount>, RefreshFailure>>>;
 
 struct Inner {
@@ -176,7 +172,7 @@ impl Credentials {
 
     /// Whether a connection's token can be handed out without a refresh now.
     fn is_fresh(&self, a: &ConnectedAccount) -> bool {
-        a.is_fresh(now_ms(), ms(self.inner.policy.max_margin))
+        a.is_fresh(now_ms(), millis(self.inner.policy.max_margin))
     }
 
     /// `POST /data-integrations/{slug}/token` (`oauth_only`) and `/credentials` for an

@@ -18,7 +18,7 @@ use crate::oauth::{random_token, ClientApp, OAuthError, ResolvedProvider};
 use crate::services::resolve::{resolve_oauth, resolve_provider};
 use crate::services::stored::stored_client_app;
 use crate::store::RefreshStore;
-use crate::time::now_ms;
+use crate::time::{millis, now_ms};
 
 /// How long the refresh worker leaves a connection alone after `failures` transient failures in
 /// a row: 30 s doubling to 1 h, ±20 % jitter. Callers that need the token still try at once.
@@ -183,7 +183,7 @@ impl Credentials {
     async fn take_lease(&self, id: ConnectedAccountId, holder: &str) -> Result<Option<Lease>, RefreshFailure> {
         let inner = &self.inner;
         let now = now_ms();
-        let until = now + i64::try_from(inner.policy.lease.as_millis()).unwrap_or(60_000);
+        let until = now + millis(inner.policy.lease);
         let taken = inner
             .store
             .take_refresh_lease(id, holder, now, until)
@@ -209,7 +209,7 @@ impl Credentials {
         seen: &ConnectedAccount,
         wait: bool,
     ) -> Result<Arc<ConnectedAccount>, RefreshFailure> {
-        let deadline = now_ms() + i64::try_from(self.inner.policy.wait.as_millis()).unwrap_or(20_000);
+        let deadline = now_ms() + millis(self.inner.policy.wait);
         let holder = format!("{}-{}", self.inner.instance, random_token(6));
         loop {
             let lease = self.take_lease(seen.id, &holder).await?;
@@ -377,7 +377,7 @@ impl Credentials {
             code: code.clone(),
             at: now,
             failures,
-            retry_at: (!dead).then(|| now + super::ms(refresh_backoff(failures))),
+            retry_at: (!dead).then(|| now + millis(refresh_backoff(failures))),
         };
         let outcome = if dead {
             RefreshOutcome::Permanent
