@@ -41,28 +41,44 @@ async fn start_mock_provider(
         .await
         .with_context(|| format!("cannot start the mock provider on 127.0.0.1:{port} (use --mock-provider-port)"))?;
     let mock = pipes_mock_provider::MockProvider::serve(listener, MOCK_CLIENT_ID, MOCK_CLIENT_SECRET);
-    let provider = serde_json::json!({
-        "name": "Mock Provider",
-        "authorization_url": format!("{}/authorize", mock.base_url),
-        "token_url": format!("{}/token", mock.base_url),
-    });
-    let credentials =
-        serde_json::json!({"type": "custom", "client_id": MOCK_CLIENT_ID, "client_secret": MOCK_CLIENT_SECRET});
-    let slug = pipes_core::slug::Slug::parse("mock")?;
-    match integrations.get(env, &slug, pipes_core::domain::Ownership::User).await {
+    use pipes_core::services::{CreateIntegration, CredentialsInput, CustomProviderInput, Patch, UpdateIntegration};
+    let provider = || CustomProviderInput {
+        name: Some("Mock Provider".into()),
+        authorization_url: Patch::Value(format!("{}/authorize", mock.base_url)),
+        token_url: Patch::Value(format!("{}/token", mock.base_url)),
+        ..Default::default()
+    };
+    let credentials = || CredentialsInput {
+        kind: "custom".into(),
+        client_id: Some(MOCK_CLIENT_ID.into()),
+        client_secret: Some(pipes_core::secret::SecretString::new(MOCK_CLIENT_SECRET)),
+    };
+    let (slug, ownership) = (
+        pipes_core::slug::Slug::parse("mock")?,
+        pipes_core::domain::Ownership::User,
+    );
+    match integrations.get(env, &slug, ownership).await {
         Ok(_) => {
-            let update =
-                serde_json::from_value(serde_json::json!({"custom_provider": provider, "credentials": credentials}))?;
-            integrations
-                .update(env, &slug, pipes_core::domain::Ownership::User, update)
-                .await?;
+            let update = UpdateIntegration {
+                custom_provider: Some(provider()),
+                credentials: Some(credentials()),
+                ..Default::default()
+            };
+            integrations.update(env, &slug, ownership, update).await?;
         }
         Err(_) => {
-            let create = serde_json::from_value(serde_json::json!({
-                "provider": "mock", "enabled": true, "scopes": ["profile", "email"],
-                "description": "A local OAuth provider for trying Pipes out; not a real service.",
-                "credentials": credentials, "custom_provider": provider,
-            }))?;
+            let create = CreateIntegration {
+                provider: slug,
+                ownership,
+                auth_method: None,
+                description: Some("A local OAuth provider for trying Pipes out; not a real service.".into()),
+                enabled: true,
+                scopes: Some(vec!["profile".into(), "email".into()]),
+                config: Default::default(),
+                credentials: Some(credentials()),
+                api_key: None,
+                custom_provider: Some(provider()),
+            };
             integrations.create(env, create).await?;
         }
     }

@@ -123,13 +123,7 @@ pub async fn run(config: &Config, cmd: WebhooksCommand) -> anyhow::Result<()> {
         WebhooksCommand::Create { env, url, events } => {
             let env = envs.by_name(&env).await?;
             let created = webhooks
-                .create(
-                    &env,
-                    CreateWebhookEndpoint {
-                        endpoint_url: url,
-                        events,
-                    },
-                )
+                .create(&env, CreateWebhookEndpoint::parse(&url, &events)?)
                 .await?;
             header();
             row(&created);
@@ -146,15 +140,11 @@ pub async fn run(config: &Config, cmd: WebhooksCommand) -> anyhow::Result<()> {
         } => {
             let env = envs.by_name(&env).await?;
             let status = match (enable, disable) {
-                (true, _) => Some("enabled".to_owned()),
-                (_, true) => Some("disabled".to_owned()),
+                (true, _) => Some("enabled"),
+                (_, true) => Some("disabled"),
                 _ => None,
             };
-            let req = UpdateWebhookEndpoint {
-                endpoint_url: url,
-                status,
-                events,
-            };
+            let req = UpdateWebhookEndpoint::parse(url.as_deref(), status, events.as_deref())?;
             let updated = webhooks.update(&env, &id, req).await?;
             header();
             row(&updated);

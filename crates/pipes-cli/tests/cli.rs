@@ -5,7 +5,9 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use pipes_core::catalog::Catalog;
-use pipes_core::services::{CreateIntegration, Environments, Integrations};
+use pipes_core::domain::Ownership;
+use pipes_core::secret::SecretString;
+use pipes_core::services::{CreateIntegration, CredentialsInput, Environments, Integrations};
 use pipes_core::vault::{Sealed, SealedColumn, Vault};
 
 struct Env {
@@ -186,12 +188,10 @@ async fn vault_rotate_reseals_every_secret_under_the_first_key() {
         Catalog::builtin().unwrap(),
     );
     for (i, slug) in ["github", "gitlab", "slack"].iter().enumerate() {
-        let req: CreateIntegration = serde_json::from_value(serde_json::json!({
-            "provider": slug,
-            "credentials": {"type": "custom", "client_id": "id", "client_secret": format!("secret-{i}")}
-        }))
-        .unwrap();
-        integrations.create(&tenant, req).await.unwrap();
+        integrations
+            .create(&tenant, custom_app(slug, &format!("secret-{i}")))
+            .await
+            .unwrap();
     }
     let out = env.ok(Some(&format!("{new},{old}")), &["vault", "rotate"]);
     assert!(out.contains("re-sealed 3 value(s) under key 'new'"), "{out}");
@@ -340,20 +340,21 @@ async fn accounts_show_reports_the_last_refresh_error_and_never_a_token() {
     let store = pipes_store::open(&env.db).await.unwrap();
     let tenant = Environments::new(store.clone()).create("sandbox", false).await.unwrap();
     let catalog = Catalog::builtin().unwrap();
-    let req: CreateIntegration = serde_json::from_value(serde_json::json!({
-        "provider": "github",
-        "credentials": {"type": "custom", "client_id": "id", "client_secret": "s"}
-    }))
-    .unwrap();
     Integrations::new(store.clone(), vault.clone(), catalog)
-        .create(&tenant, req)
+        .create(&tenant, custom_app("github", "s"))
         .await
         .unwrap();
-    let import: pipes_core::services::ImportAccount = serde_json::from_value(serde_json::json!({
-        "access_token": "gho_secret_access", "refresh_token": "ghr_secret_refresh",
-        "expires_at": "2030-01-01T00:00:00.000Z", "scopes": ["repo"]
-    }))
-    .unwrap();
+    let import = pipes_core::services::ImportAccount {
+        tokens: pipes_core::services::PlainTokens {
+            access: Some(SecretString::new("gho_secret_access")),
+            refresh: Some(SecretString::new("ghr_secret_refresh")),
+            expires_at: Some(1_893_456_000_000),
+        },
+        scopes: Some(vec!["repo".into()]),
+        state: None,
+        intent: pipes_core::services::Intent::Compatibility,
+        labels: Default::default(),
+    };
     let owner = pipes_core::services::OwnerInput {
         connection_owner: None,
         user_id: Some("user_1"),
@@ -403,4 +404,24 @@ async fn accounts_show_reports_the_last_refresh_error_and_never_a_token() {
         &["accounts", "show", "--env", "sandbox", "data_installation_nope"],
     );
     assert!(!missing.status.success());
+}
+
+/// A user-owned integration of a built-in provider with its own OAuth app.
+fn custom_app(slug: &str, client_secret: &str) -> CreateIntegration {
+    CreateIntegration {
+        provider: pipes_core::slug::Slug::parse(slug).unwrap(),
+        ownership: Ownership::User,
+        auth_method: None,
+        description: None,
+        enabled: false,
+        scopes: None,
+        config: Default::default(),
+        credentials: Some(CredentialsInput {
+            kind: "custom".into(),
+            client_id: Some("id".into()),
+            client_secret: Some(SecretString::new(client_secret)),
+        }),
+        api_key: None,
+        custom_provider: None,
+    }
 }

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod fields;
 pub mod hex;
 pub mod ids;
 pub mod metrics;

@@ -91,6 +91,15 @@ impl QueryMap {
         }
     }
 
+    /// A `true`/`false` parameter; absent is `false`.
+    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.one(name)? {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(ApiError::bad_request(format!("{name} must be true or false."))),
+        }
+    }
+
     /// Every value of a list parameter: comma-joined and repeated values both split, empty
     /// items dropped.
     pub fn many(&self, name: &str) -> Vec<&str> {

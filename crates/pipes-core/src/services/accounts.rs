@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
-
 use super::organizations::Organizations;
 use super::resolve::provider_name;
 use super::selection::{label_warnings, place, select, Intent, OwnerChoice, Placement, Selector, Warning};
@@ -16,11 +14,12 @@ use crate::domain::{
 };
 use crate::error::ServiceError;
 use crate::events::{account_events, AccountChange, Actor};
+use crate::fields::Labels;
 use crate::ids::ConnectedAccountId;
 use crate::secret::SecretString;
 use crate::slug::Slug;
 use crate::store::{Store, StoreError};
-use crate::time::{now_ms, parse_rfc3339};
+use crate::time::{now_ms, Millis};
 use crate::vault::Vault;
 
 /// The change that brings a connection into `state`.
@@ -36,50 +35,43 @@ fn actor(choice: &OwnerChoice) -> Actor {
     Actor::from_user(choice.acting_user.as_deref().or(choice.owner.user_id.as_deref()))
 }
 
-/// `POST …/connected_accounts/{slug}`: import tokens obtained elsewhere.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+/// `POST …/connected_accounts/{slug}`: import tokens obtained elsewhere, parsed at the edge.
+#[derive(Debug)]
 pub struct ImportAccount {
-    /// Access token.
-    pub access_token: Option<SecretString>,
-    /// Refresh token.
-    pub refresh_token: Option<SecretString>,
-    /// Access-token expiry (RFC 3339).
-    pub expires_at: Option<String>,
-    /// Granted scopes.
+    /// The tokens.
+    pub tokens: PlainTokens,
+    /// Granted scopes (checked by [`crate::fields::granted_scopes`]).
     pub scopes: Option<Vec<String>>,
     /// Explicit state.
-    pub state: Option<String>,
-    /// `add` for another connection.
-    pub connection_intent: Option<String>,
-    /// Label.
-    pub account_display_name: Patch<String>,
-    /// Developer-attested account id.
-    pub account_identifier: Patch<String>,
-    /// The acting member (organization connections).
-    pub user_id: Option<String>,
+    pub state: Option<AccountState>,
+    /// [`Intent::Compatibility`], or [`Intent::Add`] for another connection.
+    pub intent: Intent,
+    /// Labels.
+    pub labels: Labels,
 }
 
-/// `PUT …/connected_accounts/{slug}`: replace tokens, scopes, state or labels.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+/// `PUT …/connected_accounts/{slug}`: replace tokens, scopes, state or labels, parsed at the
+/// edge.
+#[derive(Debug, Default)]
 pub struct UpdateAccount {
     /// `null` clears.
     pub access_token: Patch<SecretString>,
     /// `null` clears.
     pub refresh_token: Patch<SecretString>,
     /// `null` clears.
-    pub expires_at: Patch<String>,
-    /// Granted scopes.
+    pub expires_at: Patch<Millis>,
+    /// Granted scopes (checked by [`crate::fields::granted_scopes`]).
     pub scopes: Option<Vec<String>>,
     /// Explicit state.
-    pub state: Option<String>,
-    /// Label.
-    pub account_display_name: Patch<String>,
-    /// Developer-attested account id.
-    pub account_identifier: Patch<String>,
-    /// The acting member (organization connections).
-    pub user_id: Option<String>,
+    pub state: Option<AccountState>,
+    /// Labels.
+    pub labels: Labels,
+}
+
+impl UpdateAccount {
+    fn changes_tokens(&self) -> bool {
+        self.access_token.is_sent() || self.refresh_token.is_sent() || self.expires_at.is_sent()
+    }
 }
 
 /// One provider of the data-providers list with the owner's connections.
@@ -127,26 +119,15 @@ fn invalid_combination(message: &str) -> ServiceError {
     }
 }
 
-fn parse_state(raw: Option<&str>) -> Result<Option<AccountState>, ServiceError> {
-    raw.map(|s| {
-        AccountState::parse(s).ok_or_else(|| {
-            ServiceError::invalid_field("state", "invalid", "state must be connected or needs_reauthorization.")
-        })
-    })
-    .transpose()
-}
-
-fn parse_expiry(raw: &str) -> Result<i64, ServiceError> {
-    parse_rfc3339(raw).ok_or_else(|| {
-        ServiceError::invalid_field("expires_at", "invalid", "expires_at must be an ISO-8601 timestamp.")
-    })
-}
-
 /// The plain token set a request describes, before sealing.
-struct PlainTokens {
-    access: Option<SecretString>,
-    refresh: Option<SecretString>,
-    expires_at: Option<i64>,
+#[derive(Debug, Default)]
+pub struct PlainTokens {
+    /// Access token.
+    pub access: Option<SecretString>,
+    /// Refresh token.
+    pub refresh: Option<SecretString>,
+    /// Access-token expiry.
+    pub expires_at: Option<Millis>,
 }
 
 impl PlainTokens {
@@ -185,30 +166,6 @@ impl PlainTokens {
     }
 }
 
-fn check_scopes(scopes: Option<Vec<String>>) -> Result<Option<Vec<String>>, ServiceError> {
-    if let Some(list) = &scopes {
-        if list.len() > 200 || list.iter().any(|s| s.is_empty() || s.len() > 256) {
-            return Err(ServiceError::invalid_field(
-                "scopes",
-                "invalid",
-                "scopes must be up to 200 non-empty strings.",
-            ));
-        }
-    }
-    Ok(scopes)
-}
-
-fn check_label(field: &str, value: &Patch<String>) -> Result<(), ServiceError> {
-    match value.value() {
-        Some(v) if v.chars().count() > 255 => Err(ServiceError::invalid_field(
-            field,
-            "too_long",
-            format!("{field} must be at most 255 characters."),
-        )),
-        _ => Ok(()),
-    }
-}
-
 impl Accounts {
     /// The service.
     pub fn new(store: Arc<dyn Store>, vault: Vault, catalog: &'static Catalog, organizations: Organizations) -> Self {
@@ -232,39 +189,22 @@ impl Accounts {
         self.check_root_for_tokens(&root, choice.owner.organization_id.as_deref())
             .await?;
         self.organizations.check_acting_member(env, choice).await?;
-        check_label("account_display_name", &req.account_display_name)?;
-        check_label("account_identifier", &req.account_identifier)?;
-        let intent = match req.connection_intent.as_deref() {
-            None => Intent::Compatibility,
-            Some("add") => Intent::Add,
-            Some(_) => {
-                return Err(ServiceError::BadRequest {
-                    code: "invalid_connection_intent",
-                    message: "connection_intent must be 'add' on import.".into(),
-                })
-            }
-        };
-        let role = match place(self.store.as_ref(), env, &root, &choice.owner, intent).await? {
+        let role = match place(self.store.as_ref(), env, &root, &choice.owner, req.intent).await? {
             Placement::New(role) => role,
             Placement::Existing(_) => return Err(already_exists()),
         };
-        let tokens = PlainTokens {
-            access: req.access_token,
-            refresh: req.refresh_token,
-            expires_at: req.expires_at.as_deref().map(parse_expiry).transpose()?,
-        };
-        let state = tokens.validate(parse_state(req.state.as_deref())?)?;
+        let state = req.tokens.validate(req.state)?;
         let mut account =
             ConnectedAccount::new(env.id, root.id, choice.owner.clone(), role, AuthMethod::Oauth, now_ms());
-        account.account_identifier = req.account_identifier.apply(None);
-        account.account_display_name = req.account_display_name.apply(None);
+        req.labels
+            .apply(&mut account.account_display_name, &mut account.account_identifier);
         account.state = state;
         account.established_by_user_id = match choice.owner.ownership {
             Ownership::Organization => choice.acting_user.clone(),
             Ownership::User => None,
         };
-        account.scopes = check_scopes(req.scopes)?.unwrap_or_default();
-        account.tokens = tokens.seal(&self.vault, account.id);
+        account.scopes = req.scopes.unwrap_or_default();
+        account.tokens = req.tokens.seal(&self.vault, account.id);
         let events = account_events(change_into(account.state), &account, root.slug.as_str(), &actor(choice));
         match self.store.insert_connected_account(&account, &events).await {
             Ok(()) => {
@@ -344,42 +284,24 @@ impl Accounts {
         let mut account = self.get(env, slug, choice, &selector).await?;
         self.organizations.check_acting_member(env, choice).await?;
         let before = account.state;
-        check_label("account_display_name", &req.account_display_name)?;
-        check_label("account_identifier", &req.account_identifier)?;
-        let tokens_changed = !matches!(
-            (&req.access_token, &req.refresh_token, &req.expires_at),
-            (Patch::Absent, Patch::Absent, Patch::Absent)
-        );
+        let tokens_changed = req.changes_tokens();
         if account.auth_method != AuthMethod::Oauth {
             return self.update_stored(slug, choice, account, before, req).await;
         }
         let tokens = PlainTokens {
             access: req.access_token.apply(account.access_token(&self.vault)?),
             refresh: req.refresh_token.apply(account.refresh_token(&self.vault)?),
-            expires_at: match req.expires_at {
-                Patch::Absent => account.tokens.expires_at,
-                Patch::Null => None,
-                Patch::Value(raw) => Some(parse_expiry(&raw)?),
-            },
+            expires_at: req.expires_at.apply(account.tokens.expires_at),
         };
-        let explicit = parse_state(req.state.as_deref())?;
-        let state = tokens.validate(explicit.or(if tokens_changed { None } else { Some(account.state) }))?;
+        let state = tokens.validate(req.state.or(if tokens_changed { None } else { Some(account.state) }))?;
         if tokens_changed {
             account.tokens = tokens.seal(&self.vault, account.id);
             // Any refresh in flight started from the old tokens: make its write lose.
             account.refresh_generation += 1;
         }
         account.state = state;
-        self.save_update(
-            slug,
-            choice,
-            account,
-            before,
-            req.scopes,
-            req.account_display_name,
-            req.account_identifier,
-        )
-        .await
+        self.save_update(slug, choice, account, before, req.scopes, req.labels)
+            .await
     }
 
     /// Updates an API-key or client-credentials connection: state and labels only; its
@@ -392,11 +314,7 @@ impl Accounts {
         before: AccountState,
         req: UpdateAccount,
     ) -> Result<(ConnectedAccount, Vec<Warning>), ServiceError> {
-        let tokens_given = !matches!(
-            (&req.access_token, &req.refresh_token, &req.expires_at),
-            (Patch::Absent, Patch::Absent, Patch::Absent)
-        );
-        if tokens_given {
+        if req.changes_tokens() {
             return Err(ServiceError::Invalid {
                 code: "auth_method_mismatch",
                 message: format!(
@@ -412,29 +330,20 @@ impl Accounts {
                 errors: vec![],
             });
         }
-        let state = parse_state(req.state.as_deref())?.unwrap_or(account.state);
+        let state = req.state.unwrap_or(account.state);
         if state == AccountState::Connected && account.stored.is_none() {
             return Err(invalid_combination(
                 "This connection holds no credential; supply one through its endpoint to reconnect it.",
             ));
         }
         account.state = state;
-        self.save_update(
-            slug,
-            choice,
-            account,
-            before,
-            req.scopes,
-            req.account_display_name,
-            req.account_identifier,
-        )
-        .await
+        self.save_update(slug, choice, account, before, req.scopes, req.labels)
+            .await
     }
 
     /// Applies the changes every kind of connection shares (scopes, state reason, labels),
     /// writes the connection with the event its state change calls for, and answers it with
     /// label warnings.
-    #[allow(clippy::too_many_arguments)]
     async fn save_update(
         &self,
         slug: &Slug,
@@ -442,18 +351,16 @@ impl Accounts {
         mut account: ConnectedAccount,
         before: AccountState,
         scopes: Option<Vec<String>>,
-        display_name: Patch<String>,
-        identifier: Patch<String>,
+        labels: Labels,
     ) -> Result<(ConnectedAccount, Vec<Warning>), ServiceError> {
-        if let Some(scopes) = check_scopes(scopes)? {
+        if let Some(scopes) = scopes {
             account.scopes = scopes;
         }
         if account.state == AccountState::Connected {
             account.state_reason = None;
         }
-        let label_given = matches!(display_name, Patch::Value(_));
-        account.account_display_name = display_name.apply(account.account_display_name.take());
-        account.account_identifier = identifier.apply(account.account_identifier.take());
+        let label_given = labels.sets_display_name();
+        labels.apply(&mut account.account_display_name, &mut account.account_identifier);
         account.updated_at = now_ms();
         let events = if account.state == before {
             Vec::new()

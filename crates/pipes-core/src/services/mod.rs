@@ -14,14 +14,12 @@ mod selection;
 mod stored;
 mod widget_tokens;
 
-pub use accounts::{Accounts, ImportAccount, ProviderListing, UpdateAccount};
+pub use accounts::{Accounts, ImportAccount, PlainTokens, ProviderListing, UpdateAccount};
 pub use connect::{
-    append_query, constant_time_eq, AuthorizeOutcome, AuthorizeRequest, CallbackQuery, ConfirmScreen, Connect, Ending,
-    FinishRequest, PageOutcome,
+    append_query, code_challenge, connection_intent, constant_time_eq, display_name, Authorize, AuthorizeOutcome,
+    CallbackQuery, ConfirmScreen, Connect, Ending, FinishRequest, PageOutcome,
 };
-pub use credentials::{
-    refresh_backoff, ActiveCredential, AheadOutcome, Credentials, RefreshPolicy, VendRequest, Vended,
-};
+pub use credentials::{refresh_backoff, ActiveCredential, AheadOutcome, Credentials, RefreshPolicy, Vended};
 pub use environments::{Environments, NewKey};
 pub use events::{EventQuery, Events};
 pub use integrations::{
@@ -33,8 +31,10 @@ pub use organizations::{
 pub use patch::Patch;
 pub use resolve::{provider_name, resolve_oauth, ResolveError};
 pub use rotation::{rotate_vault, RotationProgress, RotationReport};
-pub use selection::{root_not_found, select, AccountRef, OwnerChoice, OwnerInput, Selector, Warning};
-pub use stored::{StoreCredentialRequest, StoredCredentials};
+pub use selection::{
+    account_not_found, root_not_found, select, AccountRef, Intent, OwnerChoice, OwnerInput, Selector, Warning,
+};
+pub use stored::{StoreCredential, StoredCredentials, TenantSecret};
 pub use widget_tokens::{
     sign_token, verify_token, Audience, ClientTokenRequest, TokenClaims, TokenError, WidgetTokenRequest, WidgetTokens,
     WIDGET_SCOPES, WIDGET_TOKEN_TTL_SECONDS,

@@ -23,6 +23,29 @@ impl<T> Patch<T> {
         }
     }
 
+    /// The patch with its value transformed.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Patch<U> {
+        match self {
+            Self::Absent => Patch::Absent,
+            Self::Null => Patch::Null,
+            Self::Value(v) => Patch::Value(f(v)),
+        }
+    }
+
+    /// The patch with its value parsed; the first failure wins.
+    pub fn try_map<U, E>(self, f: impl FnOnce(T) -> Result<U, E>) -> Result<Patch<U>, E> {
+        Ok(match self {
+            Self::Absent => Patch::Absent,
+            Self::Null => Patch::Null,
+            Self::Value(v) => Patch::Value(f(v)?),
+        })
+    }
+
+    /// Whether the key was sent at all.
+    pub fn is_sent(&self) -> bool {
+        !matches!(self, Self::Absent)
+    }
+
     /// The value, when one was sent.
     pub fn value(&self) -> Option<&T> {
         match self {

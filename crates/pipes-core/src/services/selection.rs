@@ -1,7 +1,8 @@
 //! Choosing the owner and the connection a request means (contract §3.8).
 
 use crate::domain::{
-    valid_external_id, ConnectedAccount, ConnectionRole, DataIntegration, Environment, Owner, Ownership,
+    valid_external_id, ConnectedAccount, ConnectionIntent, ConnectionRole, DataIntegration, Environment, Owner,
+    Ownership,
 };
 use crate::error::ServiceError;
 use crate::ids::ConnectedAccountId;
@@ -181,6 +182,17 @@ pub enum Intent {
     Add,
     /// `reauthorize` (or a bare `connected_account_id` on PUT): exactly this connection.
     Target(ConnectedAccountId),
+}
+
+impl From<&ConnectionIntent> for Intent {
+    /// Where an authorization's connection lands.
+    fn from(intent: &ConnectionIntent) -> Self {
+        match intent {
+            ConnectionIntent::Compatibility => Self::Compatibility,
+            ConnectionIntent::Add => Self::Add,
+            ConnectionIntent::Reauthorize(id) => Self::Target(*id),
+        }
+    }
 }
 
 /// Where a write lands.

@@ -6,18 +6,16 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Deserialize;
-
 use super::organizations::Organizations;
 use super::resolve::{check_installation_config, resolve_provider};
-use super::selection::{label_warnings, place, root_not_found, Intent, OwnerInput, Placement, Warning};
-use super::Patch;
+use super::selection::{label_warnings, place, root_not_found, Intent, OwnerChoice, Placement, Warning};
 use crate::catalog::Catalog;
 use crate::domain::{
     AuthMethod, ConnectedAccount, DataIntegration, Environment, IntegrationState, Ownership, StoredSecret, TokenSet,
 };
 use crate::error::ServiceError;
 use crate::events::{account_events, AccountChange, Actor};
+use crate::fields::Labels;
 use crate::ids::ConnectedAccountId;
 use crate::oauth::{ClientApp, OAuthClient, OAuthError, TokenResponse};
 use crate::secret::SecretString;
@@ -26,30 +24,18 @@ use crate::store::{Store, StoreError};
 use crate::time::now_ms;
 use crate::vault::{SealedColumn, Vault};
 
-/// The body of `PUT`/`POST /data-integrations/{slug}/api-key` and `…/client-credentials`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct StoreCredentialRequest {
-    /// Owner, or acting member.
-    pub user_id: Option<String>,
-    /// Organization scope or owner.
-    pub organization_id: Option<String>,
-    /// `user` or `organization`.
-    pub connection_owner: Option<String>,
-    /// `add` (POST) or `reauthorize` (PUT).
-    pub connection_intent: Option<String>,
-    /// The exact connection to rotate (PUT).
-    pub connected_account_id: Option<String>,
-    /// Label.
-    pub account_display_name: Patch<String>,
-    /// Developer-attested account id.
-    pub account_identifier: Patch<String>,
-    /// The API key.
-    pub secret: Option<SecretString>,
-    /// The tenant's client id.
-    pub client_id: Option<String>,
-    /// The tenant's client secret.
-    pub client_secret: Option<SecretString>,
+/// `PUT`/`POST /data-integrations/{slug}/api-key` and `…/client-credentials`, parsed at the
+/// edge.
+#[derive(Debug)]
+pub struct StoreCredential {
+    /// Whose connection, and who acts.
+    pub choice: OwnerChoice,
+    /// [`Intent::Add`] (POST), or the compatibility or an exact connection (PUT).
+    pub intent: Intent,
+    /// The credential; its kind is the route's.
+    pub secret: TenantSecret,
+    /// Labels.
+    pub labels: Labels,
     /// Installation-scope config values.
     pub config: Option<BTreeMap<String, String>>,
 }
@@ -91,55 +77,63 @@ fn mismatch(have: AuthMethod, wanted: AuthMethod, what: &str) -> ServiceError {
     }
 }
 
-/// The tenant's credential as sent, checked.
-enum Secret {
+/// The tenant's credential, checked.
+#[derive(Debug)]
+pub enum TenantSecret {
+    /// An API key.
     ApiKey(SecretString),
-    Client { client_id: String, secret: SecretString },
+    /// The tenant's own client credentials.
+    Client {
+        /// Client id.
+        client_id: String,
+        /// Client secret.
+        secret: SecretString,
+    },
 }
 
-impl Secret {
-    fn parse(method: AuthMethod, req: &mut StoreCredentialRequest) -> Result<Self, ServiceError> {
-        let too_long = |field: &str| {
-            ServiceError::invalid_field(field, "too_long", format!("{field} must be at most 4096 characters."))
-        };
-        match method {
-            AuthMethod::ApiKey => {
-                let secret = req
-                    .secret
-                    .take()
-                    .ok_or_else(|| ServiceError::invalid_field("secret", "required", "secret is required."))?;
-                if secret.expose().is_empty() {
-                    return Err(ServiceError::invalid_field(
-                        "secret",
-                        "required",
-                        "secret must not be empty.",
-                    ));
-                }
-                if secret.expose().len() > 4096 {
-                    return Err(too_long("secret"));
-                }
-                Ok(Self::ApiKey(secret))
-            }
-            _ => {
-                let client_id =
-                    req.client_id.take().filter(|c| !c.trim().is_empty()).ok_or_else(|| {
-                        ServiceError::invalid_field("client_id", "required", "client_id is required.")
-                    })?;
-                let secret = req
-                    .client_secret
-                    .take()
-                    .filter(|s| !s.expose().is_empty())
-                    .ok_or_else(|| {
-                        ServiceError::invalid_field("client_secret", "required", "client_secret is required.")
-                    })?;
-                if client_id.len() > 1024 {
-                    return Err(too_long("client_id"));
-                }
-                if secret.expose().len() > 4096 {
-                    return Err(too_long("client_secret"));
-                }
-                Ok(Self::Client { client_id, secret })
-            }
+fn too_long(field: &str, max: usize) -> ServiceError {
+    ServiceError::invalid_field(field, "too_long", format!("{field} must be at most {max} characters."))
+}
+
+impl TenantSecret {
+    /// An API key as sent in `secret`.
+    pub fn api_key(secret: Option<SecretString>) -> Result<Self, ServiceError> {
+        let secret = secret.ok_or_else(|| ServiceError::invalid_field("secret", "required", "secret is required."))?;
+        if secret.expose().is_empty() {
+            return Err(ServiceError::invalid_field(
+                "secret",
+                "required",
+                "secret must not be empty.",
+            ));
+        }
+        if secret.expose().len() > 4096 {
+            return Err(too_long("secret", 4096));
+        }
+        Ok(Self::ApiKey(secret))
+    }
+
+    /// Client credentials as sent in `client_id` and `client_secret`.
+    pub fn client(client_id: Option<String>, client_secret: Option<SecretString>) -> Result<Self, ServiceError> {
+        let client_id = client_id
+            .filter(|c| !c.trim().is_empty())
+            .ok_or_else(|| ServiceError::invalid_field("client_id", "required", "client_id is required."))?;
+        let secret = client_secret
+            .filter(|s| !s.expose().is_empty())
+            .ok_or_else(|| ServiceError::invalid_field("client_secret", "required", "client_secret is required."))?;
+        if client_id.len() > 1024 {
+            return Err(too_long("client_id", 1024));
+        }
+        if secret.expose().len() > 4096 {
+            return Err(too_long("client_secret", 4096));
+        }
+        Ok(Self::Client { client_id, secret })
+    }
+
+    /// The kind of connection that holds it.
+    pub fn method(&self) -> AuthMethod {
+        match self {
+            Self::ApiKey(_) => AuthMethod::ApiKey,
+            Self::Client { .. } => AuthMethod::ClientCredentials,
         }
     }
 
@@ -191,24 +185,23 @@ impl StoredCredentials {
         }
     }
 
-    /// Stores an API key or client credentials. `adding`: the POST route (`connection_intent`
-    /// must be `add`); otherwise PUT (create or rotate the compatibility connection, or the
-    /// exact one named). Answers the connection and any label warnings.
+    /// Stores an API key or client credentials: adds a connection ([`Intent::Add`]), or creates
+    /// or rotates the compatibility connection or the exact one named. Answers the connection
+    /// and any label warnings.
     pub async fn put(
         &self,
         env: &Environment,
         slug: &Slug,
-        method: AuthMethod,
-        adding: bool,
-        mut req: StoreCredentialRequest,
+        req: StoreCredential,
     ) -> Result<(ConnectedAccount, Vec<Warning>), ServiceError> {
-        let intent = parse_intent(adding, &req)?;
-        let choice = OwnerInput {
-            connection_owner: req.connection_owner.as_deref(),
-            user_id: req.user_id.as_deref(),
-            organization_id: req.organization_id.as_deref(),
-        }
-        .parse(true)?;
+        let StoreCredential {
+            choice,
+            intent,
+            secret,
+            labels,
+            config,
+        } = req;
+        let method = secret.method();
         let root = self
             .store
             .data_integration(env.id, slug, choice.owner.ownership)
@@ -217,22 +210,7 @@ impl StoredCredentials {
         if root.auth_method != method {
             return Err(mismatch(root.auth_method, method, "integration"));
         }
-        let secret = Secret::parse(method, &mut req)?;
-        for (field, label) in [
-            ("account_display_name", &req.account_display_name),
-            ("account_identifier", &req.account_identifier),
-        ] {
-            if label.value().is_some_and(|v| v.chars().count() > 255) {
-                return Err(ServiceError::invalid_field(
-                    field,
-                    "too_long",
-                    format!("{field} must be at most 255 characters."),
-                ));
-            }
-        }
-        let config = req
-            .config
-            .take()
+        let config = config
             .map(|c| check_installation_config(&root, c, self.catalog, method == AuthMethod::ClientCredentials))
             .transpose()?;
         self.organizations.check_acting_member(env, &choice).await?;
@@ -247,7 +225,7 @@ impl StoredCredentials {
                 errors: vec![],
             });
         }
-        let label_given = matches!(req.account_display_name, Patch::Value(_));
+        let label_given = labels.sets_display_name();
         for _ in 0..3 {
             let placement = place(self.store.as_ref(), env, &root, &choice.owner, intent).await?;
             if let Placement::Existing(a) = &placement {
@@ -272,11 +250,9 @@ impl StoredCredentials {
                 Ownership::Organization => choice.acting_user.clone(),
                 Ownership::User => None,
             };
-            account.account_display_name = req
-                .account_display_name
+            labels
                 .clone()
-                .apply(account.account_display_name.take());
-            account.account_identifier = req.account_identifier.clone().apply(account.account_identifier.take());
+                .apply(&mut account.account_display_name, &mut account.account_identifier);
             match &config {
                 Some(c) => account.config = c.clone(),
                 // Minting needs every required field, also when a connection is made without
@@ -289,7 +265,7 @@ impl StoredCredentials {
             account.stored = Some(secret.seal(&self.vault, account.id));
             account.tokens = TokenSet::default();
             account.metadata = BTreeMap::new();
-            if let Secret::Client { client_id, secret } = &secret {
+            if let TenantSecret::Client { client_id, secret } = &secret {
                 let minted = self
                     .prove(
                         &root,
@@ -379,35 +355,5 @@ impl StoredCredentials {
                     errors: vec![],
                 },
             })
-    }
-}
-
-fn parse_intent(adding: bool, req: &StoreCredentialRequest) -> Result<Intent, ServiceError> {
-    match (
-        adding,
-        req.connection_intent.as_deref(),
-        req.connected_account_id.as_deref(),
-    ) {
-        (true, Some("add"), None) => Ok(Intent::Add),
-        (true, Some("add"), Some(_)) => Err(ServiceError::bad_request(
-            "connected_account_id_not_allowed",
-            "connected_account_id is not accepted when adding a connection; use PUT to rotate one.",
-        )),
-        (true, _, _) => Err(ServiceError::bad_request(
-            "connection_intent_required",
-            "connection_intent must be 'add' here; use PUT to create or rotate the compatibility connection.",
-        )),
-        (false, None, None) => Ok(Intent::Compatibility),
-        (false, None | Some("reauthorize"), Some(id)) => ConnectedAccountId::parse(id)
-            .map(Intent::Target)
-            .map_err(|_| super::selection::account_not_found()),
-        (false, Some("reauthorize"), None) => Err(ServiceError::bad_request(
-            "connected_account_id_required",
-            "connection_intent reauthorize requires connected_account_id.",
-        )),
-        (false, _, _) => Err(ServiceError::bad_request(
-            "invalid_connection_intent",
-            "connection_intent must be 'reauthorize' here; adding a connection is POST.",
-        )),
     }
 }

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use rand::distributions::{Alphanumeric, DistString};
-use serde::Deserialize;
 
 use crate::domain::{Delivery, DeliveryAttempt, DeliveryState, EndpointStatus, Environment, WebhookEndpoint};
 use crate::error::{FieldError, ServiceError};
@@ -15,25 +14,55 @@ use crate::store::{Store, StoreError};
 use crate::time::now_ms;
 use crate::vault::{SealedColumn, Vault};
 
-/// `POST /webhook_endpoints`.
-#[derive(Debug, Deserialize)]
+/// `POST /webhook_endpoints`, checked.
+#[derive(Debug)]
 pub struct CreateWebhookEndpoint {
-    /// Where to deliver.
+    /// Where to deliver (checked by [`check_endpoint_url`]).
     pub endpoint_url: String,
-    /// Subscribed event types.
-    pub events: Vec<String>,
+    /// Subscribed event types, without repeats.
+    pub events: Vec<EventType>,
 }
 
-/// `PATCH /webhook_endpoints/{id}`: any of the fields.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+impl CreateWebhookEndpoint {
+    /// Checks the URL and the event types as sent.
+    pub fn parse(endpoint_url: &str, events: &[String]) -> Result<Self, ServiceError> {
+        Ok(Self {
+            endpoint_url: check_endpoint_url(endpoint_url)?,
+            events: check_events(events)?,
+        })
+    }
+}
+
+/// `PATCH /webhook_endpoints/{id}`: any of the fields, checked.
+#[derive(Debug, Default)]
 pub struct UpdateWebhookEndpoint {
     /// New URL.
     pub endpoint_url: Option<String>,
-    /// `enabled` or `disabled`.
-    pub status: Option<String>,
+    /// Enabled or disabled.
+    pub status: Option<EndpointStatus>,
     /// New subscriptions.
-    pub events: Option<Vec<String>>,
+    pub events: Option<Vec<EventType>>,
+}
+
+impl UpdateWebhookEndpoint {
+    /// Checks each field sent.
+    pub fn parse(
+        endpoint_url: Option<&str>,
+        status: Option<&str>,
+        events: Option<&[String]>,
+    ) -> Result<Self, ServiceError> {
+        Ok(Self {
+            endpoint_url: endpoint_url.map(check_endpoint_url).transpose()?,
+            status: status
+                .map(|raw| {
+                    EndpointStatus::parse(raw).ok_or_else(|| {
+                        ServiceError::invalid_field("status", "invalid", "status must be 'enabled' or 'disabled'.")
+                    })
+                })
+                .transpose()?,
+            events: events.map(check_events).transpose()?,
+        })
+    }
 }
 
 /// An endpoint with its secret opened (the API returns it on every read).
@@ -151,8 +180,7 @@ impl Webhooks {
 
     /// Registers an endpoint with a fresh secret.
     pub async fn create(&self, env: &Environment, req: CreateWebhookEndpoint) -> Result<OpenedEndpoint, ServiceError> {
-        let endpoint_url = check_endpoint_url(&req.endpoint_url)?;
-        let events = check_events(&req.events)?;
+        let CreateWebhookEndpoint { endpoint_url, events } = req;
         let id = WebhookEndpointId::new();
         let secret = SecretString::new(format!(
             "whsec_{}",
@@ -223,15 +251,13 @@ impl Webhooks {
     ) -> Result<OpenedEndpoint, ServiceError> {
         let mut endpoint = self.get(env, id).await?;
         if let Some(url) = req.endpoint_url {
-            endpoint.endpoint_url = check_endpoint_url(&url)?;
+            endpoint.endpoint_url = url;
         }
         if let Some(status) = req.status {
-            endpoint.status = EndpointStatus::parse(&status).ok_or_else(|| {
-                ServiceError::invalid_field("status", "invalid", "status must be 'enabled' or 'disabled'.")
-            })?;
+            endpoint.status = status;
         }
         if let Some(events) = req.events {
-            endpoint.events = check_events(&events)?;
+            endpoint.events = events;
         }
         endpoint.updated_at = now_ms();
         match self.store.update_webhook_endpoint(&endpoint).await {

@@ -4,8 +4,12 @@ use axum::extract::{Path, State};
 use axum::handler::Handler;
 use axum::routing::post;
 use axum::{Json, Router};
-use pipes_core::services::{AuthorizeRequest, FinishRequest};
-use serde::Serialize;
+use std::collections::BTreeMap;
+
+use pipes_core::services::{
+    code_challenge, connection_intent, display_name, Authorize, FinishRequest, OwnerInput, Patch,
+};
+use serde::{Deserialize, Serialize};
 
 use super::views::ConnectedAccountView;
 use crate::auth::EnvAuth;
@@ -20,6 +24,52 @@ pub fn routes(app: &App) -> Router<App> {
         .route("/data-integrations/finish", post(finish_connection.layer(idempotent)))
 }
 
+/// `POST /data-integrations/{slug}/authorize`, as sent.
+#[derive(Debug, Deserialize)]
+struct AuthorizeBody {
+    /// Owner or acting member.
+    user_id: String,
+    #[serde(default)]
+    organization_id: Option<String>,
+    #[serde(default)]
+    connection_owner: Option<String>,
+    #[serde(default)]
+    return_to: Option<String>,
+    #[serde(default)]
+    code_challenge: Option<String>,
+    #[serde(default)]
+    code_challenge_method: Option<String>,
+    #[serde(default)]
+    config: Option<BTreeMap<String, String>>,
+    /// `add` or `reauthorize`.
+    #[serde(default)]
+    connection_intent: Option<String>,
+    #[serde(default)]
+    connected_account_id: Option<String>,
+    #[serde(default)]
+    account_display_name: Patch<String>,
+}
+
+impl AuthorizeBody {
+    fn parse(self) -> Result<Authorize, ApiError> {
+        let choice = OwnerInput {
+            connection_owner: self.connection_owner.as_deref(),
+            user_id: Some(&self.user_id),
+            organization_id: self.organization_id.as_deref(),
+        }
+        .parse(true)?;
+        Ok(Authorize {
+            code_challenge: code_challenge(self.code_challenge, self.code_challenge_method.as_deref())?,
+            intent: connection_intent(self.connection_intent.as_deref(), self.connected_account_id.as_deref())?,
+            display_name: display_name(self.account_display_name)?,
+            choice,
+            user_id: self.user_id,
+            return_to: self.return_to,
+            config: self.config.unwrap_or_default(),
+        })
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct AuthorizeView {
     url: String,
@@ -32,9 +82,10 @@ async fn authorize_data_integration(
     State(app): State<App>,
     EnvAuth(env): EnvAuth,
     Path(raw_slug): Path<String>,
-    ApiJson(req): ApiJson<AuthorizeRequest>,
+    ApiJson(body): ApiJson<AuthorizeBody>,
 ) -> Result<Json<AuthorizeView>, ApiError> {
-    let out = app.connect.authorize(&env, &slug(&raw_slug)?, req).await?;
+    let slug = slug(&raw_slug)?;
+    let out = app.connect.authorize(&env, &slug, body.parse()?).await?;
     Ok(Json(AuthorizeView {
         url: out.url,
         state: out.state,

@@ -7,7 +7,13 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use pipes_core::domain::Environment;
-use pipes_core::services::{AccountRef, ImportAccount, OwnerChoice, OwnerInput, Selector, UpdateAccount};
+use pipes_core::fields::{self, Labels};
+use pipes_core::secret::SecretString;
+use pipes_core::services::{
+    AccountRef, ImportAccount, Intent, OwnerChoice, OwnerInput, Patch, PlainTokens, Selector, UpdateAccount,
+};
+use pipes_core::ServiceError;
+use serde::Deserialize;
 
 use super::views::{ConnectedAccountView, DataProviderView, PlainList};
 use crate::auth::EnvAuth;
@@ -42,11 +48,77 @@ pub fn routes(app: &App) -> Router<App> {
         )
 }
 
-fn flag(query: &QueryMap, name: &str) -> Result<bool, ApiError> {
-    match query.one(name)? {
-        None | Some("false") => Ok(false),
-        Some("true") => Ok(true),
-        Some(_) => Err(ApiError::bad_request(format!("{name} must be true or false."))),
+/// The body of `POST …/connected_accounts/{slug}`, as sent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ImportBody {
+    access_token: Option<SecretString>,
+    refresh_token: Option<SecretString>,
+    expires_at: Option<String>,
+    scopes: Option<Vec<String>>,
+    state: Option<String>,
+    connection_intent: Option<String>,
+    account_display_name: Patch<String>,
+    account_identifier: Patch<String>,
+    /// The acting member (organization connections).
+    user_id: Option<String>,
+}
+
+impl ImportBody {
+    fn parse(self) -> Result<ImportAccount, ApiError> {
+        let intent = match self.connection_intent.as_deref() {
+            None => Intent::Compatibility,
+            Some("add") => Intent::Add,
+            Some(_) => {
+                return Err(ServiceError::bad_request(
+                    "invalid_connection_intent",
+                    "connection_intent must be 'add' on import.",
+                )
+                .into())
+            }
+        };
+        Ok(ImportAccount {
+            tokens: PlainTokens {
+                access: self.access_token,
+                refresh: self.refresh_token,
+                expires_at: self
+                    .expires_at
+                    .map(|raw| fields::timestamp("expires_at", &raw))
+                    .transpose()?,
+            },
+            scopes: self.scopes.map(fields::granted_scopes).transpose()?,
+            state: self.state.map(|raw| fields::account_state(&raw)).transpose()?,
+            intent,
+            labels: Labels::parse(self.account_display_name, self.account_identifier)?,
+        })
+    }
+}
+
+/// The body of `PUT …/connected_accounts/{slug}`, as sent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct UpdateBody {
+    access_token: Patch<SecretString>,
+    refresh_token: Patch<SecretString>,
+    expires_at: Patch<String>,
+    scopes: Option<Vec<String>>,
+    state: Option<String>,
+    account_display_name: Patch<String>,
+    account_identifier: Patch<String>,
+    /// The acting member (organization connections).
+    user_id: Option<String>,
+}
+
+impl UpdateBody {
+    fn parse(self) -> Result<UpdateAccount, ApiError> {
+        Ok(UpdateAccount {
+            access_token: self.access_token,
+            refresh_token: self.refresh_token,
+            expires_at: self.expires_at.try_map(|raw| fields::timestamp("expires_at", &raw))?,
+            scopes: self.scopes.map(fields::granted_scopes).transpose()?,
+            state: self.state.map(|raw| fields::account_state(&raw)).transpose()?,
+            labels: Labels::parse(self.account_display_name, self.account_identifier)?,
+        })
     }
 }
 
@@ -63,7 +135,7 @@ fn selector(query: &QueryMap) -> Result<Selector, ApiError> {
     }
     Ok(Selector {
         connected_account_id: connected_account_id.map(AccountRef::parse),
-        supports_multiple_connections: flag(query, "supports_multiple_connections")?,
+        supports_multiple_connections: query.flag("supports_multiple_connections")?,
     })
 }
 
@@ -107,9 +179,10 @@ async fn import_account(
     env: &Environment,
     raw_slug: &str,
     choice: OwnerChoice,
-    req: ImportAccount,
+    body: ImportBody,
 ) -> Created {
-    let (account, warnings) = app.accounts.import(env, &slug(raw_slug)?, &choice, req).await?;
+    let slug = slug(raw_slug)?;
+    let (account, warnings) = app.accounts.import(env, &slug, &choice, body.parse()?).await?;
     Ok((
         StatusCode::CREATED,
         Json(ConnectedAccountView::written(&account, &warnings)),
@@ -122,12 +195,12 @@ async fn update_account(
     raw_slug: &str,
     choice: OwnerChoice,
     query: &QueryMap,
-    req: UpdateAccount,
+    body: UpdateBody,
 ) -> AccountResult {
-    let selector = selector(query)?;
+    let (slug, selector) = (slug(raw_slug)?, selector(query)?);
     let (account, warnings) = app
         .accounts
-        .update(env, &slug(raw_slug)?, &choice, &selector, req)
+        .update(env, &slug, &choice, &selector, body.parse()?)
         .await?;
     Ok(Json(ConnectedAccountView::written(&account, &warnings)))
 }
@@ -152,7 +225,7 @@ async fn list_data_providers(
 ) -> Result<Json<PlainList<DataProviderView>>, ApiError> {
     let listings = app
         .accounts
-        .data_providers(env, &choice, flag(query, "supports_multiple_connections")?)
+        .data_providers(env, &choice, query.flag("supports_multiple_connections")?)
         .await?;
     Ok(Json(PlainList {
         object: "list",
@@ -174,7 +247,7 @@ async fn import_user_account(
     EnvAuth(env): EnvAuth,
     Path((user_id, raw_slug)): Path<(String, String)>,
     query: QueryMap,
-    ApiJson(req): ApiJson<ImportAccount>,
+    ApiJson(req): ApiJson<ImportBody>,
 ) -> Created {
     import_account(&app, &env, &raw_slug, user_owner(&user_id, &query)?, req).await
 }
@@ -184,7 +257,7 @@ async fn update_user_account(
     EnvAuth(env): EnvAuth,
     Path((user_id, raw_slug)): Path<(String, String)>,
     query: QueryMap,
-    ApiJson(req): ApiJson<UpdateAccount>,
+    ApiJson(req): ApiJson<UpdateBody>,
 ) -> AccountResult {
     update_account(&app, &env, &raw_slug, user_owner(&user_id, &query)?, &query, req).await
 }
@@ -220,10 +293,10 @@ async fn import_organization_account(
     State(app): State<App>,
     EnvAuth(env): EnvAuth,
     Path((organization_id, raw_slug)): Path<(String, String)>,
-    ApiJson(req): ApiJson<ImportAccount>,
+    ApiJson(req): ApiJson<ImportBody>,
 ) -> Created {
     let acting = req.user_id.clone().ok_or_else(|| {
-        ApiError::from(pipes_core::ServiceError::invalid_field(
+        ApiError::from(ServiceError::invalid_field(
             "user_id",
             "required",
             "user_id is required.",
@@ -237,7 +310,7 @@ async fn update_organization_account(
     EnvAuth(env): EnvAuth,
     Path((organization_id, raw_slug)): Path<(String, String)>,
     query: QueryMap,
-    ApiJson(req): ApiJson<UpdateAccount>,
+    ApiJson(req): ApiJson<UpdateBody>,
 ) -> AccountResult {
     let choice = org_owner(&organization_id, req.user_id.as_deref())?;
     update_account(&app, &env, &raw_slug, choice, &query, req).await

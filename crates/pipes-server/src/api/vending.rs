@@ -4,7 +4,9 @@
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
-use pipes_core::services::{AccountRef, OwnerInput, Selector, VendRequest, Vended};
+use pipes_core::services::{AccountRef, OwnerChoice, OwnerInput, Selector, Vended};
+use pipes_core::slug::Slug;
+use serde::Deserialize;
 
 use super::views::{CredentialResponseView, TokenResponseView};
 use crate::auth::BearerKey;
@@ -18,39 +20,52 @@ pub fn routes() -> Router<App> {
         .route("/data-integrations/{slug}/credentials", post(create_credential))
 }
 
-async fn vend(
-    app: &App,
-    key: &BearerKey,
-    raw_slug: &str,
-    req: Result<ApiJson<VendRequest>, ApiError>,
-    oauth_only: bool,
-) -> Result<Vended, ApiError> {
-    // A bad key is a 401 whatever else is wrong with the request.
-    let fail = |e: ApiError| async move {
-        key.environment(app).await?;
-        Err(e)
-    };
-    let req = match req {
-        Ok(ApiJson(req)) => req,
-        Err(e) => return fail(e).await,
-    };
-    let owner = OwnerInput {
-        connection_owner: req.connection_owner.as_deref(),
-        user_id: Some(req.user_id.as_str()),
-        organization_id: req.organization_id.as_deref(),
-    };
-    let choice = match owner.parse(true) {
-        Ok(c) => c,
-        Err(e) => return fail(e.into()).await,
-    };
-    // No root has an invalid slug; still, a bad key is told it is a bad key.
-    let slug = match slug(raw_slug) {
-        Ok(s) => s,
-        Err(e) => return fail(e).await,
-    };
+/// The body of `/token` and `/credentials`, as sent.
+#[derive(Debug, Default, Deserialize)]
+struct VendBody {
+    /// Owner, or acting member.
+    user_id: String,
+    /// Organization scope or owner; `null` = unscoped.
+    #[serde(default)]
+    organization_id: Option<String>,
+    /// Exact connection.
+    #[serde(default)]
+    connected_account_id: Option<String>,
+    /// `user` or `organization`.
+    #[serde(default)]
+    connection_owner: Option<String>,
+    /// Plural contract.
+    #[serde(default)]
+    supports_multiple_connections: Option<bool>,
+}
+
+type Body = Result<ApiJson<VendBody>, ApiError>;
+
+/// The slug, the owner and the connection a vend request means.
+fn parse(raw_slug: &str, body: Body) -> Result<(Slug, OwnerChoice, Selector), ApiError> {
+    let ApiJson(body) = body?;
+    let choice = OwnerInput {
+        connection_owner: body.connection_owner.as_deref(),
+        user_id: Some(body.user_id.as_str()),
+        organization_id: body.organization_id.as_deref(),
+    }
+    .parse(true)?;
     let selector = Selector {
-        connected_account_id: req.connected_account_id.as_deref().map(AccountRef::parse),
-        supports_multiple_connections: req.supports_multiple_connections.unwrap_or(false),
+        connected_account_id: body.connected_account_id.as_deref().map(AccountRef::parse),
+        supports_multiple_connections: body.supports_multiple_connections.unwrap_or(false),
+    };
+    // No root has an invalid slug; the key is still checked first, below.
+    Ok((slug(raw_slug)?, choice, selector))
+}
+
+async fn vend(app: &App, key: &BearerKey, raw_slug: &str, body: Body, oauth_only: bool) -> Result<Vended, ApiError> {
+    let (slug, choice, selector) = match parse(raw_slug, body) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            // A bad key is a 401 whatever else is wrong with the request.
+            key.environment(app).await?;
+            return Err(e);
+        }
     };
     app.credentials
         .vend_with_key(&key.0, &slug, &choice, &selector, oauth_only)
@@ -62,18 +77,18 @@ async fn get_access_token(
     State(app): State<App>,
     key: BearerKey,
     Path(slug): Path<String>,
-    req: Result<ApiJson<VendRequest>, ApiError>,
+    body: Body,
 ) -> Result<Json<TokenResponseView>, ApiError> {
-    Ok(Json(TokenResponseView::new(vend(&app, &key, &slug, req, true).await?)))
+    Ok(Json(TokenResponseView::new(vend(&app, &key, &slug, body, true).await?)))
 }
 
 async fn create_credential(
     State(app): State<App>,
     key: BearerKey,
     Path(slug): Path<String>,
-    req: Result<ApiJson<VendRequest>, ApiError>,
+    body: Body,
 ) -> Result<Json<CredentialResponseView>, ApiError> {
     Ok(Json(CredentialResponseView::new(
-        vend(&app, &key, &slug, req, false).await?,
+        vend(&app, &key, &slug, body, false).await?,
     )))
 }

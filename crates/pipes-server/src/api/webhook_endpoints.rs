@@ -7,6 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use pipes_core::pagination::{Order, PageRequest};
 use pipes_core::webhooks::{CreateWebhookEndpoint, UpdateWebhookEndpoint};
+use serde::Deserialize;
 
 use super::views::{ListView, WebhookEndpointView};
 use crate::auth::EnvAuth;
@@ -29,6 +30,23 @@ pub fn routes(app: &App) -> Router<App> {
 
 type ViewResult = Result<Json<WebhookEndpointView>, ApiError>;
 
+/// `POST /webhook_endpoints`, as sent.
+#[derive(Debug, Deserialize)]
+struct CreateBody {
+    endpoint_url: String,
+    events: Vec<String>,
+}
+
+/// `PATCH /webhook_endpoints/{id}`, as sent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct UpdateBody {
+    endpoint_url: Option<String>,
+    /// `enabled` or `disabled`.
+    status: Option<String>,
+    events: Option<Vec<String>>,
+}
+
 async fn list_endpoints(
     State(app): State<App>,
     EnvAuth(env): EnvAuth,
@@ -48,8 +66,9 @@ async fn list_endpoints(
 async fn create_endpoint(
     State(app): State<App>,
     EnvAuth(env): EnvAuth,
-    ApiJson(req): ApiJson<CreateWebhookEndpoint>,
+    ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<(StatusCode, Json<WebhookEndpointView>), ApiError> {
+    let req = CreateWebhookEndpoint::parse(&body.endpoint_url, &body.events)?;
     let created = app.webhooks.create(&env, req).await?;
     Ok((StatusCode::CREATED, Json(WebhookEndpointView::new(&created))))
 }
@@ -63,8 +82,13 @@ async fn update_endpoint(
     State(app): State<App>,
     EnvAuth(env): EnvAuth,
     Path(id): Path<String>,
-    ApiJson(req): ApiJson<UpdateWebhookEndpoint>,
+    ApiJson(body): ApiJson<UpdateBody>,
 ) -> ViewResult {
+    let req = UpdateWebhookEndpoint::parse(
+        body.endpoint_url.as_deref(),
+        body.status.as_deref(),
+        body.events.as_deref(),
+    )?;
     let endpoint = app.webhooks.update(&env, &id, req).await?;
     Ok(Json(WebhookEndpointView::new(&endpoint)))
 }

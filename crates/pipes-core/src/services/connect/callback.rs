@@ -181,11 +181,7 @@ impl Connect {
             .await
             .map_err(|e| internal(e.to_string()))?
             .ok_or_else(|| internal("the environment no longer exists".into()))?;
-        let wanted = match &a.intent {
-            ConnectionIntent::Compatibility => Intent::Compatibility,
-            ConnectionIntent::Add => Intent::Add,
-            ConnectionIntent::Reauthorize(id) => Intent::Target(*id),
-        };
+        let wanted = Intent::from(&a.intent);
         let placement = place(self.store.as_ref(), &env, root, &a.owner, wanted)
             .await
             .map_err(|e| match e {

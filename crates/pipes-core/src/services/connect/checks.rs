@@ -1,24 +1,24 @@
-//! The checks `authorize` makes of its request before anything is stored, each a function of
-//! what it reads.
+//! The checks of an authorize request, each a function of what it reads: the edge parses the
+//! body with the first three; the service checks the rest against what is stored.
 
 use super::*;
 use crate::domain::Effective;
 
 /// `code_challenge` and its method: S256 only, a 43-character base64url value.
-pub(super) fn check_code_challenge(req: &AuthorizeRequest) -> Result<(), ServiceError> {
-    if req.code_challenge_method.is_some() && req.code_challenge.is_none() {
+pub fn code_challenge(challenge: Option<String>, method: Option<&str>) -> Result<Option<String>, ServiceError> {
+    if method.is_some() && challenge.is_none() {
         return Err(ServiceError::bad_request(
             "code_challenge_not_found",
             "code_challenge_method was sent without code_challenge.",
         ));
     }
-    if req.code_challenge_method.as_deref().is_some_and(|m| m != "S256") {
+    if method.is_some_and(|m| m != "S256") {
         return Err(ServiceError::bad_request(
             "invalid_code_challenge_method",
             "Only S256 is supported as code_challenge_method.",
         ));
     }
-    if let Some(ch) = &req.code_challenge {
+    if let Some(ch) = &challenge {
         if ch.len() != 43 || !ch.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             return Err(ServiceError::bad_request(
                 "invalid_code_challenge",
@@ -26,7 +26,7 @@ pub(super) fn check_code_challenge(req: &AuthorizeRequest) -> Result<(), Service
             ));
         }
     }
-    Ok(())
+    Ok(challenge)
 }
 
 /// `return_to`: absolute http(s); with `code_challenge`, exactly a registered redirect URI;
@@ -73,15 +73,12 @@ pub(super) fn parse_return_to(
 }
 
 /// `connection_intent` and `connected_account_id`.
-pub(super) fn parse_intent(intent: Option<&str>, account: Option<&str>) -> Result<ConnectionIntent, ServiceError> {
+pub fn connection_intent(intent: Option<&str>, account: Option<&str>) -> Result<ConnectionIntent, ServiceError> {
     Ok(match (intent, account) {
         (None, None) => ConnectionIntent::Compatibility,
         (Some("add"), None) => ConnectionIntent::Add,
         (Some("reauthorize"), Some(id)) => {
-            ConnectionIntent::Reauthorize(ConnectedAccountId::parse(id).map_err(|_| ServiceError::NotFound {
-                code: "connected_account_not_found",
-                message: "No connected account with that ID exists for this owner.".into(),
-            })?)
+            ConnectionIntent::Reauthorize(ConnectedAccountId::parse(id).map_err(|_| account_not_found())?)
         }
         (Some("reauthorize"), None) => {
             return Err(ServiceError::bad_request(
@@ -106,17 +103,10 @@ pub(super) fn parse_intent(intent: Option<&str>, account: Option<&str>) -> Resul
 }
 
 /// A label: absent, cleared, or at most 255 characters.
-pub(super) fn parse_display_name(label: Patch<String>) -> Result<Option<Option<String>>, ServiceError> {
-    Ok(match label {
+pub fn display_name(label: Patch<String>) -> Result<Option<Option<Label>>, ServiceError> {
+    Ok(match label.try_map(|v| Label::parse("account_display_name", v))? {
         Patch::Absent => None,
         Patch::Null => Some(None),
-        Patch::Value(v) if v.chars().count() > 255 => {
-            return Err(ServiceError::invalid_field(
-                "account_display_name",
-                "too_long",
-                "account_display_name is too long.",
-            ))
-        }
         Patch::Value(v) => Some(Some(v)),
     })
 }

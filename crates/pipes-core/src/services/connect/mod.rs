@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::organizations::{organization_redirect_uri, Organizations};
 use super::resolve::{check_installation_config, provider_name, resolve_oauth, ResolveError};
-use super::selection::{place, select, Intent, OwnerInput, Placement, Selector};
+use super::selection::{account_not_found, place, select, Intent, Placement, Selector};
 use super::Patch;
 use crate::catalog::Catalog;
 use crate::domain::{
@@ -17,6 +17,7 @@ use crate::domain::{
 };
 use crate::error::ServiceError;
 use crate::events::{account_events, failure_events, AccountChange, Actor, ConnectionFailure};
+use crate::fields::Label;
 use crate::ids::ConnectedAccountId;
 use crate::oauth::{pkce_challenge, random_token, ClientApp, OAuthClient, ResolvedProvider};
 use crate::secret::SecretString;
@@ -29,9 +30,10 @@ mod callback;
 mod checks;
 mod types;
 
-use checks::{check_code_challenge, check_connectable, parse_display_name, parse_intent, parse_return_to};
+use checks::{check_connectable, parse_return_to};
+pub use checks::{code_challenge, connection_intent, display_name};
 use types::FlowError;
-pub use types::{AuthorizeOutcome, AuthorizeRequest, CallbackQuery, ConfirmScreen, Ending, FinishRequest, PageOutcome};
+pub use types::{Authorize, AuthorizeOutcome, CallbackQuery, ConfirmScreen, Ending, FinishRequest, PageOutcome};
 
 /// An authorization link works for 10 minutes if never opened.
 const LINK_TTL_MS: i64 = 10 * 60 * 1000;
@@ -112,18 +114,19 @@ impl Connect {
         &self,
         env: &Environment,
         slug: &Slug,
-        req: AuthorizeRequest,
+        req: Authorize,
     ) -> Result<AuthorizeOutcome, ServiceError> {
-        let choice = OwnerInput {
-            connection_owner: req.connection_owner.as_deref(),
-            user_id: Some(&req.user_id),
-            organization_id: req.organization_id.as_deref(),
-        }
-        .parse(true)?;
-        check_code_challenge(&req)?;
+        let Authorize {
+            choice,
+            user_id,
+            return_to,
+            code_challenge,
+            config,
+            intent,
+            display_name,
+        } = req;
         let registered = self.store.list_redirect_uris(env.id).await?;
-        let return_to = parse_return_to(req.return_to.as_deref(), req.code_challenge.is_some(), &registered)?;
-        let intent = parse_intent(req.connection_intent.as_deref(), req.connected_account_id.as_deref())?;
+        let return_to = parse_return_to(return_to.as_deref(), code_challenge.is_some(), &registered)?;
         let (root, _) = select(self.store.as_ref(), env, slug, &choice.owner, &Selector::default()).await?;
         if root.auth_method != AuthMethod::Oauth {
             return Err(ServiceError::Invalid {
@@ -141,14 +144,8 @@ impl Connect {
             .effective(&root, choice.owner.organization_id.as_deref())
             .await?;
         check_connectable(&root, &effective)?;
-        let wanted = match &intent {
-            ConnectionIntent::Compatibility => Intent::Compatibility,
-            ConnectionIntent::Add => Intent::Add,
-            ConnectionIntent::Reauthorize(id) => Intent::Target(*id),
-        };
-        place(self.store.as_ref(), env, &root, &choice.owner, wanted).await?;
-        let config = check_installation_config(&root, req.config.unwrap_or_default(), self.catalog, true)?;
-        let display_name = parse_display_name(req.account_display_name)?;
+        place(self.store.as_ref(), env, &root, &choice.owner, Intent::from(&intent)).await?;
+        let config = check_installation_config(&root, config, self.catalog, true)?;
         let id = random_token(18).replace(['-', '_'], "x");
         let pkce = match &root.custom_provider {
             Some(cp) => cp.definition.pkce_enabled,
@@ -164,15 +161,15 @@ impl Connect {
             environment_id: env.id,
             data_integration_id: root.id,
             owner: choice.owner,
-            user_id: req.user_id,
+            user_id,
             intent,
             return_to,
             state: format!("st_{}", random_token(18)),
             provider_state: random_token(24),
             pkce_verifier,
-            code_challenge: req.code_challenge,
+            code_challenge,
             config,
-            account_display_name: display_name,
+            account_display_name: display_name.map(|label| label.map(Label::into_string)),
             csrf_token: random_token(24),
             status: AuthorizationStatus::Pending,
             connect_code_hash: None,

@@ -4,42 +4,29 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::super::Patch;
+use super::super::selection::OwnerChoice;
+use crate::domain::ConnectionIntent;
+use crate::fields::Label;
 use crate::secret::SecretString;
 use crate::time::Millis;
 
-/// `POST /data-integrations/{slug}/authorize`.
-#[derive(Debug, Default, Deserialize)]
-pub struct AuthorizeRequest {
-    /// Owner or acting member.
+/// `POST /data-integrations/{slug}/authorize`, parsed at the edge.
+#[derive(Debug)]
+pub struct Authorize {
+    /// Whose connection, and who acts.
+    pub choice: OwnerChoice,
+    /// The user the connection is made by (the owner, or the acting member).
     pub user_id: String,
-    /// Organization scope or owner.
-    #[serde(default)]
-    pub organization_id: Option<String>,
-    /// `user` or `organization`.
-    #[serde(default)]
-    pub connection_owner: Option<String>,
-    /// Where the browser returns.
-    #[serde(default)]
+    /// Where the browser returns; checked against the registered redirect URIs.
     pub return_to: Option<String>,
-    /// Session binding.
-    #[serde(default)]
+    /// Session binding (S256, checked).
     pub code_challenge: Option<String>,
-    /// Only `S256`.
-    #[serde(default)]
-    pub code_challenge_method: Option<String>,
     /// Installation-scope config values.
-    #[serde(default)]
-    pub config: Option<BTreeMap<String, String>>,
-    /// `add` or `reauthorize`.
-    #[serde(default)]
-    pub connection_intent: Option<String>,
-    /// The connection to reauthorize.
-    #[serde(default)]
-    pub connected_account_id: Option<String>,
-    /// Label for the connection.
-    #[serde(default)]
-    pub account_display_name: Patch<String>,
+    pub config: BTreeMap<String, String>,
+    /// Which connection the flow makes or re-targets.
+    pub intent: ConnectionIntent,
+    /// Label for the connection: `Some(None)` clears it.
+    pub display_name: Option<Option<Label>>,
 }
 
 /// What `authorize` answers.

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::{BoxFuture, Shared};
-use serde::Deserialize;
 
 pub use refresh::{refresh_backoff, AheadOutcome};
 
@@ -29,25 +28,6 @@ use crate::slug::Slug;
 use crate::store::Store;
 use crate::time::{millis, now_ms, Millis};
 use crate::vault::Vault;
-
-/// The body of `/token` and `/credentials`.
-#[derive(Debug, Default, Deserialize)]
-pub struct VendRequest {
-    /// Owner, or acting member.
-    pub user_id: String,
-    /// Organization scope or owner; `null` = unscoped.
-    #[serde(default)]
-    pub organization_id: Option<String>,
-    /// Exact connection.
-    #[serde(default)]
-    pub connected_account_id: Option<String>,
-    /// `user` or `organization`.
-    #[serde(default)]
-    pub connection_owner: Option<String>,
-    /// Plural contract.
-    #[serde(default)]
-    pub supports_multiple_connections: Option<bool>,
-}
 
 /// How vending answers.
 #[derive(Debug)]

@@ -69,10 +69,7 @@ impl Integrations {
 
     /// Creates a root.
     pub async fn create(&self, env: &Environment, req: CreateIntegration) -> Result<DataIntegration, ServiceError> {
-        let slug = Slug::parse(&req.provider)
-            .map_err(|e| ServiceError::invalid_field("provider", "invalid", e.to_string()))?;
-        let ownership = parse_ownership(req.ownership.as_deref())?;
-        let requested_method = parse_auth_methods(req.auth_methods.as_deref())?;
+        let (slug, ownership, requested_method) = (req.provider, req.ownership, req.auth_method);
 
         // A built-in provider as described for the requested method (Salesforce also offers
         // client credentials), else its main description (then a mismatch below).
@@ -170,7 +167,7 @@ impl Integrations {
             }
             (_, None) => None,
         };
-        let config = validate_config(&provider, req.config.unwrap_or_default(), &mut errors);
+        let config = validate_config(&provider, req.config, &mut errors);
         let scopes = req.scopes.map(|s| validate_scopes(s, &mut errors));
         let description = req.description.map(|d| validate_description(d, &mut errors));
         if let Some(api_key) = &req.api_key {
@@ -185,7 +182,7 @@ impl Integrations {
             slug: slug.clone(),
             ownership,
             description,
-            enabled: req.enabled.unwrap_or(false),
+            enabled: req.enabled,
             state: IntegrationState::Valid,
             scopes,
             auth_method: method,
@@ -329,15 +326,9 @@ impl Integrations {
     pub async fn list(
         &self,
         env: &Environment,
-        ownership: Option<&str>,
+        ownership: Option<Ownership>,
         page: PageRequest,
     ) -> Result<Page<DataIntegration>, ServiceError> {
-        let ownership = match ownership {
-            None => None,
-            Some(raw) => Some(Ownership::parse(raw).ok_or_else(|| {
-                ServiceError::invalid_field("ownership", "invalid", "ownership must be 'user' or 'organization'.")
-            })?),
-        };
         if let Some((field, cursor)) = page.cursor() {
             let known = match DataIntegrationId::parse(cursor) {
                 Ok(id) => self.store.data_integration_exists(env.id, id).await?,

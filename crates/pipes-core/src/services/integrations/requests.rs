@@ -1,12 +1,20 @@
-//! The bodies of the data-integration API, as the requests send them.
+//! What creating and updating a data integration takes. The server parses the bodies into
+//! these: slugs, ownership, auth methods and owners arrive typed; the parts checked against the
+//! provider (credentials, config, scopes, the custom definition) are checked here together so
+//! that one answer lists every field at fault.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::super::selection::{Intent, OwnerChoice};
+use super::super::stored::{StoreCredential, TenantSecret};
 use super::super::Patch;
-use crate::domain::Ownership;
+use crate::domain::{AuthMethod, Ownership};
+use crate::error::ServiceError;
+use crate::fields::Labels;
 use crate::secret::SecretString;
+use crate::slug::Slug;
 
 /// `credentials` in create and update bodies.
 #[derive(Debug, Deserialize)]
@@ -23,27 +31,24 @@ pub struct CredentialsInput {
 }
 
 /// `api_key` in create and update bodies: the first tenant of an API-key integration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct ApiKeyInput {
     /// The key.
     pub secret: SecretString,
-    /// Owner (or acting member).
-    pub user_id: String,
-    /// Organization scope or owner.
-    #[serde(default)]
-    pub organization_id: Option<String>,
+    /// The tenant, with the integration's ownership.
+    pub choice: OwnerChoice,
 }
 
 impl ApiKeyInput {
-    /// The equivalent `PUT …/api-key` body for a root of `ownership`.
-    pub fn as_request(&self, ownership: Ownership) -> super::super::StoreCredentialRequest {
-        super::super::StoreCredentialRequest {
-            user_id: Some(self.user_id.clone()),
-            organization_id: self.organization_id.clone(),
-            connection_owner: Some(ownership.as_str().to_owned()),
-            secret: Some(self.secret.clone()),
-            ..Default::default()
-        }
+    /// The equivalent `PUT …/api-key` command.
+    pub fn command(&self) -> Result<StoreCredential, ServiceError> {
+        Ok(StoreCredential {
+            choice: self.choice.clone(),
+            intent: Intent::Compatibility,
+            secret: TenantSecret::api_key(Some(self.secret.clone()))?,
+            labels: Labels::default(),
+            config: None,
+        })
     }
 }
 
@@ -76,42 +81,32 @@ pub struct CustomProviderInput {
 }
 
 /// `POST /data-integrations`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct CreateIntegration {
     /// Built-in slug, new custom slug, or existing custom slug.
-    pub provider: String,
-    /// `user` (default) or `organization`.
-    #[serde(default)]
-    pub ownership: Option<String>,
+    pub provider: Slug,
+    /// Whose connections it makes.
+    pub ownership: Ownership,
+    /// The one auth method asked for, if any.
+    pub auth_method: Option<AuthMethod>,
     /// Shown to end users.
-    #[serde(default)]
     pub description: Option<String>,
     /// Defaults to `false`.
-    #[serde(default)]
-    pub enabled: Option<bool>,
-    /// Requested scopes; absent or `null` = provider defaults.
-    #[serde(default)]
+    pub enabled: bool,
+    /// Requested scopes; `None` = provider defaults.
     pub scopes: Option<Vec<String>>,
-    /// Exactly one of `oauth`, `api_key`, `client_credentials`.
-    #[serde(default)]
-    pub auth_methods: Option<Vec<String>>,
     /// Integration-scope config values.
-    #[serde(default)]
-    pub config: Option<BTreeMap<String, String>>,
+    pub config: BTreeMap<String, String>,
     /// The OAuth app.
-    #[serde(default)]
     pub credentials: Option<CredentialsInput>,
     /// The first tenant of an API-key integration.
-    #[serde(default)]
     pub api_key: Option<ApiKeyInput>,
     /// A new custom provider's definition.
-    #[serde(default)]
     pub custom_provider: Option<CustomProviderInput>,
 }
 
 /// `PUT /data-integrations/{slug}` (partial).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default)]
 pub struct UpdateIntegration {
     /// `null` clears.
     pub description: Patch<String>,

@@ -5,33 +5,6 @@ use std::collections::BTreeMap;
 use super::super::environments::is_loopback;
 use super::*;
 
-pub(super) fn parse_ownership(raw: Option<&str>) -> Result<Ownership, ServiceError> {
-    match raw {
-        None => Ok(Ownership::User),
-        Some(s) => Ownership::parse(s).ok_or_else(|| {
-            ServiceError::invalid_field("ownership", "invalid", "ownership must be 'user' or 'organization'.")
-        }),
-    }
-}
-
-pub(super) fn parse_auth_methods(raw: Option<&[String]>) -> Result<Option<AuthMethod>, ServiceError> {
-    let Some(list) = raw else { return Ok(None) };
-    match list {
-        [one] => AuthMethod::parse(one).map(Some).ok_or_else(|| {
-            ServiceError::invalid_field(
-                "auth_methods",
-                "invalid",
-                "auth_methods must be [\"oauth\"], [\"api_key\"] or [\"client_credentials\"].",
-            )
-        }),
-        _ => Err(ServiceError::invalid_field(
-            "auth_methods",
-            "invalid",
-            "auth_methods must hold exactly one of oauth, api_key, client_credentials.",
-        )),
-    }
-}
-
 pub(super) fn check_api_key_input(method: AuthMethod, input: &ApiKeyInput, errors: &mut Vec<FieldError>) {
     if method != AuthMethod::ApiKey {
         errors.push(FieldError::new(
