@@ -362,8 +362,14 @@ async fn accounts_show_reports_the_last_refresh_error_and_never_a_token() {
     }
     .parse(true)
     .unwrap();
-    let organizations = pipes_core::services::Organizations::new(store.clone(), vault.clone(), catalog);
-    let (account, _) = pipes_core::services::Accounts::new(store.clone(), vault, catalog, organizations)
+    let deps = pipes_core::services::Deps {
+        organizations: pipes_core::services::Organizations::new(store.clone(), vault.clone(), catalog),
+        store: store.clone(),
+        vault,
+        catalog,
+        oauth: pipes_core::oauth::OAuthClient::new(std::time::Duration::from_secs(5)),
+    };
+    let (account, _) = pipes_core::services::Accounts::new(deps)
         .import(
             &tenant,
             &pipes_core::slug::Slug::parse("github").unwrap(),

@@ -6,6 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use pipes_core::pagination::{Order, PageRequest};
 use pipes_core::services::root_not_found;
 use pipes_core::slug::Slug;
 use pipes_core::{FieldError, ServiceError};
@@ -89,6 +90,17 @@ impl QueryMap {
                 "Query parameter {name} was given more than once."
             ))),
         }
+    }
+
+    /// The `limit`, `before`, `after` and `order` of a list, `order` defaulting to `default`.
+    pub fn page(&self, default: Order) -> Result<PageRequest, ApiError> {
+        Ok(PageRequest::parse(
+            self.one("limit")?,
+            self.one("before")?,
+            self.one("after")?,
+            self.one("order")?,
+            default,
+        )?)
     }
 
     /// A `true`/`false` parameter; absent is `false`.

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use pipes_core::oauth::OAuthClient;
 use pipes_core::services::{
-    Accounts, Connect, Credentials, Environments, Events, Integrations, Organizations, StoredCredentials, WidgetTokens,
+    Accounts, Connect, Credentials, Deps, Environments, Events, Integrations, Organizations, StoredCredentials,
+    WidgetTokens,
 };
 use pipes_core::webhooks::{DeliveryPolicy, Webhooks};
 
@@ -96,41 +97,26 @@ impl App {
         settings: Settings,
     ) -> Self {
         // Each service is built once, here, and handed to those that use it.
-        let oauth = OAuthClient::new(Duration::from_secs(15));
         let metrics = Arc::new(Metrics::default());
         let organizations = Organizations::new(store.clone(), vault.clone(), catalog);
+        let deps = Deps {
+            store: store.clone(),
+            vault: vault.clone(),
+            catalog,
+            organizations: organizations.clone(),
+            oauth: OAuthClient::new(Duration::from_secs(15)),
+        };
         Self(Arc::new(AppParts {
             metrics: metrics.clone(),
             environments: Environments::new(store.clone()),
             integrations: Integrations::new(store.clone(), vault.clone(), catalog),
-            accounts: Accounts::new(store.clone(), vault.clone(), catalog, organizations.clone()),
+            accounts: Accounts::new(deps.clone()),
             widget_tokens: WidgetTokens::new(organizations.clone(), vault.clone()),
-            stored: StoredCredentials::new(
-                store.clone(),
-                vault.clone(),
-                catalog,
-                organizations.clone(),
-                oauth.clone(),
-            ),
-            connect: Connect::new(
-                store.clone(),
-                vault.clone(),
-                catalog,
-                organizations.clone(),
-                oauth.clone(),
-                public_url,
-            ),
+            stored: StoredCredentials::new(deps.clone()),
+            connect: Connect::new(deps.clone(), public_url),
             events: Events::new(store.clone()),
-            webhooks: Webhooks::new(store.clone(), vault.clone()),
-            credentials: Credentials::new(
-                store.clone(),
-                vault,
-                catalog,
-                organizations.clone(),
-                oauth,
-                settings.refresh,
-                metrics.clone(),
-            ),
+            webhooks: Webhooks::new(store.clone(), vault),
+            credentials: Credentials::new(deps, settings.refresh, metrics.clone()),
             organizations,
             delivery: settings.delivery,
             janitor: settings.janitor,

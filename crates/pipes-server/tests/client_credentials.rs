@@ -60,10 +60,9 @@ pipes_testkit::on_both_backends!(the_api_picks_the_variant_and_wants_its_config)
 
 async fn the_api_picks_the_variant_and_wants_its_config(app: TestApp) {
     let (status, root) = app
-        .call(
-            Method::POST,
+        .post(
             "/data-integrations",
-            Some(json!({"provider": "salesforce", "enabled": true, "auth_methods": ["client_credentials"]})),
+            json!({"provider": "salesforce", "enabled": true, "auth_methods": ["client_credentials"]}),
         )
         .await;
     assert_eq!(status, 201, "{root}");
@@ -71,23 +70,19 @@ async fn the_api_picks_the_variant_and_wants_its_config(app: TestApp) {
 
     // The OAuth description of the same provider is still there for another ownership.
     let (status, oauth) = app
-        .call(
-            Method::POST,
+        .post(
             "/data-integrations",
-            Some(
-                json!({"provider": "salesforce", "ownership": "organization", "enabled": true,
+            json!({"provider": "salesforce", "ownership": "organization", "enabled": true,
                         "credentials": {"type": "custom", "client_id": "a", "client_secret": "b"}}),
-            ),
         )
         .await;
     assert_eq!(status, 201, "{oauth}");
     assert_eq!(oauth["auth_methods"], json!(["oauth"]));
 
     let (status, err) = app
-        .call(
-            Method::POST,
+        .post(
             "/data-integrations",
-            Some(json!({"provider": "github", "enabled": true, "auth_methods": ["client_credentials"]})),
+            json!({"provider": "github", "enabled": true, "auth_methods": ["client_credentials"]}),
         )
         .await;
     assert_eq!(status, 422, "{err}");
@@ -115,9 +110,7 @@ async fn the_api_picks_the_variant_and_wants_its_config(app: TestApp) {
     let (status, err) = put(Some(json!({"login_host": "login.salesforce.com"}))).await;
     assert_eq!(status, 422, "{err}");
     assert_eq!(err["errors"][0]["code"], "unknown_field");
-    let (status, list) = app
-        .call(Method::GET, "/user_management/users/user_1/data_providers", None)
-        .await;
+    let (status, list) = app.get("/user_management/users/user_1/data_providers").await;
     assert_eq!(status, 200);
     assert!(list["data"]
         .as_array()

@@ -30,7 +30,7 @@ async fn setup() -> Flow {
         "custom_provider": {"name": "Mock Cloud", "authorization_url": format!("{}/authorize", mock.base_url),
                             "token_url": format!("{}/token", mock.base_url)}
     });
-    assert_eq!(app.call(Method::POST, "/data-integrations", Some(body)).await.0, 201);
+    assert_eq!(app.post("/data-integrations", body).await.0, 201);
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -57,9 +57,7 @@ fn csrf_of(html: &str) -> String {
 
 impl Flow {
     async fn authorize(&self, body: Value) -> (u16, Value) {
-        self.app
-            .call(Method::POST, "/data-integrations/mock/authorize", Some(body))
-            .await
+        self.app.post("/data-integrations/mock/authorize", body).await
     }
 
     /// Browser: from the authorize URL through confirmation and the provider to the callback's
@@ -111,11 +109,7 @@ impl Flow {
 
     async fn token(&self, user: &str) -> Value {
         self.app
-            .call(
-                Method::POST,
-                "/data-integrations/mock/token",
-                Some(json!({"user_id": user})),
-            )
+            .post("/data-integrations/mock/token", json!({"user_id": user}))
             .await
             .1
     }
@@ -142,14 +136,7 @@ async fn a_confirmed_connection_is_saved_and_vends_tokens() {
     let token = f.token("user_1").await;
     assert_eq!(token["active"], true, "{token}");
     assert_eq!(token["access_token"]["scopes"], json!(["read"]));
-    let (_, account) = f
-        .app
-        .call(
-            Method::GET,
-            "/user_management/users/user_1/connected_accounts/mock",
-            None,
-        )
-        .await;
+    let (_, account) = f.app.get("/user_management/users/user_1/connected_accounts/mock").await;
     assert_eq!(
         (
             account["account_display_name"].as_str(),
@@ -174,22 +161,12 @@ async fn a_confirmed_connection_is_saved_and_vends_tokens() {
     // Connecting again reconnects the same (compatibility) connection in place.
     let (_, out) = f.authorize(json!({"user_id": "user_1", "return_to": RETURN_TO})).await;
     f.browse(out["url"].as_str().unwrap(), true).await;
-    let (_, same) = f
-        .app
-        .call(
-            Method::GET,
-            "/user_management/users/user_1/connected_accounts/mock",
-            None,
-        )
-        .await;
+    let (_, same) = f.app.get("/user_management/users/user_1/connected_accounts/mock").await;
     assert_eq!(same["id"], account["id"]);
     assert_eq!(same["account_display_name"], "Work", "omitted label is kept");
 
     // Each completed flow is a `connected` event for the same connection, by the user.
-    let (_, events) = f
-        .app
-        .call(Method::GET, "/events?events=pipes.connected_account.connected", None)
-        .await;
+    let (_, events) = f.app.get("/events?events=pipes.connected_account.connected").await;
     let events = events["data"].as_array().unwrap();
     assert_eq!(events.len(), 2);
     for e in events {
@@ -245,7 +222,7 @@ async fn session_bound_connections_are_saved_only_by_finish() {
     assert_eq!(f.token("user_1").await["active"], true);
     assert_eq!(finish(&code, &verifier).await.0, 400, "one use");
 
-    let (_, events) = f.app.call(Method::GET, "/events", None).await;
+    let (_, events) = f.app.get("/events").await;
     let codes: Vec<Value> = events["data"]
         .as_array()
         .unwrap()
@@ -325,7 +302,7 @@ async fn failures_return_to_the_app_with_an_error_and_save_nothing() {
     }
 
     // The denial and the cancellation are failure events in both families; nothing connected.
-    let (_, events) = f.app.call(Method::GET, "/events", None).await;
+    let (_, events) = f.app.get("/events").await;
     let kinds: Vec<&str> = events["data"]
         .as_array()
         .unwrap()
@@ -415,16 +392,10 @@ async fn authorize_rejects_bad_requests_with_the_contract_codes() {
     }
     let (status, _) = f
         .app
-        .call(
-            Method::POST,
-            "/data-integrations/nope/authorize",
-            Some(json!({"user_id": "u"})),
-        )
+        .post("/data-integrations/nope/authorize", json!({"user_id": "u"}))
         .await;
     assert_eq!(status, 404);
-    f.app
-        .call(Method::PUT, "/data-integrations/mock", Some(json!({"enabled": false})))
-        .await;
+    f.app.put("/data-integrations/mock", json!({"enabled": false})).await;
     let (status, body) = f.authorize(json!({"user_id": "u"})).await;
     assert_eq!(
         (status, body["code"].as_str()),
@@ -439,7 +410,7 @@ async fn a_member_who_left_while_at_the_provider_shares_nothing() {
         "provider": "mock", "ownership": "organization", "enabled": true,
         "credentials": {"type": "custom", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET},
     });
-    let (status, body) = f.app.call(Method::POST, "/data-integrations", Some(shared_root)).await;
+    let (status, body) = f.app.post("/data-integrations", shared_root).await;
     assert_eq!(status, 201, "{body}");
     let (status, out) = f
         .authorize(json!({"user_id": "user_admin", "organization_id": "org_1",
@@ -449,14 +420,7 @@ async fn a_member_who_left_while_at_the_provider_shares_nothing() {
     let to_provider = f.confirm(out["url"].as_str().unwrap(), true).await;
     let callback = f.at_provider(to_provider).await;
 
-    let ended = f
-        .app
-        .call(
-            Method::DELETE,
-            "/pipes/organizations/org_1/memberships/user_admin",
-            None,
-        )
-        .await;
+    let ended = f.app.delete("/pipes/organizations/org_1/memberships/user_admin").await;
     assert_eq!(ended.0, 204, "{ended:?}");
     let back = f.browser.get(callback).send().await.unwrap();
     let q = query_of(&location(&back));
@@ -465,18 +429,11 @@ async fn a_member_who_left_while_at_the_provider_shares_nothing() {
         Some("user_not_member_of_organization")
     );
     assert_eq!(q.get("state"), out["state"].as_str().map(str::to_owned).as_ref());
-    let (status, _) = f
-        .app
-        .call(Method::GET, "/organizations/org_1/connected_accounts/mock", None)
-        .await;
+    let (status, _) = f.app.get("/organizations/org_1/connected_accounts/mock").await;
     assert_eq!(status, 404, "nothing was saved");
     let (_, events) = f
         .app
-        .call(
-            Method::GET,
-            "/events?events=pipes.connected_account.connection_failed",
-            None,
-        )
+        .get("/events?events=pipes.connected_account.connection_failed")
         .await;
     assert_eq!(
         events["data"][0]["data"]["error_code"],

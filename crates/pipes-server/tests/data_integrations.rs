@@ -64,9 +64,7 @@ async fn every_call_needs_a_valid_key(app: TestApp) {
 }
 
 async fn tenants_never_see_each_other(app: TestApp) {
-    let (status, created) = app
-        .call(Method::POST, "/data-integrations", Some(github("secret-one")))
-        .await;
+    let (status, created) = app.post("/data-integrations", github("secret-one")).await;
     assert_eq!(status, 201);
     let (_, other) = app.other_tenant("production-eu").await;
     let as_other = |m: Method, p: &str| app.request_as(&other, m, p);
@@ -109,15 +107,13 @@ async fn tenants_never_see_each_other(app: TestApp) {
     .await;
     assert_eq!(status, 201, "the same slug is free in another environment");
     assert_eq!(
-        app.call(Method::GET, "/data-integrations/github", None).await.1["credentials"]["redacted_client_secret"],
+        app.get("/data-integrations/github").await.1["credentials"]["redacted_client_secret"],
         "-one"
     );
 }
 
 async fn create_get_update_delete_a_builtin_integration(app: TestApp) {
-    let (status, body) = app
-        .call(Method::POST, "/data-integrations", Some(github("s3cr3t-1234")))
-        .await;
+    let (status, body) = app.post("/data-integrations", github("s3cr3t-1234")).await;
     assert_eq!(status, 201);
     let id = body["id"].as_str().unwrap().to_owned();
     assert!(id.starts_with("data_integration_") && id.len() == "data_integration_".len() + 26);
@@ -146,9 +142,9 @@ async fn create_get_update_delete_a_builtin_integration(app: TestApp) {
     assert!(body["created_at"].as_str().unwrap().ends_with('Z') && body["created_at"].as_str().unwrap().len() == 24);
     assert!(!body.to_string().contains("s3cr3t"), "the secret never comes back");
 
-    let (status, got) = app.call(Method::GET, "/data-integrations/github", None).await;
+    let (status, got) = app.get("/data-integrations/github").await;
     assert_eq!((status, &got), (200, &body));
-    let (status, conflict) = app.call(Method::POST, "/data-integrations", Some(github("x"))).await;
+    let (status, conflict) = app.post("/data-integrations", github("x")).await;
     assert_eq!(status, 409);
     assert_eq!(
         conflict["message"],
@@ -156,24 +152,21 @@ async fn create_get_update_delete_a_builtin_integration(app: TestApp) {
     );
 
     let org = json!({"provider": "github", "ownership": "organization", "credentials": {"type": "organization"}, "enabled": true});
-    let (status, org_root) = app.call(Method::POST, "/data-integrations", Some(org)).await;
+    let (status, org_root) = app.post("/data-integrations", org).await;
     assert_eq!(status, 201, "{org_root}");
     assert_eq!(
         org_root["credentials"],
         json!({"type": "organization", "client_id": null, "redacted_client_secret": null})
     );
     assert_eq!(
-        app.call(Method::GET, "/data-integrations/github/organization", None)
-            .await
-            .1["id"],
+        app.get("/data-integrations/github/organization").await.1["id"],
         org_root["id"]
     );
 
     let (status, updated) = app
-        .call(
-            Method::PUT,
+        .put(
             "/data-integrations/github",
-            Some(json!({"description": "Prod app", "enabled": true, "scopes": null})),
+            json!({"description": "Prod app", "enabled": true, "scopes": null}),
         )
         .await;
     assert_eq!(status, 200);
@@ -185,7 +178,7 @@ async fn create_get_update_delete_a_builtin_integration(app: TestApp) {
         "untouched fields keep their values"
     );
     let rotated = json!({"credentials": {"type": "custom", "client_id": "Iv1.new", "client_secret": "rotated-9876"}, "description": null});
-    let (_, updated) = app.call(Method::PUT, "/data-integrations/github", Some(rotated)).await;
+    let (_, updated) = app.put("/data-integrations/github", rotated).await;
     assert_eq!(updated["credentials"]["redacted_client_secret"], "9876");
     assert_eq!(updated["description"], Value::Null);
     assert_eq!(
@@ -201,14 +194,9 @@ async fn create_get_update_delete_a_builtin_integration(app: TestApp) {
     assert_eq!(resp.status().as_u16(), 204);
     assert!(resp.headers().get("x-request-id").is_some());
     assert!(resp.bytes().await.unwrap().is_empty());
-    assert_eq!(app.call(Method::GET, "/data-integrations/github", None).await.0, 404);
-    assert_eq!(app.call(Method::DELETE, "/data-integrations/github", None).await.0, 404);
-    assert_eq!(
-        app.call(Method::GET, "/data-integrations/github/organization", None)
-            .await
-            .0,
-        200
-    );
+    assert_eq!(app.get("/data-integrations/github").await.0, 404);
+    assert_eq!(app.delete("/data-integrations/github").await.0, 404);
+    assert_eq!(app.get("/data-integrations/github/organization").await.0, 200);
 }
 
 async fn custom_providers_materialise_defaults_and_share_one_definition(app: TestApp) {
@@ -222,7 +210,7 @@ async fn custom_providers_materialise_defaults_and_share_one_definition(app: Tes
             "refresh_token_url": null
         }
     });
-    let (status, body) = app.call(Method::POST, "/data-integrations", Some(create)).await;
+    let (status, body) = app.post("/data-integrations", create).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(
         body["custom_provider"],
@@ -241,7 +229,7 @@ async fn custom_providers_materialise_defaults_and_share_one_definition(app: Tes
         })
     );
     let patch = json!({"custom_provider": {"refresh_token_url": "https://auth.acme.test/oauth/refresh", "authenticate_via": "basic_auth_header", "request_scope_separator": ","}});
-    let (status, body) = app.call(Method::PUT, "/data-integrations/acme-crm", Some(patch)).await;
+    let (status, body) = app.put("/data-integrations/acme-crm", patch).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["custom_provider"]["refresh_token_url"],
@@ -255,17 +243,15 @@ async fn custom_providers_materialise_defaults_and_share_one_definition(app: Tes
 
     // Adding the organization-owned root of an existing custom slug shares the definition.
     let org = json!({"provider": "acme-crm", "ownership": "organization", "credentials": {"type": "organization"}});
-    let (status, org_root) = app.call(Method::POST, "/data-integrations", Some(org)).await;
+    let (status, org_root) = app.post("/data-integrations", org).await;
     assert_eq!(status, 201, "{org_root}");
     assert_eq!(org_root["custom_provider"]["authenticate_via"], "basic_auth_header");
-    let (_, _) = app
-        .call(
-            Method::PUT,
-            "/data-integrations/acme-crm/organization",
-            Some(json!({"custom_provider": {"name": "Acme CRM 2", "refresh_token_url": null}})),
-        )
-        .await;
-    let (_, user_root) = app.call(Method::GET, "/data-integrations/acme-crm", None).await;
+    app.put(
+        "/data-integrations/acme-crm/organization",
+        json!({"custom_provider": {"name": "Acme CRM 2", "refresh_token_url": null}}),
+    )
+    .await;
+    let (_, user_root) = app.get("/data-integrations/acme-crm").await;
     assert_eq!(user_root["custom_provider"]["name"], "Acme CRM 2");
     assert_eq!(
         user_root["custom_provider"]["refresh_token_url"],
@@ -278,14 +264,14 @@ async fn custom_providers_materialise_defaults_and_share_one_definition(app: Tes
         "provider": "public-app", "credentials": {"type": "custom", "client_id": "pub"},
         "custom_provider": {"name": "Public", "authorization_url": "https://p.test/a", "token_url": "https://p.test/t", "client_secret_required": false}
     });
-    let (status, body) = app.call(Method::POST, "/data-integrations", Some(public)).await;
+    let (status, body) = app.post("/data-integrations", public).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["credentials"]["redacted_client_secret"], Value::Null);
 
     // API-key custom providers need no endpoints and have no redirect URI.
     let api_key =
         json!({"provider": "acme-keys", "auth_methods": ["api_key"], "custom_provider": {"name": "Acme Keys"}});
-    let (status, body) = app.call(Method::POST, "/data-integrations", Some(api_key)).await;
+    let (status, body) = app.post("/data-integrations", api_key).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["redirect_uri"], "");
     assert_eq!(body["credentials"], Value::Null);
@@ -297,14 +283,14 @@ async fn custom_slugs_never_shadow_builtins_and_urls_are_static(app: TestApp) {
         "provider": "github", "credentials": {"type": "custom", "client_id": "a", "client_secret": "b"},
         "custom_provider": {"name": "Fake", "authorization_url": "https://evil.test/a", "token_url": "https://evil.test/t"}
     });
-    let (status, body) = app.call(Method::POST, "/data-integrations", Some(shadow)).await;
+    let (status, body) = app.post("/data-integrations", shadow).await;
     assert_eq!(status, 422);
     assert_eq!(body["errors"][0]["code"], "shadows_builtin_provider");
     let placeholder = json!({
         "provider": "tmpl", "credentials": {"type": "custom", "client_id": "a", "client_secret": "b"},
         "custom_provider": {"name": "T", "authorization_url": "https://${config.sub}.t.test/a", "token_url": "http://remote.test/t"}
     });
-    let (status, body) = app.call(Method::POST, "/data-integrations", Some(placeholder)).await;
+    let (status, body) = app.post("/data-integrations", placeholder).await;
     assert_eq!(status, 422);
     let fields: Vec<&str> = body["errors"]
         .as_array()
@@ -317,14 +303,8 @@ async fn custom_slugs_never_shadow_builtins_and_urls_are_static(app: TestApp) {
         vec!["custom_provider.authorization_url", "custom_provider.token_url"]
     );
     let builtin_patch = json!({"custom_provider": {"name": "x"}});
-    app.call(Method::POST, "/data-integrations", Some(github("abcdef")))
-        .await;
-    assert_eq!(
-        app.call(Method::PUT, "/data-integrations/github", Some(builtin_patch))
-            .await
-            .0,
-        422
-    );
+    app.post("/data-integrations", github("abcdef")).await;
+    assert_eq!(app.put("/data-integrations/github", builtin_patch).await.0, 422);
 }
 
 async fn validation_failures_are_422_with_field_errors(app: TestApp) {
@@ -403,7 +383,7 @@ async fn validation_failures_are_422_with_field_errors(app: TestApp) {
         (json!({"credentials": {"type": "organization"}}), 422, "provider"),
     ];
     for (body, status, field) in cases {
-        let (got, answer) = app.call(Method::POST, "/data-integrations", Some(body.clone())).await;
+        let (got, answer) = app.post("/data-integrations", body.clone()).await;
         assert_eq!(got, status, "{body} -> {answer}");
         if status == 422 {
             assert_eq!(answer["code"], "invalid_request_parameters", "{answer}");
@@ -412,9 +392,7 @@ async fn validation_failures_are_422_with_field_errors(app: TestApp) {
             assert!(errors.iter().any(|e| e["field"] == field), "{body} -> {answer}");
         }
     }
-    let (status, body) = app
-        .call(Method::POST, "/data-integrations", Some(json!({"provider": "gitlab", "config": {"host": "gitlab.acme.test"}, "credentials": {"type": "organization"}})))
-        .await;
+    let (status, body) = app.post("/data-integrations", json!({"provider": "gitlab", "config": {"host": "gitlab.acme.test"}, "credentials": {"type": "organization"}})).await;
     assert_eq!(status, 201);
     assert_eq!(body["config"], json!({"host": "gitlab.acme.test"}));
 }
@@ -462,9 +440,7 @@ async fn malformed_bodies_are_400_and_oversized_ones_413(app: TestApp) {
     let unknown_fields =
         json!({"provider": "github", "credentials": {"type": "organization"}, "future_field": {"nested": [1, 2]}});
     assert_eq!(
-        app.call(Method::POST, "/data-integrations", Some(unknown_fields))
-            .await
-            .0,
+        app.post("/data-integrations", unknown_fields).await.0,
         201,
         "unknown fields are ignored"
     );
@@ -474,7 +450,7 @@ async fn malformed_bodies_are_400_and_oversized_ones_413(app: TestApp) {
         "/data-integrations/a%2Fb",
         "/data-integrations/%F0%9F%92%A5",
     ] {
-        assert_eq!(app.call(Method::GET, path, None).await.0, 404, "{path}");
+        assert_eq!(app.get(path).await.0, 404, "{path}");
     }
 }
 
@@ -483,18 +459,15 @@ async fn lists_page_with_cursors_in_every_order(app: TestApp) {
     let mut ids = vec![];
     for slug in slugs {
         let (status, body) = app
-            .call(
-                Method::POST,
+            .post(
                 "/data-integrations",
-                Some(json!({"provider": slug, "credentials": {"type": "organization"}})),
+                json!({"provider": slug, "credentials": {"type": "organization"}}),
             )
             .await;
         assert_eq!(status, 201);
         ids.push(body["id"].as_str().unwrap().to_owned());
     }
-    let (_, page) = app
-        .call(Method::GET, "/data-integrations?limit=2&order=desc", None)
-        .await;
+    let (_, page) = app.get("/data-integrations?limit=2&order=desc").await;
     let got: Vec<&str> = page["data"]
         .as_array()
         .unwrap()
@@ -510,7 +483,7 @@ async fn lists_page_with_cursors_in_every_order(app: TestApp) {
             Some(a) => format!("/data-integrations?limit=2&after={a}"),
             None => "/data-integrations?limit=2".to_owned(),
         };
-        let (_, page) = app.call(Method::GET, &path, None).await;
+        let (_, page) = app.get(&path).await;
         walked.extend(
             page["data"]
                 .as_array()
@@ -527,11 +500,7 @@ async fn lists_page_with_cursors_in_every_order(app: TestApp) {
     expected.reverse();
     assert_eq!(walked, expected);
     let (_, page) = app
-        .call(
-            Method::GET,
-            &format!("/data-integrations?order=asc&limit=10&after={}", ids[1]),
-            None,
-        )
+        .get(&format!("/data-integrations?order=asc&limit=10&after={}", ids[1]))
         .await;
     assert_eq!(page["data"].as_array().unwrap().len(), 3);
     assert_eq!(page["list_metadata"]["after"], Value::Null);
@@ -545,12 +514,10 @@ async fn lists_page_with_cursors_in_every_order(app: TestApp) {
         "before=a&after=b",
         "after=data_integration_01EHZNVPK3SFK441A1RGBFSHRT",
     ] {
-        let (status, body) = app.call(Method::GET, &format!("/data-integrations?{bad}"), None).await;
+        let (status, body) = app.get(&format!("/data-integrations?{bad}")).await;
         assert_eq!(status, 422, "{bad} -> {body}");
     }
-    let (_, page) = app
-        .call(Method::GET, "/data-integrations?ownership=organization&limit=", None)
-        .await;
+    let (_, page) = app.get("/data-integrations?ownership=organization&limit=").await;
     assert_eq!(
         page["data"].as_array().unwrap().len(),
         0,
@@ -559,27 +526,22 @@ async fn lists_page_with_cursors_in_every_order(app: TestApp) {
 }
 
 async fn unknown_routes_and_methods_answer_json(app: TestApp) {
-    let (status, body) = app.call(Method::GET, "/nope", None).await;
+    let (status, body) = app.get("/nope").await;
     assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
     let (status, body) = app.call(Method::PATCH, "/data-integrations", None).await;
     assert_eq!((status, body["code"].as_str()), (405, Some("method_not_allowed")));
-    let (status, body) = app.call(Method::GET, "/healthz", None).await;
+    let (status, body) = app.get("/healthz").await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
-    let (status, _) = app.call(Method::GET, "/readyz", None).await;
+    let (status, _) = app.get("/readyz").await;
     assert_eq!(status, 200);
 }
 
 async fn client_secrets_are_sealed_at_rest(app: TestApp) {
     let secret = "plaintext-canary-7f3a9c";
-    assert_eq!(
-        app.call(Method::POST, "/data-integrations", Some(github(secret)))
-            .await
-            .0,
-        201
-    );
+    assert_eq!(app.post("/data-integrations", github(secret)).await.0, 201);
     let rotated =
         json!({"credentials": {"type": "custom", "client_id": "x", "client_secret": "rotated-canary-0b1d2e"}});
-    let (_, _) = app.call(Method::PUT, "/data-integrations/github", Some(rotated)).await;
+    let (_, _) = app.put("/data-integrations/github", rotated).await;
     let dump = database_bytes(&app.db).await;
     assert!(!dump.is_empty());
     for needle in [secret, "rotated-canary-0b1d2e", &app.key] {

@@ -40,7 +40,7 @@ async fn github(app: &TestApp) {
         "provider": "github",
         "credentials": {"type": "custom", "client_id": "cid", "client_secret": "csecret"},
     });
-    let (status, created) = app.call(Method::POST, "/data-integrations", Some(body)).await;
+    let (status, created) = app.post("/data-integrations", body).await;
     assert_eq!(status, 201, "{created}");
 }
 
@@ -51,10 +51,9 @@ fn account_path(user: &str, org: Option<&str>) -> String {
 
 async fn connect(app: &TestApp, user: &str, org: Option<&str>) -> Value {
     let (status, account) = app
-        .call(
-            Method::POST,
+        .post(
             &account_path(user, org),
-            Some(json!({"access_token": format!("gho_{user}"), "scopes": ["repo"]})),
+            json!({"access_token": format!("gho_{user}"), "scopes": ["repo"]}),
         )
         .await;
     assert_eq!(status, 201, "{account}");
@@ -62,7 +61,7 @@ async fn connect(app: &TestApp, user: &str, org: Option<&str>) -> Value {
 }
 
 async fn events(app: &TestApp, query: &str) -> Value {
-    let (status, body) = app.call(Method::GET, &format!("/events{query}"), None).await;
+    let (status, body) = app.get(&format!("/events{query}")).await;
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -79,31 +78,15 @@ fn names(list: &Value) -> Vec<String> {
 async fn connection_changes_are_events(app: TestApp) {
     github(&app).await;
     let account = connect(&app, "user_1", None).await;
-    let (status, _) = app
-        .call(
-            Method::PUT,
-            &account_path("user_1", None),
-            Some(json!({"state": "needs_reauthorization"})),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = app
-        .call(
-            Method::PUT,
-            &account_path("user_1", None),
-            Some(json!({"state": "connected"})),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = app
-        .call(
-            Method::PUT,
-            &account_path("user_1", None),
-            Some(json!({"account_display_name": "x"})),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = app.call(Method::DELETE, &account_path("user_1", None), None).await;
+    for change in [
+        json!({"state": "needs_reauthorization"}),
+        json!({"state": "connected"}),
+        json!({"account_display_name": "x"}),
+    ] {
+        let (status, body) = app.put(&account_path("user_1", None), change).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, _) = app.delete(&account_path("user_1", None)).await;
     assert_eq!(status, 204);
 
     let list = events(&app, &format!("?events={CONNECTED},{REAUTH},{DISCONNECTED}")).await;
@@ -181,7 +164,7 @@ async fn events_filter_and_page(app: TestApp) {
         "?limit=0",
         "?after=event_01EHZNVPK3SFK441A1RGBFSHRT",
     ] {
-        let (status, body) = app.call(Method::GET, &format!("/events{bad}"), None).await;
+        let (status, body) = app.get(&format!("/events{bad}")).await;
         assert_eq!(status, 422, "{bad}: {body}");
         assert_eq!(body["code"], "invalid_request_parameters");
         assert!(body["errors"][0]["field"].is_string());
@@ -192,7 +175,7 @@ async fn deleting_an_integration_announces_each_connection(app: TestApp) {
     github(&app).await;
     connect(&app, "user_1", None).await;
     connect(&app, "user_2", Some("org_1")).await;
-    let (status, _) = app.call(Method::DELETE, "/data-integrations/github", None).await;
+    let (status, _) = app.delete("/data-integrations/github").await;
     assert_eq!(status, 204);
     let gone = events(&app, &format!("?events={DISCONNECTED}")).await;
     let mut users: Vec<String> = gone["data"]
@@ -207,11 +190,7 @@ async fn deleting_an_integration_announces_each_connection(app: TestApp) {
 
 async fn create_endpoint(app: &TestApp, url: &str, events: &[&str]) -> Value {
     let (status, body) = app
-        .call(
-            Method::POST,
-            "/webhook_endpoints",
-            Some(json!({"endpoint_url": url, "events": events})),
-        )
+        .post("/webhook_endpoints", json!({"endpoint_url": url, "events": events}))
         .await;
     assert_eq!(status, 201, "{body}");
     body
@@ -227,7 +206,7 @@ async fn webhook_endpoints_are_managed_per_environment(app: TestApp) {
     let id = created["id"].as_str().unwrap().to_owned();
     assert!(id.starts_with("we_"));
 
-    let (status, list) = app.call(Method::GET, "/webhook_endpoints", None).await;
+    let (status, list) = app.get("/webhook_endpoints").await;
     assert_eq!(status, 200);
     assert_eq!(
         list["data"][0]["secret"],
@@ -268,7 +247,7 @@ async fn webhook_endpoints_are_managed_per_environment(app: TestApp) {
         ),
     ];
     for (body, want, code) in cases {
-        let (status, err) = app.call(Method::POST, "/webhook_endpoints", Some(body.clone())).await;
+        let (status, err) = app.post("/webhook_endpoints", body.clone()).await;
         assert_eq!((status, err["code"].as_str().unwrap()), (want, code), "{body}: {err}");
     }
 
@@ -316,11 +295,11 @@ async fn webhook_endpoints_are_managed_per_environment(app: TestApp) {
         assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
     }
 
-    let (status, _) = app.call(Method::DELETE, &path, None).await;
+    let (status, _) = app.delete(&path).await;
     assert_eq!(status, 204);
-    let (status, _) = app.call(Method::DELETE, &path, None).await;
+    let (status, _) = app.delete(&path).await;
     assert_eq!(status, 404);
-    let (status, _) = app.call(Method::GET, "/webhook_endpoints/we_nope", None).await;
+    let (status, _) = app.get("/webhook_endpoints/we_nope").await;
     assert_eq!(status, 404);
 }
 
@@ -341,7 +320,7 @@ async fn deliveries_are_signed_compact_and_in_order(app: TestApp) {
     assert_eq!(status, 200);
 
     connect(&app, "user_1", None).await;
-    app.call(Method::DELETE, &account_path("user_1", None), None).await;
+    app.delete(&account_path("user_1", None)).await;
     connect(&app, "user_2", None).await;
 
     let got = receiver.wait_for_accepted(3, Duration::from_secs(10)).await;

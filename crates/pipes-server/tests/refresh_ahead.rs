@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use pipes_testkit::mock_provider::{Failure, MockProvider};
 use pipes_testkit::{iso_in, Settings, TestApp};
-use reqwest::Method;
 use serde_json::{json, Value};
 
 pipes_testkit::on_both_backends!(
@@ -31,10 +30,9 @@ async fn setup(app: &TestApp) -> MockProvider {
 
 async fn import(app: &TestApp, user: &str, access: &str, refresh: &str, expires_in: i64) {
     let (status, account) = app
-        .call(
-            Method::POST,
+        .post(
             &format!("/user_management/users/{user}/connected_accounts/mock"),
-            Some(json!({"access_token": access, "refresh_token": refresh, "expires_at": iso_in(expires_in)})),
+            json!({"access_token": access, "refresh_token": refresh, "expires_at": iso_in(expires_in)}),
         )
         .await;
     assert_eq!(status, 201, "{account}");
@@ -42,11 +40,7 @@ async fn import(app: &TestApp, user: &str, access: &str, refresh: &str, expires_
 
 async fn account(app: &TestApp, user: &str) -> Value {
     let (status, body) = app
-        .call(
-            Method::GET,
-            &format!("/user_management/users/{user}/connected_accounts/mock"),
-            None,
-        )
+        .get(&format!("/user_management/users/{user}/connected_accounts/mock"))
         .await;
     assert_eq!(status, 200, "{body}");
     body
@@ -93,11 +87,7 @@ async fn tokens_are_refreshed_before_anyone_asks(app: TestApp) {
 
     // The caller now gets the refreshed token without another refresh.
     let (_, vended) = app
-        .call(
-            Method::POST,
-            "/data-integrations/mock/token",
-            Some(json!({"user_id": "user_1"})),
-        )
+        .post("/data-integrations/mock/token", json!({"user_id": "user_1"}))
         .await;
     assert_eq!(vended["active"], true);
     assert_eq!(mock.counters().refreshes, 3);
@@ -141,11 +131,7 @@ async fn a_provider_outage_backs_off_and_kills_nothing(app: TestApp) {
     );
     // A caller still gets the valid token it has.
     let (status, vended) = app
-        .call(
-            Method::POST,
-            "/data-integrations/mock/token",
-            Some(json!({"user_id": "user_1"})),
-        )
+        .post("/data-integrations/mock/token", json!({"user_id": "user_1"}))
         .await;
     assert_eq!((status, vended["active"].as_bool()), (200, Some(true)), "{vended}");
 }
@@ -162,11 +148,7 @@ async fn a_dead_grant_is_marked_once_with_its_event(app: TestApp) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(mock.counters().invalid_refresh_tokens, 1, "a dead grant is not retried");
     let (_, events) = app
-        .call(
-            Method::GET,
-            "/events?events=pipes.connected_account.reauthorization_needed",
-            None,
-        )
+        .get("/events?events=pipes.connected_account.reauthorization_needed")
         .await;
     let events = events["data"].as_array().unwrap();
     assert_eq!(events.len(), 1);

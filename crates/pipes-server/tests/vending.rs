@@ -35,13 +35,19 @@ async fn setup(app: &TestApp) -> MockProvider {
     mock
 }
 
+/// The provider saw `refreshes` refreshes, none with a spent or unknown refresh token.
+fn assert_clean_refreshes(mock: &MockProvider, refreshes: u64) {
+    let c = mock.counters();
+    assert_eq!(
+        (c.refreshes, c.reused_refresh_tokens, c.invalid_refresh_tokens),
+        (refreshes, 0, 0),
+        "exactly {refreshes} refresh(es) at the provider, each with a live refresh token"
+    );
+}
+
 async fn import(app: &TestApp, user: &str, body: Value) -> Value {
     let (status, account) = app
-        .call(
-            Method::POST,
-            &format!("/user_management/users/{user}/connected_accounts/mock"),
-            Some(body),
-        )
+        .post(&format!("/user_management/users/{user}/connected_accounts/mock"), body)
         .await;
     assert_eq!(status, 201, "{account}");
     account
@@ -59,15 +65,6 @@ async fn connected(app: &TestApp, mock: &MockProvider, user: &str, secs: i64) ->
     (access, refresh)
 }
 
-async fn token(app: &TestApp, user: &str) -> (u16, Value) {
-    app.call(
-        Method::POST,
-        "/data-integrations/mock/token",
-        Some(json!({"user_id": user})),
-    )
-    .await
-}
-
 async fn a_fresh_token_needs_no_provider_call(app: TestApp) {
     let mock = setup(&app).await;
     let (access, refresh) = mock.issue_grant();
@@ -80,7 +77,7 @@ async fn a_fresh_token_needs_no_provider_call(app: TestApp) {
     assert_eq!(account["state"], "connected");
     assert!(account["id"].as_str().unwrap().starts_with("data_installation_"));
     for _ in 0..3 {
-        let (status, body) = token(&app, "user_1").await;
+        let (status, body) = app.vend("mock", "user_1").await;
         assert_eq!(status, 200);
         assert_eq!(body["active"], true);
         assert_eq!(body["access_token"]["object"], "access_token");
@@ -96,11 +93,11 @@ async fn a_token_inside_the_margin_is_refreshed_once_and_rotated(app: TestApp) {
     let mock = setup(&app).await;
     // 200 s left of a one-hour token: inside the 5-minute margin.
     let (access, _) = connected(&app, &mock, "user_1", 200).await;
-    let (_, first) = token(&app, "user_1").await;
+    let (_, first) = app.vend("mock", "user_1").await;
     let fresh = first["access_token"]["access_token"].as_str().unwrap().to_owned();
     assert_ne!(fresh, access, "a new token was fetched");
     assert_eq!(mock.counters().refreshes, 1);
-    let (_, second) = token(&app, "user_1").await;
+    let (_, second) = app.vend("mock", "user_1").await;
     assert_eq!(
         second["access_token"]["access_token"],
         fresh.as_str(),
@@ -113,25 +110,21 @@ async fn a_token_inside_the_margin_is_refreshed_once_and_rotated(app: TestApp) {
     import(&app, "user_2", json!({"refresh_token": mock.issue_grant().1})).await;
     let mut seen = vec![];
     for _ in 0..3 {
-        let (status, body) = token(&app, "user_2").await;
+        let (status, body) = app.vend("mock", "user_2").await;
         assert_eq!((status, body["active"].as_bool()), (200, Some(true)), "{body}");
         seen.push(body["access_token"]["access_token"].as_str().unwrap().to_owned());
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
     seen.dedup();
     assert_eq!(seen.len(), 3);
-    let c = mock.counters();
-    assert_eq!(
-        (c.refreshes, c.reused_refresh_tokens, c.invalid_refresh_tokens),
-        (4, 0, 0)
-    );
+    assert_clean_refreshes(&mock, 4);
 }
 
 async fn fifty_concurrent_calls_after_expiry_make_one_refresh(app: TestApp) {
     let mock = setup(&app).await;
     mock.fail_next([Failure::Slow(Duration::from_millis(300))]);
     let (access, _) = connected(&app, &mock, "user_1", -5).await;
-    let calls = (0..50).map(|_| token(&app, "user_1"));
+    let calls = (0..50).map(|_| app.vend("mock", "user_1"));
     let answers = futures_join_all(calls).await;
     let tokens: Vec<String> = answers
         .iter()
@@ -143,12 +136,7 @@ async fn fifty_concurrent_calls_after_expiry_make_one_refresh(app: TestApp) {
         .collect();
     assert!(tokens.iter().all(|t| *t == tokens[0]), "50 identical answers");
     assert_ne!(tokens[0], access);
-    let c = mock.counters();
-    assert_eq!(
-        (c.refreshes, c.reused_refresh_tokens),
-        (1, 0),
-        "exactly one refresh at the provider"
-    );
+    assert_clean_refreshes(&mock, 1);
 }
 
 async fn two_server_instances_share_one_refresh(app: TestApp) {
@@ -186,32 +174,22 @@ async fn two_server_instances_share_one_refresh(app: TestApp) {
             "both instances hand out the one new token"
         );
     }
-    let c = mock.counters();
-    assert_eq!(
-        (c.refreshes, c.reused_refresh_tokens, c.invalid_refresh_tokens),
-        (1, 0, 0)
-    );
+    assert_clean_refreshes(&mock, 1);
 }
 
 async fn a_dead_grant_needs_reauthorization_and_stops_refreshing(app: TestApp) {
     let mock = setup(&app).await;
     connected(&app, &mock, "user_1", -5).await;
     mock.revoke_all();
-    let (status, body) = token(&app, "user_1").await;
+    let (status, body) = app.vend("mock", "user_1").await;
     assert_eq!(
         (status, body.clone()),
         (200, json!({"active": false, "error": "needs_reauthorization"}))
     );
-    let (_, account) = app
-        .call(
-            Method::GET,
-            "/user_management/users/user_1/connected_accounts/mock",
-            None,
-        )
-        .await;
+    let account = app.user_account("user_1", "mock").await;
     assert_eq!(account["state"], "needs_reauthorization");
     let attempts = mock.counters().invalid_refresh_tokens;
-    let (_, again) = token(&app, "user_1").await;
+    let (_, again) = app.vend("mock", "user_1").await;
     assert_eq!(again["error"], "needs_reauthorization");
     assert_eq!(
         mock.counters().invalid_refresh_tokens,
@@ -225,16 +203,12 @@ async fn a_dead_grant_needs_reauthorization_and_stops_refreshing(app: TestApp) {
         json!({"access_token": "at_x", "refresh_token": "rt_unknown", "expires_at": iso_in(-1)}),
     )
     .await;
-    let (_, body) = token(&app, "user_2").await;
+    let (_, body) = app.vend("mock", "user_2").await;
     assert_eq!(body["error"], "needs_reauthorization");
 
     // Each death is one event, by Pipes itself, with the reason.
     let (_, events) = app
-        .call(
-            Method::GET,
-            "/events?events=pipes.connected_account.reauthorization_needed",
-            None,
-        )
+        .get("/events?events=pipes.connected_account.reauthorization_needed")
         .await;
     let events = events["data"].as_array().unwrap();
     assert_eq!(events.len(), 2, "{events:?}");
@@ -249,18 +223,12 @@ async fn provider_outages_never_kill_the_account(app: TestApp) {
     // Still valid for 100 s but inside the margin: a failed refresh hands out the current token.
     let (access, _) = connected(&app, &mock, "user_1", 100).await;
     mock.fail_next([Failure::ServerError]);
-    let (status, body) = token(&app, "user_1").await;
+    let (status, body) = app.vend("mock", "user_1").await;
     assert_eq!(
         (status, body["access_token"]["access_token"].as_str()),
         (200, Some(access.as_str()))
     );
-    let (_, account) = app
-        .call(
-            Method::GET,
-            "/user_management/users/user_1/connected_accounts/mock",
-            None,
-        )
-        .await;
+    let account = app.user_account("user_1", "mock").await;
     assert_eq!(account["state"], "connected");
 
     // Expired and the provider rate-limits: a retryable 503 with Retry-After, then recovery.
@@ -284,7 +252,7 @@ async fn provider_outages_never_kill_the_account(app: TestApp) {
     );
     let (status, body) = read(resp).await;
     assert_eq!((status, body["code"].as_str()), (503, Some("provider_unavailable")));
-    let (status, body) = token(&app, "user_2").await;
+    let (status, body) = app.vend("mock", "user_2").await;
     assert_eq!((status, body["active"].as_bool()), (200, Some(true)), "{body}");
     let c = mock.counters();
     assert_eq!((c.reused_refresh_tokens, c.invalid_refresh_tokens), (0, 0));
@@ -292,53 +260,35 @@ async fn provider_outages_never_kill_the_account(app: TestApp) {
 
 async fn selection_and_soft_failures(app: TestApp) {
     let mock = setup(&app).await;
-    let (status, body) = token(&app, "nobody").await;
+    let (status, body) = app.vend("mock", "nobody").await;
     assert_eq!(
         (status, body),
         (200, json!({"active": false, "error": "not_installed"}))
     );
-    let (status, _) = app
-        .call(
-            Method::POST,
-            "/data-integrations/nope/token",
-            Some(json!({"user_id": "u"})),
-        )
-        .await;
+    let (status, _) = app.vend("nope", "u").await;
     assert_eq!(status, 404);
-    let (status, body) = app
-        .call(Method::POST, "/data-integrations/mock/token", Some(json!({})))
-        .await;
+    let (status, body) = app.post("/data-integrations/mock/token", json!({})).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (422, Some("invalid_request_parameters"))
     );
     let org_call = json!({"user_id": "u", "connection_owner": "organization"});
-    let (status, body) = app
-        .call(Method::POST, "/data-integrations/mock/token", Some(org_call))
-        .await;
+    let (status, body) = app.post("/data-integrations/mock/token", org_call).await;
     assert_eq!((status, body["code"].as_str()), (422, Some("organization_id_required")));
 
     let (access, _) = connected(&app, &mock, "user_1", 3600).await;
     let scoped = json!({"user_id": "user_1", "organization_id": "org_1"});
-    let (_, body) = app
-        .call(Method::POST, "/data-integrations/mock/token", Some(scoped))
-        .await;
+    let (_, body) = app.post("/data-integrations/mock/token", scoped).await;
     assert_eq!(
         body["error"], "not_installed",
         "an org-scoped owner is a different owner"
     );
     let unscoped = json!({"user_id": "user_1", "organization_id": null});
-    let (_, body) = app
-        .call(Method::POST, "/data-integrations/mock/token", Some(unscoped))
-        .await;
+    let (_, body) = app.post("/data-integrations/mock/token", unscoped).await;
     assert_eq!(body["active"], true, "explicit null organization_id means unscoped");
 
     let (_, cred) = app
-        .call(
-            Method::POST,
-            "/data-integrations/mock/credentials",
-            Some(json!({"user_id": "user_1"})),
-        )
+        .post("/data-integrations/mock/credentials", json!({"user_id": "user_1"}))
         .await;
     assert_eq!(cred["active"], true);
     let c = &cred["credential"];
@@ -349,34 +299,19 @@ async fn selection_and_soft_failures(app: TestApp) {
     assert_eq!((c["metadata"].clone(), c["config"].clone()), (json!({}), json!({})));
     assert!(c["expires_at"].is_string() && c["missing_scopes"].is_array());
 
-    let (_, account) = app
-        .call(
-            Method::GET,
-            "/user_management/users/user_1/connected_accounts/mock",
-            None,
-        )
-        .await;
+    let account = app.user_account("user_1", "mock").await;
     let id = account["id"].as_str().unwrap();
     let exact = json!({"user_id": "user_1", "connected_account_id": id});
-    assert_eq!(
-        app.call(Method::POST, "/data-integrations/mock/token", Some(exact))
-            .await
-            .1["active"],
-        true
-    );
+    assert_eq!(app.post("/data-integrations/mock/token", exact).await.1["active"], true);
     let foreign = json!({"user_id": "user_2", "connected_account_id": id});
-    let (status, body) = app
-        .call(Method::POST, "/data-integrations/mock/token", Some(foreign))
-        .await;
+    let (status, body) = app.post("/data-integrations/mock/token", foreign).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (404, Some("connected_account_not_found"))
     );
     let plural = json!({"user_id": "user_1", "supports_multiple_connections": true});
     assert_eq!(
-        app.call(Method::POST, "/data-integrations/mock/token", Some(plural))
-            .await
-            .1["active"],
+        app.post("/data-integrations/mock/token", plural).await.1["active"],
         true
     );
 }
@@ -406,7 +341,7 @@ async fn import_validates_token_combinations(app: TestApp) {
     ];
     for (i, (body, status, code)) in cases.into_iter().enumerate() {
         let path = format!("/user_management/users/bad_{i}/connected_accounts/mock");
-        let (got, answer) = app.call(Method::POST, &path, Some(body.clone())).await;
+        let (got, answer) = app.post(&path, body.clone()).await;
         assert_eq!(
             (got, answer["code"].as_str()),
             (status, Some(code)),
@@ -416,11 +351,7 @@ async fn import_validates_token_combinations(app: TestApp) {
     let nothing = import(&app, "user_1", json!({})).await;
     assert_eq!(nothing["state"], "needs_reauthorization");
     let (status, body) = app
-        .call(
-            Method::POST,
-            "/user_management/users/user_1/connected_accounts/mock",
-            Some(json!({})),
-        )
+        .post("/user_management/users/user_1/connected_accounts/mock", json!({}))
         .await;
     assert_eq!(
         (status, body["code"].as_str()),
@@ -428,15 +359,14 @@ async fn import_validates_token_combinations(app: TestApp) {
     );
     let only_access = import(&app, "user_2", json!({"access_token": "forever"})).await;
     assert_eq!(only_access["state"], "connected");
-    let (_, t) = token(&app, "user_2").await;
+    let (_, t) = app.vend("mock", "user_2").await;
     assert_eq!(t["access_token"]["expires_at"], Value::Null, "non-expiring");
 
     let path = "/user_management/users/user_1/connected_accounts/mock";
     let (status, updated) = app
-        .call(
-            Method::PUT,
+        .put(
             path,
-            Some(json!({"access_token": "new", "scopes": ["read"], "account_display_name": "Work"})),
+            json!({"access_token": "new", "scopes": ["read"], "account_display_name": "Work"}),
         )
         .await;
     assert_eq!(status, 200, "{updated}");
@@ -444,15 +374,11 @@ async fn import_validates_token_combinations(app: TestApp) {
         (updated["state"].as_str(), updated["account_display_name"].as_str()),
         (Some("connected"), Some("Work"))
     );
-    let (_, updated) = app
-        .call(Method::PUT, path, Some(json!({"state": "needs_reauthorization"})))
-        .await;
+    let (_, updated) = app.put(path, json!({"state": "needs_reauthorization"})).await;
     assert_eq!(updated["state"], "needs_reauthorization");
     assert_eq!(updated["account_display_name"], "Work", "omitted labels are kept");
 
-    let (_, providers) = app
-        .call(Method::GET, "/user_management/users/user_1/data_providers", None)
-        .await;
+    let (_, providers) = app.get("/user_management/users/user_1/data_providers").await;
     let p = &providers["data"][0];
     assert_eq!(
         (p["object"].as_str(), p["slug"].as_str(), p["name"].as_str()),
@@ -465,9 +391,7 @@ async fn import_validates_token_combinations(app: TestApp) {
     assert_eq!(p["connected_account"]["userland_user_id"], "user_1");
     assert_eq!(p["connected_account"]["userlandUserId"], "user_1");
     assert_eq!(p["connected_accounts"].as_array().unwrap().len(), 1);
-    let (_, empty) = app
-        .call(Method::GET, "/user_management/users/user_9/data_providers", None)
-        .await;
+    let (_, empty) = app.get("/user_management/users/user_9/data_providers").await;
     assert_eq!(
         (
             empty["data"][0]["connected_account"].clone(),
@@ -476,17 +400,9 @@ async fn import_validates_token_combinations(app: TestApp) {
         (Value::Null, json!([]))
     );
 
-    assert_eq!(
-        app.request(Method::DELETE, path)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
-        204
-    );
-    assert_eq!(app.call(Method::GET, path, None).await.0, 404);
-    assert_eq!(app.call(Method::DELETE, path, None).await.0, 404);
+    assert_eq!(app.delete(path).await.0, 204);
+    assert_eq!(app.get(path).await.0, 404);
+    assert_eq!(app.delete(path).await.0, 404);
 }
 
 async fn tokens_are_sealed_at_rest(app: TestApp) {
@@ -499,7 +415,7 @@ async fn tokens_are_sealed_at_rest(app: TestApp) {
         json!({"access_token": access, "refresh_token": refresh, "expires_at": iso_in(-1)}),
     )
     .await;
-    let (_, t) = token(&app, "user_1").await;
+    let (_, t) = app.vend("mock", "user_1").await;
     let fresh = t["access_token"]["access_token"].as_str().unwrap().to_owned();
     let bytes = database_bytes(&app).await;
     for needle in [access, refresh.as_str(), fresh.as_str()] {
@@ -559,11 +475,7 @@ async fn a_bad_key_is_always_a_401(app: TestApp) {
         }
     }
     let (status, _) = app
-        .call(
-            Method::POST,
-            "/data-integrations/UPPER/token",
-            Some(json!({"user_id": "u"})),
-        )
+        .post("/data-integrations/UPPER/token", json!({"user_id": "u"}))
         .await;
     assert_eq!(status, 404, "with a good key, an impossible slug is simply not found");
 }
@@ -573,31 +485,21 @@ async fn cached_reads_follow_writes_at_once_here_and_within_a_second_elsewhere(a
     let (access, refresh) = connected(&app, &mock, "user_1", 3600).await;
     let path = "/user_management/users/user_1/connected_accounts/mock";
     assert_eq!(
-        token(&app, "user_1").await.1["access_token"]["access_token"],
+        app.vend("mock", "user_1").await.1["access_token"]["access_token"],
         access.as_str()
     );
     // Writes through this server are seen by the very next call.
-    let (_, _) = app
-        .call(
-            Method::PUT,
-            path,
-            Some(json!({"access_token": "replaced", "expires_at": iso_in(3600), "refresh_token": refresh})),
-        )
-        .await;
+    app.put(
+        path,
+        json!({"access_token": "replaced", "expires_at": iso_in(3600), "refresh_token": refresh}),
+    )
+    .await;
     assert_eq!(
-        token(&app, "user_1").await.1["access_token"]["access_token"],
+        app.vend("mock", "user_1").await.1["access_token"]["access_token"],
         "replaced"
     );
-    assert_eq!(
-        app.request(Method::DELETE, path)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
-        204
-    );
-    assert_eq!(token(&app, "user_1").await.1["error"], "not_installed");
+    assert_eq!(app.delete(path).await.0, 204);
+    assert_eq!(app.vend("mock", "user_1").await.1["error"], "not_installed");
 
     // Writes by another server (or the CLI) are seen within a second.
     import(
@@ -620,12 +522,9 @@ async fn cached_reads_follow_writes_at_once_here_and_within_a_second_elsewhere(a
     };
     assert_eq!(via_sibling().await.1["active"], true);
     assert_eq!(
-        app.request(Method::DELETE, "/user_management/users/user_2/connected_accounts/mock")
-            .send()
+        app.delete("/user_management/users/user_2/connected_accounts/mock")
             .await
-            .unwrap()
-            .status()
-            .as_u16(),
+            .0,
         204
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -635,7 +534,7 @@ async fn cached_reads_follow_writes_at_once_here_and_within_a_second_elsewhere(a
     app.environments.revoke_key(&keys[0].id.to_string()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
-        token(&app, "user_1").await.0,
+        app.vend("mock", "user_1").await.0,
         401,
         "a key revoked elsewhere stops vending within a second"
     );
@@ -644,23 +543,19 @@ async fn cached_reads_follow_writes_at_once_here_and_within_a_second_elsewhere(a
 async fn shared_connections_take_the_fast_path_but_follow_membership_and_settings(app: TestApp) {
     let mock = setup(&app).await;
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post(
             "/data-integrations",
-            Some(json!({"provider": "mock", "ownership": "organization", "enabled": true,
-                        "credentials": {"type": "custom", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}})),
+            json!({"provider": "mock", "ownership": "organization", "enabled": true,
+                        "credentials": {"type": "custom", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}}),
         )
         .await;
     assert_eq!(status, 201, "{body}");
     let (access, refresh) = mock.issue_grant();
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post(
             "/organizations/org_1/connected_accounts/mock",
-            Some(
-                json!({"user_id": "user_admin", "access_token": access, "refresh_token": refresh,
+            json!({"user_id": "user_admin", "access_token": access, "refresh_token": refresh,
                         "expires_at": iso_in(3600), "scopes": ["read"]}),
-            ),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -681,10 +576,9 @@ async fn shared_connections_take_the_fast_path_but_follow_membership_and_setting
     // and the next (otherwise cached) answer compares against them at once.
     let (access, refresh) = mock.issue_grant();
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post(
             "/user_management/users/user_member/connected_accounts/mock?organization_id=org_1",
-            Some(json!({"access_token": access, "refresh_token": refresh, "expires_at": iso_in(3600), "scopes": ["read"]})),
+            json!({"access_token": access, "refresh_token": refresh, "expires_at": iso_in(3600), "scopes": ["read"]}),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -699,20 +593,18 @@ async fn shared_connections_take_the_fast_path_but_follow_membership_and_setting
         assert_eq!(own().await.1["access_token"]["missing_scopes"], json!(["write"]));
     }
     let (status, body) = app
-        .call(
-            Method::PUT,
+        .put(
             "/organizations/org_1/data_integration_configurations/mock",
-            Some(json!({"scopes": ["read"]})),
+            json!({"scopes": ["read"]}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(own().await.1["access_token"]["missing_scopes"], json!([]));
     // The member leaves: refused at once, though their last read was cached.
     let (status, _) = app
-        .call(
-            Method::PUT,
+        .put(
             "/pipes/organizations/org_1/memberships/user_member",
-            Some(json!({"status": "inactive"})),
+            json!({"status": "inactive"}),
         )
         .await;
     assert_eq!(status, 200);

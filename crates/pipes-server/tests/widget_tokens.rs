@@ -18,7 +18,7 @@ pipes_testkit::on_both_backends!(
 );
 
 async fn token(app: &TestApp, path: &str, body: Value) -> String {
-    let (status, answer) = app.call(Method::POST, path, Some(body)).await;
+    let (status, answer) = app.post(path, body).await;
     assert_eq!(status, 201, "{answer}");
     assert_eq!(answer.as_object().unwrap().len(), 1, "only the token: {answer}");
     answer["token"].as_str().unwrap().to_owned()
@@ -150,10 +150,10 @@ async fn bad_requests_are_refused_with_the_contract_codes(app: TestApp) {
         ),
     ];
     for (path, body, status, code) in cases {
-        let answer = app.call(Method::POST, path, Some(body.clone())).await;
+        let answer = app.post(path, body.clone()).await;
         assert_eq!(error(answer), (status, code.to_owned()), "{path} {body}");
     }
-    let (_, both) = app.call(Method::POST, "/client/token", Some(json!({}))).await;
+    let (_, both) = app.post("/client/token", json!({})).await;
     let fields: Vec<&str> = both["errors"]
         .as_array()
         .unwrap()
@@ -183,7 +183,7 @@ async fn only_active_members_get_organization_tokens(app: TestApp) {
     assert_eq!(set(false).await.0, 200);
     let body = json!({"organization_id": "org_1", "user_id": "user_left"});
     for path in ["/widgets/token", "/client/token"] {
-        let answer = app.call(Method::POST, path, Some(body.clone())).await;
+        let answer = app.post(path, body.clone()).await;
         assert_eq!(answer.0, 422, "{answer:?}");
         assert_eq!(answer.1["errors"][0]["code"], "user_not_member_of_organization");
     }
@@ -201,12 +201,11 @@ async fn only_active_members_get_organization_tokens(app: TestApp) {
     };
     app.environments.update_settings("sandbox", registry).await.unwrap();
     let unknown_org = json!({"organization_id": "org_nobody", "user_id": "user_new"});
-    assert_eq!(app.call(Method::POST, "/widgets/token", Some(unknown_org)).await.0, 404);
+    assert_eq!(app.post("/widgets/token", unknown_org).await.0, 404);
     let answer = app
-        .call(
-            Method::POST,
+        .post(
             "/client/token",
-            Some(json!({"organization_id": "org_1", "user_id": "user_new"})),
+            json!({"organization_id": "org_1", "user_id": "user_new"}),
         )
         .await;
     assert_eq!(answer.0, 422, "{answer:?}");

@@ -117,14 +117,7 @@ pub async fn spawn_app_with(db: TestDatabase, settings: Settings) -> TestApp {
     let vault_spec = Vault::generate_key_spec("test");
     let (store, base_url, addr, shutdown) = start_server(&db.url, &vault_spec, settings.clone()).await;
     let environments = Environments::new(store.clone());
-    let env = environments.create("sandbox", false).await.expect("environment");
-    let key = environments
-        .create_key(&env)
-        .await
-        .expect("key")
-        .secret
-        .expose()
-        .to_owned();
+    let (env, key) = tenant(&environments, "sandbox").await;
     TestApp {
         base_url,
         addr,
@@ -205,7 +198,7 @@ impl TestApp {
         if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
             body.extend(extra.clone());
         }
-        let (status, created) = self.call(reqwest::Method::POST, "/data-integrations", Some(body)).await;
+        let (status, created) = self.post("/data-integrations", body).await;
         assert_eq!(status, 201, "{created}");
     }
 
@@ -236,6 +229,41 @@ impl TestApp {
         read(req.send().await.expect("request")).await
     }
 
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// `PUT path` with a JSON body.
+    pub async fn put(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> (u16, serde_json::Value) {
+        self.call(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// `POST /data-integrations/{slug}/token` for a user.
+    pub async fn vend(&self, slug: &str, user: &str) -> (u16, serde_json::Value) {
+        let path = format!("/data-integrations/{slug}/token");
+        self.post(&path, serde_json::json!({ "user_id": user })).await
+    }
+
+    /// The user's compatibility connection of `slug`, as the API shows it (asserts 200).
+    pub async fn user_account(&self, user: &str, slug: &str) -> serde_json::Value {
+        let (status, account) = self
+            .get(&format!("/user_management/users/{user}/connected_accounts/{slug}"))
+            .await;
+        assert_eq!(status, 200, "{account}");
+        account
+    }
+
     /// Starts another server on the same database and vault.
     pub async fn sibling(&self) -> Sibling {
         let (_, base_url, _, shutdown) = start_server(&self.db.url, &self.vault_spec, self.settings.clone()).await;
@@ -247,17 +275,15 @@ impl TestApp {
 
     /// A second environment with its own key.
     pub async fn other_tenant(&self, name: &str) -> (Environment, String) {
-        let env = self.environments.create(name, false).await.expect("environment");
-        let key = self
-            .environments
-            .create_key(&env)
-            .await
-            .expect("key")
-            .secret
-            .expose()
-            .to_owned();
-        (env, key)
+        tenant(&self.environments, name).await
     }
+}
+
+/// A new environment and an API key of it.
+async fn tenant(environments: &Environments, name: &str) -> (Environment, String) {
+    let env = environments.create(name, false).await.expect("environment");
+    let key = environments.create_key(&env).await.expect("key");
+    (env, key.secret.expose().to_owned())
 }
 
 /// (status, JSON body or Null) of a response; asserts the contract's invariants on the way:

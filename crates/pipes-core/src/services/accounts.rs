@@ -1,13 +1,10 @@
 //! Connected accounts: import, read, update and delete (contract §4.9), and the per-user list
 //! of providers with their connections (§4.11).
 
-use std::sync::Arc;
-
-use super::organizations::Organizations;
-use super::resolve::provider_name;
+use super::resolve::{provider_name, sort_by_provider};
 use super::selection::{label_warnings, place, select, Intent, OwnerChoice, Placement, Selector, Warning};
+use super::Deps;
 use super::Patch;
-use crate::catalog::Catalog;
 use crate::domain::{
     AccountState, AuthMethod, ConnectedAccount, ConnectionRole, DataIntegration, Environment, IntegrationState,
     Ownership, TokenSet,
@@ -18,7 +15,7 @@ use crate::fields::Labels;
 use crate::ids::ConnectedAccountId;
 use crate::secret::SecretString;
 use crate::slug::Slug;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 use crate::time::{now_ms, Millis};
 use crate::vault::Vault;
 
@@ -92,16 +89,41 @@ pub struct ProviderListing {
 /// Connected accounts.
 #[derive(Clone)]
 pub struct Accounts {
-    store: Arc<dyn Store>,
-    vault: Vault,
-    catalog: &'static Catalog,
-    organizations: Organizations,
+    deps: Deps,
 }
 
 impl std::fmt::Debug for Accounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Accounts")
     }
+}
+
+/// The new state of an API-key or client-credentials connection: only its state and labels
+/// change here; its credential changes through its own endpoint.
+fn stored_state(account: &ConnectedAccount, req: &UpdateAccount) -> Result<AccountState, ServiceError> {
+    if req.changes_tokens() {
+        return Err(ServiceError::Invalid {
+            code: "auth_method_mismatch",
+            message: format!(
+                "This connection uses {} authentication and holds no OAuth tokens; change its credential \
+                 with PUT /data-integrations/{{slug}}/{}.",
+                account.auth_method.as_str(),
+                if account.auth_method == AuthMethod::ApiKey {
+                    "api-key"
+                } else {
+                    "client-credentials"
+                }
+            ),
+            errors: vec![],
+        });
+    }
+    let state = req.state.unwrap_or(account.state);
+    if state == AccountState::Connected && account.stored.is_none() {
+        return Err(invalid_combination(
+            "This connection holds no credential; supply one through its endpoint to reconnect it.",
+        ));
+    }
+    Ok(state)
 }
 
 fn already_exists() -> ServiceError {
@@ -168,13 +190,8 @@ impl PlainTokens {
 
 impl Accounts {
     /// The service.
-    pub fn new(store: Arc<dyn Store>, vault: Vault, catalog: &'static Catalog, organizations: Organizations) -> Self {
-        Self {
-            store,
-            vault,
-            catalog,
-            organizations,
-        }
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
     }
 
     /// Imports a connection.
@@ -185,11 +202,11 @@ impl Accounts {
         choice: &OwnerChoice,
         req: ImportAccount,
     ) -> Result<(ConnectedAccount, Vec<Warning>), ServiceError> {
-        let (root, _) = select(self.store.as_ref(), env, slug, &choice.owner, &Selector::default()).await?;
+        let (root, _) = select(self.deps.store.as_ref(), env, slug, &choice.owner, &Selector::default()).await?;
         self.check_root_for_tokens(&root, choice.owner.organization_id.as_deref())
             .await?;
-        self.organizations.check_acting_member(env, choice).await?;
-        let role = match place(self.store.as_ref(), env, &root, &choice.owner, req.intent).await? {
+        self.deps.organizations.check_acting_member(env, choice).await?;
+        let role = match place(self.deps.store.as_ref(), env, &root, &choice.owner, req.intent).await? {
             Placement::New(role) => role,
             Placement::Existing(_) => return Err(already_exists()),
         };
@@ -204,11 +221,11 @@ impl Accounts {
             Ownership::User => None,
         };
         account.scopes = req.scopes.unwrap_or_default();
-        account.tokens = req.tokens.seal(&self.vault, account.id);
+        account.tokens = req.tokens.seal(&self.deps.vault, account.id);
         let events = account_events(change_into(account.state), &account, root.slug.as_str(), &actor(choice));
-        match self.store.insert_connected_account(&account, &events).await {
+        match self.deps.store.insert_connected_account(&account, &events).await {
             Ok(()) => {
-                let warnings = label_warnings(self.store.as_ref(), &account).await?;
+                let warnings = label_warnings(self.deps.store.as_ref(), &account).await?;
                 Ok((account, warnings))
             }
             Err(StoreError::Conflict(_)) => Err(already_exists()),
@@ -240,6 +257,7 @@ impl Accounts {
         }
         let has_app = match organization {
             Some(org) => self
+                .deps
                 .store
                 .organization_settings(root.id, org)
                 .await?
@@ -264,7 +282,7 @@ impl Accounts {
         choice: &OwnerChoice,
         selector: &Selector,
     ) -> Result<ConnectedAccount, ServiceError> {
-        let (_, account) = select(self.store.as_ref(), env, slug, &choice.owner, selector).await?;
+        let (_, account) = select(self.deps.store.as_ref(), env, slug, &choice.owner, selector).await?;
         account.ok_or_else(|| ServiceError::not_found("The user, organization, or connected account was not found."))
     }
 
@@ -282,63 +300,37 @@ impl Accounts {
             ..selector.clone()
         };
         let mut account = self.get(env, slug, choice, &selector).await?;
-        self.organizations.check_acting_member(env, choice).await?;
+        self.deps.organizations.check_acting_member(env, choice).await?;
         let before = account.state;
-        let tokens_changed = req.changes_tokens();
-        if account.auth_method != AuthMethod::Oauth {
-            return self.update_stored(slug, choice, account, before, req).await;
-        }
-        let tokens = PlainTokens {
-            access: req.access_token.apply(account.access_token(&self.vault)?),
-            refresh: req.refresh_token.apply(account.refresh_token(&self.vault)?),
-            expires_at: req.expires_at.apply(account.tokens.expires_at),
+        account.state = if account.auth_method == AuthMethod::Oauth {
+            self.replace_tokens(&mut account, &req)?
+        } else {
+            stored_state(&account, &req)?
         };
-        let state = tokens.validate(req.state.or(if tokens_changed { None } else { Some(account.state) }))?;
-        if tokens_changed {
-            account.tokens = tokens.seal(&self.vault, account.id);
-            // Any refresh in flight started from the old tokens: make its write lose.
-            account.refresh_generation += 1;
-        }
-        account.state = state;
         self.save_update(slug, choice, account, before, req.scopes, req.labels)
             .await
     }
 
-    /// Updates an API-key or client-credentials connection: state and labels only; its
-    /// credential changes through its own endpoint.
-    async fn update_stored(
+    /// Applies an update's token changes to an OAuth connection; answers its new state.
+    fn replace_tokens(
         &self,
-        slug: &Slug,
-        choice: &OwnerChoice,
-        mut account: ConnectedAccount,
-        before: AccountState,
-        req: UpdateAccount,
-    ) -> Result<(ConnectedAccount, Vec<Warning>), ServiceError> {
-        if req.changes_tokens() {
-            return Err(ServiceError::Invalid {
-                code: "auth_method_mismatch",
-                message: format!(
-                    "This connection uses {} authentication and holds no OAuth tokens; change its credential \
-                     with PUT /data-integrations/{{slug}}/{}.",
-                    account.auth_method.as_str(),
-                    if account.auth_method == AuthMethod::ApiKey {
-                        "api-key"
-                    } else {
-                        "client-credentials"
-                    }
-                ),
-                errors: vec![],
-            });
+        account: &mut ConnectedAccount,
+        req: &UpdateAccount,
+    ) -> Result<AccountState, ServiceError> {
+        let vault = &self.deps.vault;
+        let tokens = PlainTokens {
+            access: req.access_token.clone().apply(account.access_token(vault)?),
+            refresh: req.refresh_token.clone().apply(account.refresh_token(vault)?),
+            expires_at: req.expires_at.clone().apply(account.tokens.expires_at),
+        };
+        let changed = req.changes_tokens();
+        let state = tokens.validate(req.state.or(if changed { None } else { Some(account.state) }))?;
+        if changed {
+            account.tokens = tokens.seal(vault, account.id);
+            // Any refresh in flight started from the old tokens: make its write lose.
+            account.refresh_generation += 1;
         }
-        let state = req.state.unwrap_or(account.state);
-        if state == AccountState::Connected && account.stored.is_none() {
-            return Err(invalid_combination(
-                "This connection holds no credential; supply one through its endpoint to reconnect it.",
-            ));
-        }
-        account.state = state;
-        self.save_update(slug, choice, account, before, req.scopes, req.labels)
-            .await
+        Ok(state)
     }
 
     /// Applies the changes every kind of connection shares (scopes, state reason, labels),
@@ -367,9 +359,9 @@ impl Accounts {
         } else {
             account_events(change_into(account.state), &account, slug.as_str(), &actor(choice))
         };
-        self.store.update_connected_account(&account, &events).await?;
+        self.deps.store.update_connected_account(&account, &events).await?;
         let warnings = if label_given {
-            label_warnings(self.store.as_ref(), &account).await?
+            label_warnings(self.deps.store.as_ref(), &account).await?
         } else {
             Vec::new()
         };
@@ -386,7 +378,12 @@ impl Accounts {
     ) -> Result<ConnectedAccount, ServiceError> {
         let account = self.get(env, slug, choice, selector).await?;
         let events = account_events(AccountChange::Disconnected, &account, slug.as_str(), &actor(choice));
-        if !self.store.delete_connected_account(env.id, account.id, &events).await? {
+        if !self
+            .deps
+            .store
+            .delete_connected_account(env.id, account.id, &events)
+            .await?
+        {
             return Err(ServiceError::not_found(
                 "The user, organization, or connected account was not found.",
             ));
@@ -401,12 +398,17 @@ impl Accounts {
         choice: &OwnerChoice,
         plural: bool,
     ) -> Result<Vec<ProviderListing>, ServiceError> {
-        let roots = self.store.all_data_integrations(env.id, choice.owner.ownership).await?;
+        let roots = self
+            .deps
+            .store
+            .all_data_integrations(env.id, choice.owner.ownership)
+            .await?;
         let overrides = match (&choice.owner.ownership, choice.owner.organization_id.as_deref()) {
-            (Ownership::User, Some(org)) => self.store.organization_settings_of(env.id, org).await?,
+            (Ownership::User, Some(org)) => self.deps.store.organization_settings_of(env.id, org).await?,
             _ => Vec::new(),
         };
         let accounts = self
+            .deps
             .store
             .accounts_of_owner_in_env(env.id, choice.owner.ownership, &choice.owner.key())
             .await?;
@@ -414,7 +416,7 @@ impl Accounts {
             .into_iter()
             .filter_map(|root| {
                 let settings = overrides.iter().find(|s| s.data_integration_id == root.id).cloned();
-                let effective = self.catalog.effective(&root, settings);
+                let effective = self.deps.catalog.effective(&root, settings);
                 effective.enabled.then_some((root, effective))
             })
             .map(|(root, effective)| {
@@ -429,7 +431,7 @@ impl Accounts {
                 } else {
                     compatibility.iter().cloned().collect()
                 };
-                let name = provider_name(&root, self.catalog);
+                let name = provider_name(&root, self.deps.catalog);
                 ProviderListing {
                     scopes: effective.scopes,
                     name,
@@ -439,12 +441,7 @@ impl Accounts {
                 }
             })
             .collect();
-        out.sort_by(|a, b| {
-            a.name
-                .to_lowercase()
-                .cmp(&b.name.to_lowercase())
-                .then(a.root.slug.cmp(&b.root.slug))
-        });
+        sort_by_provider(&mut out, |c| (&c.name, &c.root.slug));
         Ok(out)
     }
 }

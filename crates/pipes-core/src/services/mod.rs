@@ -14,12 +14,15 @@ mod selection;
 mod stored;
 mod widget_tokens;
 
+mod deps;
+
 pub use accounts::{Accounts, ImportAccount, PlainTokens, ProviderListing, UpdateAccount};
 pub use connect::{
     append_query, code_challenge, connection_intent, constant_time_eq, display_name, Authorize, AuthorizeOutcome,
     CallbackQuery, ConfirmScreen, Connect, Ending, FinishRequest, PageOutcome,
 };
 pub use credentials::{refresh_backoff, ActiveCredential, AheadOutcome, Credentials, RefreshPolicy, Vended};
+pub use deps::Deps;
 pub use environments::{Environments, NewKey};
 pub use events::{EventQuery, Events};
 pub use integrations::{

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::resolve::provider_name;
+use super::resolve::{provider_name, sort_by_provider};
 use super::selection::{check_id, root_not_found, OwnerChoice};
 use super::Patch;
 use crate::catalog::{Catalog, ConfigScope};
@@ -209,6 +209,17 @@ impl Organizations {
         Ok(self.catalog.effective(root, settings))
     }
 
+    /// What applies when `choice` connects to `root`, once its acting member is checked.
+    pub async fn effective_for(
+        &self,
+        env: &Environment,
+        root: &DataIntegration,
+        choice: &OwnerChoice,
+    ) -> Result<Effective, ServiceError> {
+        self.check_acting_member(env, choice).await?;
+        self.effective(root, choice.owner.organization_id.as_deref()).await
+    }
+
     /// The root an organization configures for a slug: the user-owned one, else the
     /// organization-owned one.
     async fn configurable_root(&self, env: &Environment, slug: &Slug) -> Result<DataIntegration, ServiceError> {
@@ -244,12 +255,7 @@ impl Organizations {
             }
             out.push(self.configuration(root, organization, settings));
         }
-        out.sort_by(|a, b| {
-            a.name
-                .to_lowercase()
-                .cmp(&b.name.to_lowercase())
-                .then(a.root.slug.cmp(&b.root.slug))
-        });
+        sort_by_provider(&mut out, |c| (&c.name, &c.root.slug));
         Ok(out)
     }
 

@@ -181,3 +181,14 @@ pub fn check_installation_config(
         Err(ServiceError::invalid_fields(errors))
     }
 }
+
+/// Orders a list of providers as people read it: by display name, ignoring case, then by slug.
+pub(super) fn sort_by_provider<T>(items: &mut [T], key: impl Fn(&T) -> (&String, &crate::slug::Slug)) {
+    items.sort_by(|a, b| {
+        let ((name_a, slug_a), (name_b, slug_b)) = (key(a), key(b));
+        name_a
+            .to_lowercase()
+            .cmp(&name_b.to_lowercase())
+            .then(slug_a.cmp(slug_b))
+    });
+}

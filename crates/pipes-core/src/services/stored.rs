@@ -4,12 +4,10 @@
 //! before anything is saved, and the token that proves them is kept as the first cached token.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use super::organizations::Organizations;
 use super::resolve::{check_installation_config, resolve_provider};
 use super::selection::{label_warnings, place, root_not_found, Intent, OwnerChoice, Placement, Warning};
-use crate::catalog::Catalog;
+use super::Deps;
 use crate::domain::{
     AuthMethod, ConnectedAccount, DataIntegration, Environment, IntegrationState, Ownership, StoredSecret, TokenSet,
 };
@@ -17,10 +15,10 @@ use crate::error::ServiceError;
 use crate::events::{account_events, AccountChange, Actor};
 use crate::fields::Labels;
 use crate::ids::ConnectedAccountId;
-use crate::oauth::{ClientApp, OAuthClient, OAuthError, TokenResponse};
+use crate::oauth::{ClientApp, OAuthError, TokenResponse};
 use crate::secret::SecretString;
 use crate::slug::Slug;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 use crate::time::now_ms;
 use crate::vault::{SealedColumn, Vault};
 
@@ -43,11 +41,7 @@ pub struct StoreCredential {
 /// API-key and client-credentials connections.
 #[derive(Clone)]
 pub struct StoredCredentials {
-    store: Arc<dyn Store>,
-    vault: Vault,
-    catalog: &'static Catalog,
-    oauth: OAuthClient,
-    organizations: Organizations,
+    deps: Deps,
 }
 
 impl std::fmt::Debug for StoredCredentials {
@@ -169,20 +163,8 @@ pub fn stored_client_app(vault: &Vault, a: &ConnectedAccount) -> Result<ClientAp
 
 impl StoredCredentials {
     /// The service.
-    pub fn new(
-        store: Arc<dyn Store>,
-        vault: Vault,
-        catalog: &'static Catalog,
-        organizations: Organizations,
-        oauth: OAuthClient,
-    ) -> Self {
-        Self {
-            organizations,
-            store,
-            vault,
-            catalog,
-            oauth,
-        }
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
     }
 
     /// Stores an API key or client credentials: adds a connection ([`Intent::Add`]), or creates
@@ -203,6 +185,7 @@ impl StoredCredentials {
         } = req;
         let method = secret.method();
         let root = self
+            .deps
             .store
             .data_integration(env.id, slug, choice.owner.ownership)
             .await?
@@ -211,13 +194,9 @@ impl StoredCredentials {
             return Err(mismatch(root.auth_method, method, "integration"));
         }
         let config = config
-            .map(|c| check_installation_config(&root, c, self.catalog, method == AuthMethod::ClientCredentials))
+            .map(|c| check_installation_config(&root, c, self.deps.catalog, method == AuthMethod::ClientCredentials))
             .transpose()?;
-        self.organizations.check_acting_member(env, &choice).await?;
-        let effective = self
-            .organizations
-            .effective(&root, choice.owner.organization_id.as_deref())
-            .await?;
+        let effective = self.deps.organizations.effective_for(env, &root, &choice).await?;
         if !effective.enabled || root.state != IntegrationState::Valid {
             return Err(ServiceError::Invalid {
                 code: "invalid_data_integration_state",
@@ -227,7 +206,7 @@ impl StoredCredentials {
         }
         let label_given = labels.sets_display_name();
         for _ in 0..3 {
-            let placement = place(self.store.as_ref(), env, &root, &choice.owner, intent).await?;
+            let placement = place(self.deps.store.as_ref(), env, &root, &choice.owner, intent).await?;
             if let Placement::Existing(a) = &placement {
                 if a.auth_method != method {
                     return Err(mismatch(a.auth_method, method, "connection"));
@@ -258,11 +237,11 @@ impl StoredCredentials {
                 // Minting needs every required field, also when a connection is made without
                 // config (rotations keep the stored config).
                 None if method == AuthMethod::ClientCredentials => {
-                    check_installation_config(&root, account.config.clone(), self.catalog, true)?;
+                    check_installation_config(&root, account.config.clone(), self.deps.catalog, true)?;
                 }
                 None => {}
             }
-            account.stored = Some(secret.seal(&self.vault, account.id));
+            account.stored = Some(secret.seal(&self.deps.vault, account.id));
             account.tokens = TokenSet::default();
             account.metadata = BTreeMap::new();
             if let TenantSecret::Client { client_id, secret } = &secret {
@@ -277,7 +256,7 @@ impl StoredCredentials {
                     .await?;
                 let started = now;
                 account.tokens = TokenSet::seal(
-                    &self.vault,
+                    &self.deps.vault,
                     account.id,
                     Some(&minted.access_token),
                     None,
@@ -293,14 +272,14 @@ impl StoredCredentials {
             let actor = Actor::from_user(choice.acting_user.as_deref());
             let events = account_events(AccountChange::Connected, &account, root.slug.as_str(), &actor);
             let written = if created {
-                self.store.insert_connected_account(&account, &events).await
+                self.deps.store.insert_connected_account(&account, &events).await
             } else {
-                self.store.update_connected_account(&account, &events).await
+                self.deps.store.update_connected_account(&account, &events).await
             };
             match written {
                 Ok(()) => {
                     let warnings = if label_given {
-                        label_warnings(self.store.as_ref(), &account).await?
+                        label_warnings(self.deps.store.as_ref(), &account).await?
                     } else {
                         Vec::new()
                     };
@@ -326,14 +305,15 @@ impl StoredCredentials {
         secret: &SecretString,
         scopes: &[String],
     ) -> Result<TokenResponse, ServiceError> {
-        let provider = resolve_provider(root, None, &account.config, self.catalog).map_err(|e| {
+        let provider = resolve_provider(root, None, &account.config, self.deps.catalog).map_err(|e| {
             ServiceError::invalid_field("config", "invalid", format!("The provider cannot be reached: {e}"))
         })?;
         let app = ClientApp {
             client_id: client_id.to_owned(),
             client_secret: Some(secret.clone()),
         };
-        self.oauth
+        self.deps
+            .oauth
             .client_credentials(&provider, &app, scopes)
             .await
             .map_err(|e| match e {

@@ -45,24 +45,20 @@ pub enum StoreError {
 /// Shorthand.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Everything Pipes persists: the sum of the aggregates' traits. Implementations must be safe
-/// to share between tasks; any type that implements every sub-trait is a `Store`.
-pub trait Store:
-    EnvironmentStore
-    + OrganizationStore
-    + IntegrationStore
-    + AccountStore
-    + RefreshStore
-    + AuthorizationStore
-    + EventStore
-    + WebhookStore
-    + IdempotencyStore
-    + MaintenanceStore
-{
+/// Declares `Store` as the sum of the aggregates' traits, implemented for any type that
+/// implements all of them.
+macro_rules! sum_of {
+    ($first:ident $(+ $rest:ident)*) => {
+        /// Everything Pipes persists: the sum of the aggregates' traits. Implementations must be
+        /// safe to share between tasks; any type that implements every sub-trait is a `Store`.
+        pub trait Store: $first $(+ $rest)* {}
+
+        impl<T: $first $(+ $rest)*> Store for T {}
+    };
 }
 
-impl<T> Store for T where
-    T: EnvironmentStore
+sum_of!(
+    EnvironmentStore
         + OrganizationStore
         + IntegrationStore
         + AccountStore
@@ -72,5 +68,4 @@ impl<T> Store for T where
         + WebhookStore
         + IdempotencyStore
         + MaintenanceStore
-{
-}
+);

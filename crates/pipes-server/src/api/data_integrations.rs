@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use pipes_core::domain::{DataIntegration, Environment, Ownership};
 use pipes_core::fields;
-use pipes_core::pagination::{Order, PageRequest};
+use pipes_core::pagination::Order;
 use pipes_core::secret::SecretString;
 use pipes_core::services::{
     ApiKeyInput, CreateIntegration, CredentialsInput, CustomProviderInput, OwnerInput, Patch, UpdateIntegration,
@@ -148,13 +148,7 @@ async fn list_data_integrations(
     EnvAuth(env): EnvAuth,
     query: QueryMap,
 ) -> Result<Json<ListView<DataIntegrationView>>, ApiError> {
-    let page = PageRequest::parse(
-        query.one("limit")?,
-        query.one("before")?,
-        query.one("after")?,
-        query.one("order")?,
-        Order::Desc,
-    )?;
+    let page = query.page(Order::Desc)?;
     let ownership = query.one("ownership")?.map(fields::ownership).transpose()?;
     let page = app.integrations.list(&env, ownership, page).await?;
     Ok(Json(ListView::from_page(page, |r| {

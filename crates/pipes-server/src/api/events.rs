@@ -5,7 +5,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use pipes_core::pagination::{Order, PageRequest};
+use pipes_core::pagination::Order;
 use pipes_core::services::EventQuery;
 
 use crate::auth::EnvAuth;
@@ -22,13 +22,7 @@ async fn list_events(
     EnvAuth(env): EnvAuth,
     query: QueryMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    let page = PageRequest::parse(
-        query.one("limit")?,
-        query.one("before")?,
-        query.one("after")?,
-        query.one("order")?,
-        Order::Asc,
-    )?;
+    let page = query.page(Order::Asc)?;
     let filters = EventQuery {
         events: query.many("events"),
         range_start: query.one("range_start")?,

@@ -5,7 +5,7 @@ use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use pipes_core::pagination::{Order, PageRequest};
+use pipes_core::pagination::Order;
 use pipes_core::webhooks::{CreateWebhookEndpoint, UpdateWebhookEndpoint};
 use serde::Deserialize;
 
@@ -52,13 +52,7 @@ async fn list_endpoints(
     EnvAuth(env): EnvAuth,
     query: QueryMap,
 ) -> Result<Json<ListView<WebhookEndpointView>>, ApiError> {
-    let page = PageRequest::parse(
-        query.one("limit")?,
-        query.one("before")?,
-        query.one("after")?,
-        query.one("order")?,
-        Order::Desc,
-    )?;
+    let page = query.page(Order::Desc)?;
     let page = app.webhooks.list(&env, page).await?;
     Ok(Json(ListView::from_page(page, WebhookEndpointView::new)))
 }

@@ -9,7 +9,7 @@ use pipes_core::store::{AccountStore, StoreError, StoreResult, VendRead};
 use sqlx::any::AnyRow;
 
 use super::membership::check_establishing_member;
-use super::{append_events_in, Params, SqlStore};
+use super::{append_events_in, exec, Params, SqlStore};
 use crate::backend_err;
 use crate::rows::{self, get, ACCOUNT_COLUMNS, ACCOUNT_FROM, ENV_COLUMNS, ROOT_COLUMNS, ROOT_FROM};
 
@@ -70,23 +70,15 @@ impl AccountStore for SqlStore {
              AND ca.connection_role = 'compatibility' \
              WHERE k.key_hash = $1 AND k.revoked_at IS NULL"
         );
-        let row = sqlx::query(&sql)
-            .bind(key_hash)
-            .bind(slug.as_str())
-            .bind(ownership.as_str())
-            .bind(owner_key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        let Some(row) = row else { return Ok(None) };
-        let env = rows::environment(&row, "e_")?;
-        if get::<Option<String>>(&row, "id")?.is_none() {
-            return Ok(Some((env, None)));
-        }
-        Ok(Some((
-            env,
-            Some((rows::data_integration(&row)?, joined_account(&row)?)),
-        )))
+        let q = q!(&sql, key_hash, slug.as_str(), ownership.as_str(), owner_key);
+        self.optional(q, |row| {
+            let env = rows::environment(row, "e_")?;
+            if get::<Option<String>>(row, "id")?.is_none() {
+                return Ok((env, None));
+            }
+            Ok((env, Some((rows::data_integration(row)?, joined_account(row)?))))
+        })
+        .await
     }
 
     async fn root_with_compatibility_account(
@@ -102,16 +94,9 @@ impl AccountStore for SqlStore {
              AND ca.connection_role = 'compatibility' \
              WHERE di.environment_id = $1 AND di.slug = $2 AND di.ownership = $3"
         );
-        let row = sqlx::query(&sql)
-            .bind(env.to_string())
-            .bind(slug.as_str())
-            .bind(ownership.as_str())
-            .bind(owner_key)
-            .fetch_optional(&self.pool)
+        let q = q!(&sql, env.to_string(), slug.as_str(), ownership.as_str(), owner_key);
+        self.optional(q, |row| Ok((rows::data_integration(row)?, joined_account(row)?)))
             .await
-            .map_err(backend_err)?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some((rows::data_integration(&row)?, joined_account(&row)?)))
     }
 
     async fn accounts_of_owner(
@@ -155,51 +140,11 @@ impl AccountStore for SqlStore {
     }
 
     async fn insert_connected_account(&self, a: &ConnectedAccount, events: &[Event]) -> StoreResult<()> {
-        self.with_events(events, async {
-            let mut tx = self.begin_write().await?;
-            check_establishing_member(&mut tx, self.backend, a, true).await?;
-            let mut p = Params::default();
-            account_columns(&mut p, a);
-            p.set("id", a.id.to_string())
-                .set("environment_id", a.environment_id.to_string())
-                .set("data_integration_id", a.data_integration_id.to_string())
-                .set("owner_key", a.owner.key())
-                .set("user_id", a.owner.user_id.as_deref())
-                .set("organization_id", a.owner.organization_id.as_deref())
-                .set("auth_method", a.auth_method.as_str())
-                .set("last_refreshed_at", a.last_refreshed_at)
-                .set("created_at", a.created_at);
-            let sql = format!("INSERT INTO connected_accounts {}", p.insert());
-            p.query(&sql)?.execute(&mut *tx).await.map_err(backend_err)?;
-            append_events_in(&mut tx, events).await?;
-            tx.commit().await.map_err(backend_err)
-        })
-        .await
+        self.write_account(a, events, true).await
     }
 
     async fn update_connected_account(&self, a: &ConnectedAccount, events: &[Event]) -> StoreResult<()> {
-        self.with_events(events, async {
-            let mut tx = self.begin_write().await?;
-            check_establishing_member(&mut tx, self.backend, a, false).await?;
-            let mut p = Params::default();
-            account_columns(&mut p, a);
-            let sql = format!(
-                "UPDATE connected_accounts SET {} WHERE id = {} AND environment_id = {}",
-                p.assignments(),
-                p.push(a.id.to_string()),
-                p.push(a.environment_id.to_string()),
-            );
-            let done = p.query(&sql)?.execute(&mut *tx).await.map_err(backend_err)?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::Backend(format!(
-                    "connected account {} vanished during the update",
-                    a.id
-                )));
-            }
-            append_events_in(&mut tx, events).await?;
-            tx.commit().await.map_err(backend_err)
-        })
-        .await
+        self.write_account(a, events, false).await
     }
 
     async fn delete_connected_account(
@@ -210,18 +155,63 @@ impl AccountStore for SqlStore {
     ) -> StoreResult<bool> {
         self.with_events(events, async {
             let mut tx = self.begin_write().await?;
-            let done = sqlx::query("DELETE FROM connected_accounts WHERE environment_id = $1 AND id = $2")
-                .bind(env.to_string())
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(backend_err)?;
-            if done.rows_affected() != 1 {
+            let done = exec(
+                &mut tx,
+                q!(
+                    "DELETE FROM connected_accounts WHERE environment_id = $1 AND id = $2",
+                    env.to_string(),
+                    id.to_string()
+                ),
+            )
+            .await?;
+            if done != 1 {
                 return Ok(false);
             }
             append_events_in(&mut tx, events).await?;
             tx.commit().await.map_err(backend_err)?;
             Ok(true)
+        })
+        .await
+    }
+}
+
+impl SqlStore {
+    /// Inserts (`new`) or updates a connection with its events, in one transaction that first
+    /// checks its establishing member.
+    async fn write_account(&self, a: &ConnectedAccount, events: &[Event], new: bool) -> StoreResult<()> {
+        self.with_events(events, async {
+            let mut tx = self.begin_write().await?;
+            check_establishing_member(&mut tx, self.backend, a, new).await?;
+            let mut p = Params::default();
+            account_columns(&mut p, a);
+            if new {
+                p.set("id", a.id.to_string())
+                    .set("environment_id", a.environment_id.to_string())
+                    .set("data_integration_id", a.data_integration_id.to_string())
+                    .set("owner_key", a.owner.key())
+                    .set("user_id", a.owner.user_id.as_deref())
+                    .set("organization_id", a.owner.organization_id.as_deref())
+                    .set("auth_method", a.auth_method.as_str())
+                    .set("last_refreshed_at", a.last_refreshed_at)
+                    .set("created_at", a.created_at);
+                let sql = format!("INSERT INTO connected_accounts {}", p.insert());
+                exec(&mut tx, p.query(&sql)?).await?;
+            } else {
+                let sql = format!(
+                    "UPDATE connected_accounts SET {} WHERE id = {} AND environment_id = {}",
+                    p.assignments(),
+                    p.push(a.id.to_string()),
+                    p.push(a.environment_id.to_string()),
+                );
+                if exec(&mut tx, p.query(&sql)?).await? != 1 {
+                    return Err(StoreError::Backend(format!(
+                        "connected account {} vanished during the update",
+                        a.id
+                    )));
+                }
+            }
+            append_events_in(&mut tx, events).await?;
+            tx.commit().await.map_err(backend_err)
         })
         .await
     }

@@ -6,7 +6,7 @@ use pipes_core::ids::{EnvironmentId, EventId};
 use pipes_core::pagination::Scan;
 use pipes_core::store::{EventFilter, EventStore, StoreResult, StoredEvent};
 
-use super::{append_events_in, direction, Params, SqlStore};
+use super::{append_events_in, direction, exec, Params, SqlStore};
 use crate::backend_err;
 use crate::rows::get;
 
@@ -90,23 +90,27 @@ impl EventStore for SqlStore {
             .map_err(backend_err)?;
         let bound: i64 = get(&bound, "created_at")?;
         // Everything up to and including the last selected timestamp, still older than `before`.
-        sqlx::query(
-            "DELETE FROM webhook_deliveries WHERE event_id IN \
+        exec(
+            &mut tx,
+            q!(
+                "DELETE FROM webhook_deliveries WHERE event_id IN \
              (SELECT id FROM events WHERE created_at <= $1 AND created_at < $2)",
+                bound,
+                before
+            ),
         )
-        .bind(bound)
-        .bind(before)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend_err)?;
-        let done = sqlx::query("DELETE FROM events WHERE created_at <= $1 AND created_at < $2")
-            .bind(bound)
-            .bind(before)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_err)?;
+        .await?;
+        let done = exec(
+            &mut tx,
+            q!(
+                "DELETE FROM events WHERE created_at <= $1 AND created_at < $2",
+                bound,
+                before
+            ),
+        )
+        .await?;
         tx.commit().await.map_err(backend_err)?;
-        Ok(done.rows_affected())
+        Ok(done)
     }
 
     fn events_appended(&self) -> std::sync::Arc<tokio::sync::Notify> {

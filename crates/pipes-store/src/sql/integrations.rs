@@ -8,7 +8,7 @@ use pipes_core::pagination::Scan;
 use pipes_core::slug::Slug;
 use pipes_core::store::{IntegrationStore, StoreError, StoreResult};
 
-use super::{append_events_in, direction, Params, SqlStore};
+use super::{append_events_in, direction, exec, Params, SqlStore};
 use crate::backend_err;
 use crate::rows::{self, get, ROOT_COLUMNS, ROOT_FROM};
 
@@ -64,7 +64,7 @@ impl IntegrationStore for SqlStore {
                     .set("created_at", cp.created_at)
                     .set("updated_at", cp.updated_at);
                 let sql = format!("INSERT INTO custom_providers {}", p.insert());
-                p.query(&sql)?.execute(&mut *tx).await.map_err(backend_err)?;
+                exec(&mut tx, p.query(&sql)?).await?;
             }
             let mut p = Params::default();
             root_columns(&mut p, root);
@@ -80,7 +80,7 @@ impl IntegrationStore for SqlStore {
                 )
                 .set("created_at", root.created_at);
             let sql = format!("INSERT INTO data_integrations {}", p.insert());
-            p.query(&sql)?.execute(&mut *tx).await.map_err(backend_err)?;
+            exec(&mut tx, p.query(&sql)?).await?;
             tx.commit().await.map_err(backend_err)
         })
         .await
@@ -152,13 +152,16 @@ impl IntegrationStore for SqlStore {
         self.counted(async {
             let mut tx = self.begin_write().await?;
             if let Some(cp) = &root.custom_provider {
-                sqlx::query("UPDATE custom_providers SET definition = $1, updated_at = $2 WHERE id = $3")
-                    .bind(rows::to_json(&cp.definition))
-                    .bind(cp.updated_at)
-                    .bind(cp.id.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
+                exec(
+                    &mut tx,
+                    q!(
+                        "UPDATE custom_providers SET definition = $1, updated_at = $2 WHERE id = $3",
+                        rows::to_json(&cp.definition),
+                        cp.updated_at,
+                        cp.id.to_string()
+                    ),
+                )
+                .await?;
             }
             let mut p = Params::default();
             root_columns(&mut p, root);
@@ -168,7 +171,7 @@ impl IntegrationStore for SqlStore {
                 p.push(root.id.to_string()),
                 p.push(root.environment_id.to_string()),
             );
-            p.query(&sql)?.execute(&mut *tx).await.map_err(backend_err)?;
+            exec(&mut tx, p.query(&sql)?).await?;
             tx.commit().await.map_err(backend_err)
         })
         .await
@@ -209,14 +212,15 @@ impl IntegrationStore for SqlStore {
                 return Ok(false);
             };
             if let Some(cp) = get::<Option<String>>(&row, "custom_provider_id")? {
-                sqlx::query(
-                    "DELETE FROM custom_providers WHERE id = $1 \
+                exec(
+                    &mut tx,
+                    q!(
+                        "DELETE FROM custom_providers WHERE id = $1 \
                      AND NOT EXISTS (SELECT 1 FROM data_integrations WHERE custom_provider_id = $1)",
+                        cp
+                    ),
                 )
-                .bind(cp)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend_err)?;
+                .await?;
             }
             append_events_in(&mut tx, events).await?;
             tx.commit().await.map_err(backend_err)?;

@@ -225,6 +225,11 @@ impl<'q> Params<'q> {
 }
 
 /// Which way a page runs: the id comparison and the order.
+/// Runs a write inside a transaction; returns how many rows it changed.
+pub(crate) async fn exec(tx: &mut Tx, q: Q<'_>) -> StoreResult<u64> {
+    Ok(q.execute(&mut **tx).await.map_err(backend_err)?.rows_affected())
+}
+
 pub(crate) fn direction(scan: &Scan) -> (&'static str, &'static str) {
     if scan.newer {
         (">", "ASC")
@@ -306,8 +311,8 @@ pub(crate) async fn take_lease(
         p.assignments(),
         p.push(id)
     );
-    let done = p.query(&sql)?.execute(&mut *tx).await.map_err(backend_err)?;
-    if done.rows_affected() != 1 {
+    let done = exec(&mut tx, p.query(&sql)?).await?;
+    if done != 1 {
         return Ok(None);
     }
     tx.commit().await.map_err(backend_err)?;

@@ -9,7 +9,7 @@ use pipes_core::store::{OrganizationStore, StoreError, StoreResult};
 
 use super::accounts::account_columns;
 use super::membership::lock_member;
-use super::{append_events_in, Params, SqlStore};
+use super::{append_events_in, exec, Params, SqlStore};
 use crate::backend_err;
 use crate::rows::{self, get, ACCOUNT_COLUMNS, ACCOUNT_FROM};
 
@@ -53,7 +53,7 @@ impl OrganizationStore for SqlStore {
                  DO UPDATE SET active = excluded.active, updated_at = excluded.updated_at",
                 p.insert()
             );
-            p.query(&sql)?.execute(&mut *tx).await.map_err(backend_err)?;
+            exec(&mut tx, p.query(&sql)?).await?;
             for a in cleared {
                 // Only a connection still established by this member is cleared: a reconnect by
                 // someone else meanwhile wins, and the caller re-reads.
@@ -67,8 +67,8 @@ impl OrganizationStore for SqlStore {
                     p.push(a.environment_id.to_string()),
                     p.push(m.user_id.as_str()),
                 );
-                let done = p.query(&sql)?.execute(&mut *tx).await.map_err(backend_err)?;
-                if done.rows_affected() != 1 {
+                let done = exec(&mut tx, p.query(&sql)?).await?;
+                if done != 1 {
                     return Err(StoreError::Conflict(format!("connected account {} changed", a.id)));
                 }
             }
@@ -113,14 +113,9 @@ impl OrganizationStore for SqlStore {
         root: DataIntegrationId,
         organization: &str,
     ) -> StoreResult<Option<OrganizationSettings>> {
-        let row =
-            sqlx::query("SELECT * FROM organization_settings WHERE data_integration_id = $1 AND organization_id = $2")
-                .bind(root.to_string())
-                .bind(organization)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend_err)?;
-        row.map(|r| rows::organization_settings(&r)).transpose()
+        let sql = "SELECT * FROM organization_settings WHERE data_integration_id = $1 AND organization_id = $2";
+        self.optional(q!(sql, root.to_string(), organization), rows::organization_settings)
+            .await
     }
 
     async fn organization_settings_by_id(&self, id: DikId) -> StoreResult<Option<OrganizationSettings>> {

@@ -7,7 +7,7 @@ use pipes_core::events::Event;
 use pipes_core::ids::ConnectedAccountId;
 use pipes_core::store::{KeepAlive, RefreshStore, StoreResult};
 
-use super::{append_events_in, release_lease, take_lease, LeaseColumns, Params, SqlStore};
+use super::{append_events_in, exec, release_lease, take_lease, LeaseColumns, Params, SqlStore};
 use crate::backend_err;
 use crate::rows::{self, ACCOUNT_COLUMNS, ACCOUNT_FROM, ROOT_COLUMNS};
 
@@ -126,8 +126,8 @@ impl RefreshStore for SqlStore {
                 p.push(generation),
                 p.push(holder),
             );
-            let done = p.query(&sql)?.execute(&mut *tx).await.map_err(backend_err)?;
-            if done.rows_affected() != 1 {
+            let done = exec(&mut tx, p.query(&sql)?).await?;
+            if done != 1 {
                 return Ok(false);
             }
             if needs_reauthorization {

@@ -6,7 +6,7 @@ use pipes_core::ids::{EnvironmentId, EventId, WebhookEndpointId};
 use pipes_core::pagination::Scan;
 use pipes_core::store::{StoreError, StoreResult, WebhookStore};
 
-use super::{direction, release_lease, take_lease, LeaseColumns, Params, SqlStore, Tx};
+use super::{direction, exec, release_lease, take_lease, LeaseColumns, Params, SqlStore, Tx};
 use crate::backend_err;
 use crate::rows::{self, get};
 
@@ -61,7 +61,7 @@ impl WebhookStore for SqlStore {
             .set("secret", e.secret.0.clone())
             .set("created_at", e.created_at);
         let sql = format!("INSERT INTO webhook_endpoints {}", p.insert());
-        p.query(&sql)?.execute(&mut *tx).await.map_err(backend_err)?;
+        exec(&mut tx, p.query(&sql)?).await?;
         subscribe(&mut tx, e).await?;
         tx.commit().await.map_err(backend_err)
     }
@@ -113,8 +113,8 @@ impl WebhookStore for SqlStore {
             p.push(e.id.to_string()),
             p.push(e.environment_id.to_string())
         );
-        let done = p.query(&sql)?.execute(&mut *tx).await.map_err(backend_err)?;
-        if done.rows_affected() == 1 {
+        let done = exec(&mut tx, p.query(&sql)?).await?;
+        if done == 1 {
             subscribe(&mut tx, e).await?;
         }
         tx.commit().await.map_err(backend_err)
@@ -203,19 +203,20 @@ impl WebhookStore for SqlStore {
                 ..
             } => (failure_streak, retry_at),
         };
-        let held = sqlx::query(
-            "UPDATE webhook_endpoints SET lease_until = $1, failure_streak = $2, retry_at = $3 \
+        let held = exec(
+            &mut tx,
+            q!(
+                "UPDATE webhook_endpoints SET lease_until = $1, failure_streak = $2, retry_at = $3 \
              WHERE id = $4 AND lease_owner = $5",
+                lease_until,
+                streak,
+                retry_at,
+                endpoint.as_str(),
+                holder
+            ),
         )
-        .bind(lease_until)
-        .bind(streak)
-        .bind(retry_at)
-        .bind(endpoint.as_str())
-        .bind(holder)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend_err)?;
-        if held.rows_affected() != 1 {
+        .await?;
+        if held != 1 {
             return Ok(false);
         }
         // Successes by status, one statement per status; then the one failure, if any.
@@ -244,34 +245,36 @@ impl WebhookStore for SqlStore {
                 p.push(endpoint.as_str()),
                 p.list(events)
             );
-            p.query(&sql)?.execute(&mut *tx).await.map_err(backend_err)?;
+            exec(&mut tx, p.query(&sql)?).await?;
         }
         for (event, attempt, outcome) in attempts {
             let AttemptOutcome::Retry { give_up_before, .. } = outcome else {
                 continue;
             };
             let finished = attempt.started_at + attempt.latency_ms;
-            sqlx::query(
-                "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $1, last_error = $2 \
+            exec(
+                &mut tx,
+                q!(
+                    "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $1, last_error = $2 \
                  WHERE endpoint_id = $3 AND event_id = $4",
+                    attempt.status,
+                    attempt.error.as_deref(),
+                    endpoint.as_str(),
+                    event.to_string()
+                ),
             )
-            .bind(attempt.status)
-            .bind(attempt.error.as_deref())
-            .bind(endpoint.as_str())
-            .bind(event.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_err)?;
-            sqlx::query(
-                "UPDATE webhook_deliveries SET state = 'failed', finished_at = $1 \
+            .await?;
+            exec(
+                &mut tx,
+                q!(
+                    "UPDATE webhook_deliveries SET state = 'failed', finished_at = $1 \
                  WHERE endpoint_id = $2 AND state = 'pending' AND pending_since < $3",
+                    finished,
+                    endpoint.as_str(),
+                    give_up_before
+                ),
             )
-            .bind(finished)
-            .bind(endpoint.as_str())
-            .bind(give_up_before)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_err)?;
+            .await?;
         }
         // Every attempt, in one statement.
         let mut p = Params::default();
@@ -295,7 +298,7 @@ impl WebhookStore for SqlStore {
              VALUES {}",
             rows.join(", ")
         );
-        p.query(&sql)?.execute(&mut *tx).await.map_err(backend_err)?;
+        exec(&mut tx, p.query(&sql)?).await?;
         tx.commit().await.map_err(backend_err)?;
         Ok(true)
     }
@@ -338,38 +341,18 @@ impl WebhookStore for SqlStore {
         let redelivered = self
             .counted(async {
                 let mut tx = self.begin_write().await?;
-                let again = sqlx::query(
-                    "UPDATE webhook_deliveries SET state = 'pending', pending_since = $1, finished_at = NULL \
-                     WHERE endpoint_id = $2 AND event_id = $3",
-                )
-                .bind(now)
-                .bind(endpoint.to_string())
-                .bind(event.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(backend_err)?;
-                if again.rows_affected() == 0 {
+                let again = exec(&mut tx, q!("UPDATE webhook_deliveries SET state = 'pending', pending_since = $1, finished_at = NULL \
+                     WHERE endpoint_id = $2 AND event_id = $3", now, endpoint.to_string(), event.to_string())).await?;
+                if again == 0 {
                     // An event the endpoint never received (it subscribed later, or was disabled).
-                    let created = sqlx::query(
-                        "INSERT INTO webhook_deliveries (endpoint_id, event_id, event, state, attempts, pending_since) \
+                    let created = exec(&mut tx, q!("INSERT INTO webhook_deliveries (endpoint_id, event_id, event, state, attempts, pending_since) \
                          SELECT e.id, ev.id, ev.event, 'pending', 0, $1 FROM webhook_endpoints e \
-                         JOIN events ev ON ev.environment_id = e.environment_id WHERE e.id = $2 AND ev.id = $3",
-                    )
-                    .bind(now)
-                    .bind(endpoint.to_string())
-                    .bind(event.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
-                    if created.rows_affected() == 0 {
+                         JOIN events ev ON ev.environment_id = e.environment_id WHERE e.id = $2 AND ev.id = $3", now, endpoint.to_string(), event.to_string())).await?;
+                    if created == 0 {
                         return Ok(false);
                     }
                 }
-                sqlx::query("UPDATE webhook_endpoints SET retry_at = 0, failure_streak = 0 WHERE id = $1")
-                    .bind(endpoint.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
+                exec(&mut tx, q!("UPDATE webhook_endpoints SET retry_at = 0, failure_streak = 0 WHERE id = $1", endpoint.to_string())).await?;
                 tx.commit().await.map_err(backend_err)?;
                 Ok(true)
             })

@@ -5,19 +5,32 @@ use super::types::{FlowError, HeldTokens};
 use super::*;
 
 impl Connect {
+    /// Marks an authorization completed with the connection it made (unless it already
+    /// failed).
+    async fn complete(&self, mut done: Authorization, account: ConnectedAccountId) -> Result<(), ServiceError> {
+        done.status = AuthorizationStatus::Completed;
+        done.connected_account_id = Some(account);
+        self.deps
+            .store
+            .advance_authorization(&done, AuthorizationStatus::Failed)
+            .await?;
+        Ok(())
+    }
+
     /// `GET /data-integrations/{slug}/{dik}/callback`.
     pub async fn callback(&self, slug: &str, dik: &str, q: CallbackQuery) -> Result<Ending, ServiceError> {
         let unknown = || Ending::Page(PageOutcome::Unmatched);
         let Some(state) = q.state.as_deref().filter(|s| !s.is_empty() && s.len() < 200) else {
             return Ok(unknown());
         };
-        let Some(a) = self.store.authorization_by_provider_state(state).await? else {
+        let Some(a) = self.deps.store.authorization_by_provider_state(state).await? else {
             return Ok(unknown());
         };
         let Some(root) = self.root_of(&a).await? else {
             return Ok(unknown());
         };
         let effective = self
+            .deps
             .organizations
             .effective(&root, a.owner.organization_id.as_deref())
             .await?;
@@ -30,6 +43,7 @@ impl Connect {
         let mut claimed = a.clone();
         claimed.status = AuthorizationStatus::Failed;
         if !self
+            .deps
             .store
             .advance_authorization(&claimed, AuthorizationStatus::Opened)
             .await?
@@ -77,6 +91,7 @@ impl Connect {
         let verifier = self.pkce_verifier(&a)?;
         let exchanged_at = now_ms();
         let resp = match self
+            .deps
             .oauth
             .exchange_code(
                 &provider,
@@ -119,7 +134,7 @@ impl Connect {
         };
         if a.code_challenge.is_some() {
             let connect_code = random_token(32);
-            let sealed = self.vault.seal(
+            let sealed = self.deps.vault.seal(
                 serde_json::to_vec(&held).unwrap_or_default().as_slice(),
                 SealedColumn::HeldTokens.aad(&a.id),
             );
@@ -129,7 +144,8 @@ impl Connect {
             waiting.connect_code_expires_at = Some(now_ms() + CONNECT_CODE_TTL_MS);
             waiting.held_tokens = Some(sealed);
             // The row is ours (we claimed it as failed above); move it to held.
-            self.store
+            self.deps
+                .store
                 .advance_authorization(&waiting, AuthorizationStatus::Failed)
                 .await?;
             let rt = a.return_to.clone().unwrap_or_default();
@@ -140,12 +156,7 @@ impl Connect {
         }
         match self.save(&a, &root, held).await {
             Ok(account) => {
-                let mut done = a.clone();
-                done.status = AuthorizationStatus::Completed;
-                done.connected_account_id = Some(account.id);
-                self.store
-                    .advance_authorization(&done, AuthorizationStatus::Failed)
-                    .await?;
+                self.complete(a.clone(), account.id).await?;
                 Ok(match &a.return_to {
                     Some(rt) => Ending::Redirect(append_query(rt, &[("state", &a.state)])),
                     None => Ending::Page(PageOutcome::Connected {
@@ -176,13 +187,14 @@ impl Connect {
             )
         };
         let env = self
+            .deps
             .store
             .environment(a.environment_id)
             .await
             .map_err(|e| internal(e.to_string()))?
             .ok_or_else(|| internal("the environment no longer exists".into()))?;
         let wanted = Intent::from(&a.intent);
-        let placement = place(self.store.as_ref(), &env, root, &a.owner, wanted)
+        let placement = place(self.deps.store.as_ref(), &env, root, &a.owner, wanted)
             .await
             .map_err(|e| match e {
                 ServiceError::NotFound {
@@ -206,12 +218,12 @@ impl Connect {
         match target {
             Some(mut account) => {
                 let keep_refresh = if refresh.is_none() {
-                    account.refresh_token(&self.vault).ok().flatten()
+                    account.refresh_token(&self.deps.vault).ok().flatten()
                 } else {
                     None
                 };
                 let tokens = TokenSet::seal(
-                    &self.vault,
+                    &self.deps.vault,
                     account.id,
                     Some(&access),
                     refresh.as_ref().or(keep_refresh.as_ref()),
@@ -225,7 +237,7 @@ impl Connect {
                     account.account_display_name = label.clone();
                 }
                 let events = account_events(AccountChange::Connected, &account, root.slug.as_str(), &actor);
-                match self.store.update_connected_account(&account, &events).await {
+                match self.deps.store.update_connected_account(&account, &events).await {
                     Ok(()) => Ok(account),
                     Err(StoreError::NotMember) => Err(not_member()),
                     Err(e) => Err(internal(e.to_string())),
@@ -240,7 +252,7 @@ impl Connect {
                 account.config = a.config.clone();
                 account.metadata = held.metadata;
                 account.tokens = TokenSet::seal(
-                    &self.vault,
+                    &self.deps.vault,
                     account.id,
                     Some(&access),
                     refresh.as_ref(),
@@ -248,7 +260,7 @@ impl Connect {
                 );
                 account.last_refreshed_at = Some(held.exchanged_at);
                 let events = account_events(AccountChange::Connected, &account, root.slug.as_str(), &actor);
-                match self.store.insert_connected_account(&account, &events).await {
+                match self.deps.store.insert_connected_account(&account, &events).await {
                     Ok(()) => Ok(account),
                     Err(StoreError::Conflict(_)) => Err(FlowError::new(
                         "installation_failed",
@@ -274,6 +286,7 @@ impl Connect {
             return Err(invalid());
         }
         let Some(a) = self
+            .deps
             .store
             .authorization_by_connect_code(&sha256_hex(connect_code))
             .await?
@@ -294,6 +307,7 @@ impl Connect {
         consumed.status = AuthorizationStatus::Failed;
         consumed.held_tokens = None;
         if !self
+            .deps
             .store
             .advance_authorization(&consumed, AuthorizationStatus::Held)
             .await?
@@ -333,7 +347,7 @@ impl Connect {
             return Err(invalid());
         }
         let sealed = a.held_tokens.as_ref().ok_or_else(invalid)?;
-        let bytes = self.vault.open(sealed, SealedColumn::HeldTokens.aad(&a.id))?;
+        let bytes = self.deps.vault.open(sealed, SealedColumn::HeldTokens.aad(&a.id))?;
         let held: HeldTokens = serde_json::from_slice(&bytes).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let account = match self.save(&a, &root, held).await {
             Ok(account) => account,
@@ -342,12 +356,7 @@ impl Connect {
                 return Err(ServiceError::bad_request(e.code, &e.description));
             }
         };
-        let mut done = consumed;
-        done.status = AuthorizationStatus::Completed;
-        done.connected_account_id = Some(account.id);
-        self.store
-            .advance_authorization(&done, AuthorizationStatus::Failed)
-            .await?;
+        self.complete(consumed, account.id).await?;
         Ok(account)
     }
 }

@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::organizations::{organization_redirect_uri, Organizations};
+use super::organizations::organization_redirect_uri;
 use super::resolve::{check_installation_config, provider_name, resolve_oauth, ResolveError};
 use super::selection::{account_not_found, place, select, Intent, Placement, Selector};
+use super::Deps;
 use super::Patch;
-use crate::catalog::Catalog;
 use crate::domain::{
     AuthMethod, Authorization, AuthorizationStatus, ConnectedAccount, ConnectionIntent, ConnectionRole,
     DataIntegration, Environment, OrganizationSettings, Ownership, TokenSet,
@@ -19,12 +19,12 @@ use crate::error::ServiceError;
 use crate::events::{account_events, failure_events, AccountChange, Actor, ConnectionFailure};
 use crate::fields::Label;
 use crate::ids::ConnectedAccountId;
-use crate::oauth::{pkce_challenge, random_token, ClientApp, OAuthClient, ResolvedProvider};
+use crate::oauth::{pkce_challenge, random_token, ClientApp, ResolvedProvider};
 use crate::secret::SecretString;
 use crate::slug::Slug;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 use crate::time::now_ms;
-use crate::vault::{SealedColumn, Vault};
+use crate::vault::SealedColumn;
 
 mod callback;
 mod checks;
@@ -45,11 +45,7 @@ const CONNECT_CODE_TTL_MS: i64 = 90 * 1000;
 /// The connection flow.
 #[derive(Clone)]
 pub struct Connect {
-    store: Arc<dyn Store>,
-    vault: Vault,
-    catalog: &'static Catalog,
-    oauth: OAuthClient,
-    organizations: Organizations,
+    deps: Deps,
     public_url: Arc<str>,
 }
 
@@ -87,26 +83,15 @@ fn valid_verifier(v: &str) -> bool {
 
 impl Connect {
     /// The service; `public_url` is the origin browsers reach.
-    pub fn new(
-        store: Arc<dyn Store>,
-        vault: Vault,
-        catalog: &'static Catalog,
-        organizations: Organizations,
-        oauth: OAuthClient,
-        public_url: &str,
-    ) -> Self {
+    pub fn new(deps: Deps, public_url: &str) -> Self {
         Self {
-            store,
-            vault,
-            catalog,
-            oauth,
-            organizations,
+            deps,
             public_url: Arc::from(public_url.trim_end_matches('/')),
         }
     }
 
     fn provider_name(&self, root: &DataIntegration) -> String {
-        provider_name(root, self.catalog)
+        provider_name(root, self.deps.catalog)
     }
 
     /// Creates a pending authorization and returns the hosted URL.
@@ -125,9 +110,9 @@ impl Connect {
             intent,
             display_name,
         } = req;
-        let registered = self.store.list_redirect_uris(env.id).await?;
+        let registered = self.deps.store.list_redirect_uris(env.id).await?;
         let return_to = parse_return_to(return_to.as_deref(), code_challenge.is_some(), &registered)?;
-        let (root, _) = select(self.store.as_ref(), env, slug, &choice.owner, &Selector::default()).await?;
+        let (root, _) = select(self.deps.store.as_ref(), env, slug, &choice.owner, &Selector::default()).await?;
         if root.auth_method != AuthMethod::Oauth {
             return Err(ServiceError::Invalid {
                 code: "auth_method_mismatch",
@@ -138,22 +123,27 @@ impl Connect {
                 errors: vec![],
             });
         }
-        self.organizations.check_acting_member(env, &choice).await?;
-        let effective = self
-            .organizations
-            .effective(&root, choice.owner.organization_id.as_deref())
-            .await?;
+        let effective = self.deps.organizations.effective_for(env, &root, &choice).await?;
         check_connectable(&root, &effective)?;
-        place(self.store.as_ref(), env, &root, &choice.owner, Intent::from(&intent)).await?;
-        let config = check_installation_config(&root, config, self.catalog, true)?;
+        place(
+            self.deps.store.as_ref(),
+            env,
+            &root,
+            &choice.owner,
+            Intent::from(&intent),
+        )
+        .await?;
+        let config = check_installation_config(&root, config, self.deps.catalog, true)?;
         let id = random_token(18).replace(['-', '_'], "x");
         let pkce = match &root.custom_provider {
             Some(cp) => cp.definition.pkce_enabled,
-            None => self.catalog.for_root(&root).is_some_and(|p| p.pkce),
+            None => self.deps.catalog.for_root(&root).is_some_and(|p| p.pkce),
         };
         let pkce_verifier = pkce.then(|| {
             let verifier = SecretString::new(random_token(48));
-            self.vault.seal_secret(&verifier, SealedColumn::PkceVerifier.aad(&id))
+            self.deps
+                .vault
+                .seal_secret(&verifier, SealedColumn::PkceVerifier.aad(&id))
         });
         let now = now_ms();
         let authorization = Authorization {
@@ -179,7 +169,7 @@ impl Connect {
             created_at: now,
             expires_at: now + LINK_TTL_MS,
         };
-        self.store.insert_authorization(&authorization).await?;
+        self.deps.store.insert_authorization(&authorization).await?;
         Ok(AuthorizeOutcome {
             url: format!("{}/data-integrations/{id}/authorize-redirect", self.public_url),
             state: authorization.state,
@@ -188,7 +178,7 @@ impl Connect {
     }
 
     async fn live_authorization(&self, id: &str) -> Result<Option<(Authorization, DataIntegration)>, ServiceError> {
-        let Some(a) = self.store.authorization(id).await? else {
+        let Some(a) = self.deps.store.authorization(id).await? else {
             return Ok(None);
         };
         if a.status != AuthorizationStatus::Pending || a.expires_at < now_ms() {
@@ -200,6 +190,7 @@ impl Connect {
 
     async fn root_of(&self, a: &Authorization) -> Result<Option<DataIntegration>, ServiceError> {
         let roots = self
+            .deps
             .store
             .all_data_integrations(a.environment_id, a.owner.ownership)
             .await?;
@@ -237,6 +228,7 @@ impl Connect {
             let mut failed = a.clone();
             failed.status = AuthorizationStatus::Failed;
             if !self
+                .deps
                 .store
                 .advance_authorization(&failed, AuthorizationStatus::Pending)
                 .await?
@@ -257,6 +249,7 @@ impl Connect {
 
     async fn go_to_provider(&self, a: Authorization, root: &DataIntegration) -> Result<Ending, ServiceError> {
         let effective = self
+            .deps
             .organizations
             .effective(root, a.owner.organization_id.as_deref())
             .await?;
@@ -266,7 +259,7 @@ impl Connect {
         };
         let verifier = self.pkce_verifier(&a)?;
         let scopes = effective.scopes.clone().unwrap_or_default();
-        let url = match self.oauth.authorize_url(
+        let url = match self.deps.oauth.authorize_url(
             &provider,
             &app.client_id,
             &self.callback_uri(root, effective.settings.as_ref()),
@@ -284,6 +277,7 @@ impl Connect {
         opened.status = AuthorizationStatus::Opened;
         opened.expires_at = a.created_at + TOTAL_TTL_MS;
         if !self
+            .deps
             .store
             .advance_authorization(&opened, AuthorizationStatus::Pending)
             .await?
@@ -307,7 +301,7 @@ impl Connect {
         settings: Option<&OrganizationSettings>,
         installation: &BTreeMap<String, String>,
     ) -> Result<(ResolvedProvider, ClientApp), FlowError> {
-        resolve_oauth(root, settings, installation, self.catalog, &self.vault).map_err(|e| match e {
+        resolve_oauth(root, settings, installation, self.deps.catalog, &self.deps.vault).map_err(|e| match e {
             ResolveError::Provider(m) => FlowError::new("invalid_data_integration", m),
             ResolveError::NoApp(m) => FlowError::new("invalid_client_id", m),
             ResolveError::Vault(m) => FlowError::new("installation_failed", m),
@@ -319,7 +313,7 @@ impl Connect {
         let aad = SealedColumn::PkceVerifier.aad(&a.id);
         Ok(a.pkce_verifier
             .as_ref()
-            .map(|s| self.vault.open_secret(s, aad))
+            .map(|s| self.deps.vault.open_secret(s, aad))
             .transpose()?)
     }
 
@@ -347,7 +341,7 @@ impl Connect {
             account_identifier: None,
             actor: Actor::User(a.user_id.clone()),
         });
-        if let Err(err) = self.store.append_events(&events).await {
+        if let Err(err) = self.deps.store.append_events(&events).await {
             tracing::error!(authorization = %a.id, error = %err, "could not record the failed connection's events");
         }
     }

@@ -15,19 +15,16 @@ pub use refresh::{refresh_backoff, AheadOutcome};
 
 use self::cache::{VendCache, VendKey};
 use self::refresh::RefreshFailure;
-use super::organizations::Organizations;
 use super::selection::{select, OwnerChoice, Selector};
-use crate::catalog::Catalog;
+use super::Deps;
 use crate::domain::{AccountState, AuthMethod, ConnectedAccount, DataIntegration, Environment, Ownership};
 use crate::error::ServiceError;
 use crate::ids::ConnectedAccountId;
 use crate::metrics::Metrics;
-use crate::oauth::{random_token, OAuthClient};
+use crate::oauth::random_token;
 use crate::secret::SecretString;
 use crate::slug::Slug;
-use crate::store::Store;
 use crate::time::{millis, now_ms, Millis};
-use crate::vault::Vault;
 
 /// How vending answers.
 #[derive(Debug)]
@@ -88,11 +85,7 @@ impl Default for RefreshPolicy {
 type Flight = Shared<BoxFuture<'static, Result<Arc<ConnectedAccount>, RefreshFailure>>>;
 
 struct Inner {
-    store: Arc<dyn Store>,
-    vault: Vault,
-    catalog: &'static Catalog,
-    organizations: Organizations,
-    oauth: OAuthClient,
+    deps: Deps,
     policy: RefreshPolicy,
     metrics: Arc<Metrics>,
     /// This process's identity as a lease holder.
@@ -125,22 +118,10 @@ pub fn unavailable(retry_after: Option<u64>) -> ServiceError {
 
 impl Credentials {
     /// The service.
-    pub fn new(
-        store: Arc<dyn Store>,
-        vault: Vault,
-        catalog: &'static Catalog,
-        organizations: Organizations,
-        oauth: OAuthClient,
-        policy: RefreshPolicy,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(deps: Deps, policy: RefreshPolicy, metrics: Arc<Metrics>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                organizations,
-                store,
-                vault,
-                catalog,
-                oauth,
+                deps,
                 policy,
                 metrics,
                 instance: format!("pipes-{}", random_token(9)),
@@ -165,8 +146,8 @@ impl Credentials {
         selector: &Selector,
         oauth_only: bool,
     ) -> Result<Vended, ServiceError> {
-        let (root, account) = select(self.inner.store.as_ref(), env, slug, &choice.owner, selector).await?;
-        self.inner.organizations.check_acting_member(env, choice).await?;
+        let (root, account) = select(self.inner.deps.store.as_ref(), env, slug, &choice.owner, selector).await?;
+        self.inner.deps.organizations.check_acting_member(env, choice).await?;
         let requested = self.requested(&root, account.as_ref()).await?;
         self.vend_selected(&root, account.map(Arc::new), oauth_only, &requested)
             .await
@@ -183,9 +164,9 @@ impl Credentials {
             Some(a) if a.auth_method == AuthMethod::ApiKey => None,
             Some(a) if a.owner.organization_id.is_some() => {
                 let org = a.owner.organization_id.as_deref();
-                self.inner.organizations.effective(root, org).await?.scopes
+                self.inner.deps.organizations.effective(root, org).await?.scopes
             }
-            _ => self.inner.catalog.requested_scopes(root),
+            _ => self.inner.deps.catalog.requested_scopes(root),
         };
         Ok(requested.unwrap_or_default().into())
     }
@@ -206,7 +187,7 @@ impl Credentials {
         };
         // Selectors need more than one read.
         if selector.connected_account_id.is_some() || selector.supports_multiple_connections {
-            let Some(env) = self.inner.store.environment_for_key_hash(&hash).await? else {
+            let Some(env) = self.inner.deps.store.environment_for_key_hash(&hash).await? else {
                 return Ok(None);
             };
             return self.vend(&env, slug, choice, selector, oauth_only).await.map(Some);
@@ -218,7 +199,7 @@ impl Credentials {
         };
         let cache_key: VendKey = (hash, slug.to_string(), choice.owner.ownership.as_str(), acting);
         // A token inside its refresh margin goes through the refresh path, not the cache.
-        let hit = self.inner.cache.get(&cache_key, self.inner.store.write_epoch());
+        let hit = self.inner.cache.get(&cache_key, self.inner.deps.store.write_epoch());
         if let Some(hit) = hit.filter(|hit| self.is_fresh(&hit.account)) {
             return self
                 .vend_selected(&hit.root, Some(hit.account.clone()), oauth_only, &hit.requested)
@@ -227,9 +208,10 @@ impl Credentials {
         }
         // The epoch is taken before reading: a write that commits meanwhile invalidates this read
         // (and the membership and settings reads that follow it).
-        let epoch = self.inner.store.write_epoch();
+        let epoch = self.inner.deps.store.write_epoch();
         let found = self
             .inner
+            .deps
             .store
             .vend_read(&cache_key.0, slug, choice.owner.ownership, &owner_key)
             .await?;
@@ -237,7 +219,7 @@ impl Credentials {
             return Ok(None);
         };
         let (root, account) = root_and_account.ok_or_else(super::selection::root_not_found)?;
-        self.inner.organizations.check_acting_member(&env, choice).await?;
+        self.inner.deps.organizations.check_acting_member(&env, choice).await?;
         let requested = self.requested(&root, account.as_ref()).await?;
         if let Some(a) = account
             .as_ref()
@@ -275,7 +257,7 @@ impl Credentials {
         }
         if account.auth_method == AuthMethod::ApiKey {
             let value = account
-                .stored_secret(&self.inner.vault)?
+                .stored_secret(&self.inner.deps.vault)?
                 .ok_or_else(|| ServiceError::Internal("API-key connection without a key".into()))?;
             return Ok(Vended::Active(ActiveCredential {
                 auth_method: AuthMethod::ApiKey,
@@ -316,7 +298,7 @@ impl Credentials {
             }
         };
         let value = account
-            .access_token(&self.inner.vault)?
+            .access_token(&self.inner.deps.vault)?
             .ok_or_else(|| ServiceError::Internal("refreshed connection has no access token".into()))?;
         let missing_scopes = requested
             .iter()
@@ -338,7 +320,7 @@ impl Credentials {
     /// non-secret fields (contract §3.7).
     fn config_with_defaults(&self, root: &DataIntegration, a: &ConnectedAccount) -> BTreeMap<String, String> {
         let mut config = a.config.clone();
-        if let Some(p) = self.inner.catalog.for_root(root) {
+        if let Some(p) = self.inner.deps.catalog.for_root(root) {
             for f in &p.config {
                 if let Some(d) = &f.default {
                     config.entry(f.key.clone()).or_insert_with(|| d.clone());

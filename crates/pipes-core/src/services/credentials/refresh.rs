@@ -114,7 +114,7 @@ impl Credentials {
             root.slug.as_str(),
             &Actor::System,
         );
-        self.inner.store.update_connected_account(&dead, &events).await?;
+        self.inner.deps.store.update_connected_account(&dead, &events).await?;
         Ok(())
     }
 
@@ -172,6 +172,7 @@ impl Credentials {
 
     async fn reread(&self, a: &ConnectedAccount) -> Result<ConnectedAccount, RefreshFailure> {
         self.inner
+            .deps
             .store
             .connected_account(a.environment_id, a.id)
             .await
@@ -185,6 +186,7 @@ impl Credentials {
         let now = now_ms();
         let until = now + millis(inner.policy.lease);
         let taken = inner
+            .deps
             .store
             .take_refresh_lease(id, holder, now, until)
             .await
@@ -194,7 +196,7 @@ impl Credentials {
             tracing::info!(account.id = %id, "took over a refresh lease whose holder stopped");
         }
         Ok(taken.map(|_| Lease {
-            store: inner.store.clone(),
+            store: inner.deps.store.clone(),
             id,
             holder: holder.to_owned(),
             held: true,
@@ -243,6 +245,7 @@ impl Credentials {
         let settings = match a.owner.organization_id.as_deref() {
             Some(org) if root.uses_organization_apps() => self
                 .inner
+                .deps
                 .store
                 .organization_settings(root.id, org)
                 .await
@@ -251,16 +254,16 @@ impl Credentials {
         };
         if a.auth_method == AuthMethod::ClientCredentials {
             let provider =
-                resolve_provider(root, settings.as_ref(), &a.config, self.inner.catalog).map_err(internal)?;
-            let app = stored_client_app(&self.inner.vault, a).map_err(internal)?;
+                resolve_provider(root, settings.as_ref(), &a.config, self.inner.deps.catalog).map_err(internal)?;
+            let app = stored_client_app(&self.inner.deps.vault, a).map_err(internal)?;
             return Ok((provider, app));
         }
         resolve_oauth(
             root,
             settings.as_ref(),
             &a.config,
-            self.inner.catalog,
-            &self.inner.vault,
+            self.inner.deps.catalog,
+            &self.inner.deps.vault,
         )
         .map_err(internal)
     }
@@ -273,7 +276,7 @@ impl Credentials {
     ) -> Result<Arc<ConnectedAccount>, RefreshFailure> {
         let inner = &self.inner;
         let minting = current.auth_method == AuthMethod::ClientCredentials;
-        let refresh_token = match current.refresh_token(&inner.vault).map_err(internal)? {
+        let refresh_token = match current.refresh_token(&inner.deps.vault).map_err(internal)? {
             Some(t) => Some(t),
             None if minting => None,
             None => return Err(RefreshFailure::NeedsReauthorization),
@@ -282,18 +285,20 @@ impl Credentials {
         let started = now_ms();
         let clock = std::time::Instant::now();
         let answer = match &refresh_token {
-            Some(t) => inner.oauth.refresh(&provider, &app, t).await,
+            Some(t) => inner.deps.oauth.refresh(&provider, &app, t).await,
             None => {
                 let scopes = match current.owner.organization_id.as_deref() {
                     Some(org) => inner
+                        .deps
                         .organizations
                         .effective(root, Some(org))
                         .await
                         .ok()
                         .and_then(|e| e.scopes),
-                    None => inner.catalog.requested_scopes(root),
+                    None => inner.deps.catalog.requested_scopes(root),
                 };
                 inner
+                    .deps
                     .oauth
                     .client_credentials(&provider, &app, &scopes.unwrap_or_default())
                     .await
@@ -310,7 +315,7 @@ impl Credentials {
         // Merge: providers that do not rotate send no refresh token; keep ours.
         let refresh = resp.refresh_token.clone().or(refresh_token);
         let tokens = TokenSet::seal(
-            &inner.vault,
+            &inner.deps.vault,
             current.id,
             Some(&resp.access_token),
             refresh.as_ref(),
@@ -321,6 +326,7 @@ impl Credentials {
         fresh.mark_refreshed(tokens, scopes, resp.metadata.clone(), started);
         let metadata_json = serde_json::to_string(&fresh.metadata).unwrap_or_else(|_| "{}".into());
         let stored = inner
+            .deps
             .store
             .store_refreshed_tokens(
                 current.id,
@@ -398,6 +404,7 @@ impl Credentials {
             Vec::new()
         };
         match inner
+            .deps
             .store
             .record_refresh_failure(
                 current.id,
