@@ -216,10 +216,7 @@ impl Accounts {
         req.labels
             .apply(&mut account.account_display_name, &mut account.account_identifier);
         account.state = state;
-        account.established_by_user_id = match choice.owner.ownership {
-            Ownership::Organization => choice.acting_user.clone(),
-            Ownership::User => None,
-        };
+        account.established_by_user_id = choice.establishing_user();
         account.scopes = req.scopes.unwrap_or_default();
         account.tokens = req.tokens.seal(&self.deps.vault, account.id);
         let events = account_events(change_into(account.state), &account, root.slug.as_str(), &actor(choice));

@@ -5,8 +5,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Deserialize;
-
 use super::resolve::{provider_name, sort_by_provider};
 use super::selection::{check_id, root_not_found, OwnerChoice};
 use super::Patch;
@@ -27,20 +25,52 @@ use crate::vault::{SealedColumn, Vault};
 /// Why the server cleared a connection whose establishing member left.
 pub const MEMBERSHIP_ENDED: &str = "establishing_member_membership_ended";
 
-/// `PUT /organizations/{id}/data_integration_configurations/{slug}`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+/// `PUT /organizations/{id}/data_integration_configurations/{slug}`, checked.
+#[derive(Debug, Default)]
 pub struct ConfigureIntegration {
     /// Enabled override.
     pub enabled: Option<bool>,
     /// Scopes override; `null` inherits.
     pub scopes: Patch<Vec<String>>,
-    /// The organization's OAuth app.
-    pub client_id: Option<String>,
-    /// Its secret.
-    pub client_secret: Option<SecretString>,
+    /// The organization's OAuth app: client id and secret.
+    pub app: Option<(String, SecretString)>,
     /// Integration-scope config (organization-credential roots).
     pub config: Option<BTreeMap<String, String>>,
+}
+
+impl ConfigureIntegration {
+    /// Checks the fields as sent: at least one, and the app's id and secret together.
+    pub fn parse(
+        enabled: Option<bool>,
+        scopes: Patch<Vec<String>>,
+        client_id: Option<String>,
+        client_secret: Option<SecretString>,
+        config: Option<BTreeMap<String, String>>,
+    ) -> Result<Self, ServiceError> {
+        let invalid = |message: &str| ServiceError::bad_request("invalid_request", message);
+        let app = match (client_id, client_secret) {
+            (None, None) => None,
+            (Some(id), Some(secret)) => {
+                if id.trim().is_empty() || id.len() > 512 || secret.expose().is_empty() || secret.expose().len() > 2048
+                {
+                    return Err(invalid("client_id and client_secret must be non-empty."));
+                }
+                Some((id, secret))
+            }
+            _ => return Err(invalid("client_id and client_secret must be sent together.")),
+        };
+        if enabled.is_none() && !scopes.is_sent() && app.is_none() && config.is_none() {
+            return Err(invalid(
+                "Send at least one of enabled, scopes, client_id and client_secret, or config.",
+            ));
+        }
+        Ok(Self {
+            enabled,
+            scopes,
+            app,
+            config,
+        })
+    }
 }
 
 /// One row of the organization's provider configuration list.
@@ -320,44 +350,14 @@ impl Organizations {
         req: ConfigureIntegration,
     ) -> Result<Configuration, ServiceError> {
         check_id("organization_id", organization)?;
-        if req.enabled.is_none()
-            && matches!(req.scopes, Patch::Absent)
-            && req.client_id.is_none()
-            && req.client_secret.is_none()
-            && req.config.is_none()
-        {
-            return Err(ServiceError::bad_request(
-                "invalid_request",
-                "Send at least one of enabled, scopes, client_id and client_secret, or config.",
-            ));
-        }
         let root = self.configurable_root(env, slug).await?;
         let org_credentials = root.uses_organization_apps();
-        let app = match (req.client_id, req.client_secret) {
-            (None, None) => None,
-            (Some(_), None) | (None, Some(_)) => {
-                return Err(ServiceError::bad_request(
-                    "invalid_request",
-                    "client_id and client_secret must be sent together.",
-                ))
-            }
-            (Some(_), Some(_)) if !org_credentials => {
-                return Err(ServiceError::bad_request(
-                    "invalid_request",
-                    "This integration does not use organization OAuth apps; its credentials belong on the integration.",
-                ))
-            }
-            (Some(id), Some(secret)) => {
-                if id.trim().is_empty() || id.len() > 512 || secret.expose().is_empty() || secret.expose().len() > 2048
-                {
-                    return Err(ServiceError::bad_request(
-                        "invalid_request",
-                        "client_id and client_secret must be non-empty.",
-                    ));
-                }
-                Some((id, secret))
-            }
-        };
+        if req.app.is_some() && !org_credentials {
+            return Err(ServiceError::bad_request(
+                "invalid_request",
+                "This integration does not use organization OAuth apps; its credentials belong on the integration.",
+            ));
+        }
         if req.config.is_some() && !org_credentials {
             return Err(ServiceError::bad_request(
                 "invalid_request",
@@ -391,7 +391,7 @@ impl Organizations {
             settings.enabled = Some(enabled);
         }
         settings.scopes = req.scopes.apply(settings.scopes.take());
-        if let Some((client_id, secret)) = app {
+        if let Some((client_id, secret)) = req.app {
             let row = settings.id.to_string();
             settings.app = Some(OrganizationApp {
                 client_id,

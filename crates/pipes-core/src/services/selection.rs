@@ -29,6 +29,16 @@ pub struct OwnerChoice {
     pub acting_user: Option<String>,
 }
 
+impl OwnerChoice {
+    /// The member an organization's new connection is established by (and ends with).
+    pub fn establishing_user(&self) -> Option<String> {
+        match self.owner.ownership {
+            Ownership::Organization => self.acting_user.clone(),
+            Ownership::User => None,
+        }
+    }
+}
+
 pub(super) fn check_id(field: &str, value: &str) -> Result<(), ServiceError> {
     if valid_external_id(value) {
         Ok(())

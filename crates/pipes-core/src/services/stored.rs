@@ -9,7 +9,7 @@ use super::resolve::{check_installation_config, resolve_provider};
 use super::selection::{label_warnings, place, root_not_found, Intent, OwnerChoice, Placement, Warning};
 use super::Deps;
 use crate::domain::{
-    AuthMethod, ConnectedAccount, DataIntegration, Environment, IntegrationState, Ownership, StoredSecret, TokenSet,
+    AuthMethod, ConnectedAccount, DataIntegration, Effective, Environment, IntegrationState, StoredSecret, TokenSet,
 };
 use crate::error::ServiceError;
 use crate::events::{account_events, AccountChange, Actor};
@@ -19,7 +19,7 @@ use crate::oauth::{ClientApp, OAuthError, TokenResponse};
 use crate::secret::SecretString;
 use crate::slug::Slug;
 use crate::store::StoreError;
-use crate::time::now_ms;
+use crate::time::{now_ms, Millis};
 use crate::vault::{SealedColumn, Vault};
 
 /// `PUT`/`POST /data-integrations/{slug}/api-key` and `…/client-credentials`, parsed at the
@@ -225,50 +225,12 @@ impl StoredCredentials {
                 ),
             };
             account.mark_connected(now);
-            account.established_by_user_id = match choice.owner.ownership {
-                Ownership::Organization => choice.acting_user.clone(),
-                Ownership::User => None,
-            };
+            account.established_by_user_id = choice.establishing_user();
             labels
                 .clone()
                 .apply(&mut account.account_display_name, &mut account.account_identifier);
-            match &config {
-                Some(c) => account.config = c.clone(),
-                // Minting needs every required field, also when a connection is made without
-                // config (rotations keep the stored config).
-                None if method == AuthMethod::ClientCredentials => {
-                    check_installation_config(&root, account.config.clone(), self.deps.catalog, true)?;
-                }
-                None => {}
-            }
-            account.stored = Some(secret.seal(&self.deps.vault, account.id));
-            account.tokens = TokenSet::default();
-            account.metadata = BTreeMap::new();
-            if let TenantSecret::Client { client_id, secret } = &secret {
-                let minted = self
-                    .prove(
-                        &root,
-                        &account,
-                        client_id,
-                        secret,
-                        effective.scopes.as_deref().unwrap_or_default(),
-                    )
-                    .await?;
-                let started = now;
-                account.tokens = TokenSet::seal(
-                    &self.deps.vault,
-                    account.id,
-                    Some(&minted.access_token),
-                    None,
-                    minted.expires_in.map(|s| started + s * 1000),
-                );
-                account.scopes = minted
-                    .scopes
-                    .clone()
-                    .unwrap_or_else(|| effective.scopes.clone().unwrap_or_default());
-                account.metadata = minted.metadata.clone();
-                account.last_refreshed_at = Some(started);
-            }
+            self.install(&mut account, &root, &secret, config.as_ref(), &effective, now)
+                .await?;
             let actor = Actor::from_user(choice.acting_user.as_deref());
             let events = account_events(AccountChange::Connected, &account, root.slug.as_str(), &actor);
             let written = if created {
@@ -294,6 +256,46 @@ impl StoredCredentials {
             code: "concurrent_request",
             message: "The connection changed concurrently; retry.".into(),
         })
+    }
+
+    /// Puts the credential (and config) into a connection; for client credentials, mints the
+    /// first token with them, which proves they work.
+    async fn install(
+        &self,
+        account: &mut ConnectedAccount,
+        root: &DataIntegration,
+        secret: &TenantSecret,
+        config: Option<&BTreeMap<String, String>>,
+        effective: &Effective,
+        now: Millis,
+    ) -> Result<(), ServiceError> {
+        match config {
+            Some(c) => account.config = c.clone(),
+            // Minting needs every required field, also when a connection is made without
+            // config (rotations keep the stored config).
+            None if secret.method() == AuthMethod::ClientCredentials => {
+                check_installation_config(root, account.config.clone(), self.deps.catalog, true)?;
+            }
+            None => {}
+        }
+        account.stored = Some(secret.seal(&self.deps.vault, account.id));
+        account.tokens = TokenSet::default();
+        account.metadata = BTreeMap::new();
+        if let TenantSecret::Client { client_id, secret } = secret {
+            let scopes = effective.scopes.as_deref().unwrap_or_default();
+            let minted = self.prove(root, account, client_id, secret, scopes).await?;
+            account.tokens = TokenSet::seal(
+                &self.deps.vault,
+                account.id,
+                Some(&minted.access_token),
+                None,
+                minted.expires_in.map(|s| now + s * 1000),
+            );
+            account.scopes = minted.scopes.unwrap_or_else(|| scopes.to_vec());
+            account.metadata = minted.metadata;
+            account.last_refreshed_at = Some(now);
+        }
+        Ok(())
     }
 
     /// Mints a token with the tenant's client credentials: the proof they work.

@@ -6,7 +6,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
-use pipes_core::services::ConfigureIntegration;
+use std::collections::BTreeMap;
+
+use pipes_core::secret::SecretString;
+use pipes_core::services::{ConfigureIntegration, Patch};
 use serde::Deserialize;
 
 use super::views::{ConfigurationView, MembershipView, PlainList};
@@ -50,12 +53,30 @@ async fn list_configurations(
     }))
 }
 
+/// `PUT …/data_integration_configurations/{slug}`, as sent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ConfigureBody {
+    enabled: Option<bool>,
+    scopes: Patch<Vec<String>>,
+    client_id: Option<String>,
+    client_secret: Option<SecretString>,
+    config: Option<BTreeMap<String, String>>,
+}
+
 async fn configure(
     State(app): State<App>,
     EnvAuth(env): EnvAuth,
     Path((organization_id, raw_slug)): Path<(String, String)>,
-    ApiJson(req): ApiJson<ConfigureIntegration>,
+    ApiJson(body): ApiJson<ConfigureBody>,
 ) -> Result<Json<ConfigurationView>, ApiError> {
+    let req = ConfigureIntegration::parse(
+        body.enabled,
+        body.scopes,
+        body.client_id,
+        body.client_secret,
+        body.config,
+    )?;
     let c = app
         .organizations
         .configure(&env, &organization_id, &slug(&raw_slug)?, req)

@@ -3,6 +3,15 @@
 
 use super::types::{FlowError, HeldTokens};
 use super::*;
+use crate::domain::Effective;
+
+/// An authorization a callback matched and claimed, with what it needs to finish.
+struct Claimed {
+    a: Authorization,
+    root: DataIntegration,
+    effective: Effective,
+    callback_uri: String,
+}
 
 impl Connect {
     /// Marks an authorization completed with the connection it made (unless it already
@@ -19,140 +28,21 @@ impl Connect {
 
     /// `GET /data-integrations/{slug}/{dik}/callback`.
     pub async fn callback(&self, slug: &str, dik: &str, q: CallbackQuery) -> Result<Ending, ServiceError> {
-        let unknown = || Ending::Page(PageOutcome::Unmatched);
-        let Some(state) = q.state.as_deref().filter(|s| !s.is_empty() && s.len() < 200) else {
-            return Ok(unknown());
+        let Some(Claimed {
+            a,
+            root,
+            effective,
+            callback_uri,
+        }) = self.claim(slug, dik, &q).await?
+        else {
+            return Ok(Ending::Page(PageOutcome::Unmatched));
         };
-        let Some(a) = self.deps.store.authorization_by_provider_state(state).await? else {
-            return Ok(unknown());
-        };
-        let Some(root) = self.root_of(&a).await? else {
-            return Ok(unknown());
-        };
-        let effective = self
-            .deps
-            .organizations
-            .effective(&root, a.owner.organization_id.as_deref())
-            .await?;
-        let callback_uri = self.callback_uri(&root, effective.settings.as_ref());
-        let expected_dik = callback_uri.rsplit('/').nth(1).unwrap_or_default();
-        if a.status != AuthorizationStatus::Opened || root.slug.as_str() != slug || expected_dik != dik {
-            return Ok(unknown());
-        }
-        // Claim the authorization: a replayed callback finds it no longer open.
-        let mut claimed = a.clone();
-        claimed.status = AuthorizationStatus::Failed;
-        if !self
-            .deps
-            .store
-            .advance_authorization(&claimed, AuthorizationStatus::Opened)
-            .await?
-        {
-            return Ok(unknown());
-        }
-        if a.expires_at < now_ms() {
-            return Ok(self
-                .fail(
-                    &a,
-                    &root,
-                    FlowError::new(
-                        "authorization_state_expired",
-                        "The authorization expired before it was completed.",
-                    ),
-                )
-                .await);
-        }
-        if let Some(error) = q.error.as_deref() {
-            let description = q
-                .error_description
-                .clone()
-                .unwrap_or_else(|| format!("The provider answered '{error}'."));
-            let code = if error == "access_denied" {
-                "access_denied"
-            } else {
-                "provider_error"
-            };
-            let e = FlowError::refused(code, description, error, q.error_description.clone());
-            return Ok(self.fail(&a, &root, e).await);
-        }
-        let Some(code) = q.code.as_ref().map(SecretString::expose).filter(|c| !c.is_empty()) else {
-            return Ok(self
-                .fail(
-                    &a,
-                    &root,
-                    FlowError::new("missing_code", "The provider sent no authorization code."),
-                )
-                .await);
-        };
-        let (provider, app) = match self.resolve(&root, effective.settings.as_ref(), &a.config) {
-            Ok(v) => v,
+        let held = match self.exchange(&a, &root, &effective, &callback_uri, &q).await? {
+            Ok(held) => held,
             Err(e) => return Ok(self.fail(&a, &root, e).await),
         };
-        let verifier = self.pkce_verifier(&a)?;
-        let exchanged_at = now_ms();
-        let resp = match self
-            .deps
-            .oauth
-            .exchange_code(
-                &provider,
-                &app,
-                code,
-                &callback_uri,
-                verifier.as_ref().map(SecretString::expose),
-            )
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                let code = match &e {
-                    crate::oauth::OAuthError::Malformed(m) if m == "missing_access_token" => "missing_access_token",
-                    crate::oauth::OAuthError::Malformed(_) => "unexpected_response_format",
-                    _ => "authorization_code_exchange_error",
-                };
-                return Ok(self
-                    .fail(
-                        &a,
-                        &root,
-                        FlowError::new(
-                            code,
-                            format!("The provider did not accept the authorization code ({}).", e.code()),
-                        ),
-                    )
-                    .await);
-            }
-        };
-        let held = HeldTokens {
-            access_token: resp.access_token.expose().to_owned(),
-            refresh_token: resp.refresh_token.as_ref().map(|t| t.expose().to_owned()),
-            expires_at: resp.expires_in.map(|s| exchanged_at + s * 1000),
-            scopes: resp
-                .scopes
-                .clone()
-                .unwrap_or_else(|| effective.scopes.clone().unwrap_or_default()),
-            metadata: resp.metadata.clone(),
-            exchanged_at,
-        };
         if a.code_challenge.is_some() {
-            let connect_code = random_token(32);
-            let sealed = self.deps.vault.seal(
-                serde_json::to_vec(&held).unwrap_or_default().as_slice(),
-                SealedColumn::HeldTokens.aad(&a.id),
-            );
-            let mut waiting = a.clone();
-            waiting.status = AuthorizationStatus::Held;
-            waiting.connect_code_hash = Some(sha256_hex(&connect_code));
-            waiting.connect_code_expires_at = Some(now_ms() + CONNECT_CODE_TTL_MS);
-            waiting.held_tokens = Some(sealed);
-            // The row is ours (we claimed it as failed above); move it to held.
-            self.deps
-                .store
-                .advance_authorization(&waiting, AuthorizationStatus::Failed)
-                .await?;
-            let rt = a.return_to.clone().unwrap_or_default();
-            return Ok(Ending::Redirect(append_query(
-                &rt,
-                &[("connect_code", &connect_code), ("state", &a.state)],
-            )));
+            return self.hold(&a, &held).await;
         }
         match self.save(&a, &root, held).await {
             Ok(account) => {
@@ -167,6 +57,152 @@ impl Connect {
             }
             Err(e) => Ok(self.fail(&a, &root, e).await),
         }
+    }
+
+    /// The opened authorization a callback answers, claimed so that a replay finds it closed;
+    /// `None` when the state, slug or callback path match no open authorization.
+    async fn claim(&self, slug: &str, dik: &str, q: &CallbackQuery) -> Result<Option<Claimed>, ServiceError> {
+        let Some(state) = q.state.as_deref().filter(|s| !s.is_empty() && s.len() < 200) else {
+            return Ok(None);
+        };
+        let Some(a) = self.deps.store.authorization_by_provider_state(state).await? else {
+            return Ok(None);
+        };
+        let Some(root) = self.root_of(&a).await? else {
+            return Ok(None);
+        };
+        let effective = self
+            .deps
+            .organizations
+            .effective(&root, a.owner.organization_id.as_deref())
+            .await?;
+        let callback_uri = self.callback_uri(&root, effective.settings.as_ref());
+        let expected_dik = callback_uri.rsplit('/').nth(1).unwrap_or_default();
+        if a.status != AuthorizationStatus::Opened || root.slug.as_str() != slug || expected_dik != dik {
+            return Ok(None);
+        }
+        let mut claimed = a.clone();
+        claimed.status = AuthorizationStatus::Failed;
+        if !self
+            .deps
+            .store
+            .advance_authorization(&claimed, AuthorizationStatus::Opened)
+            .await?
+        {
+            return Ok(None);
+        }
+        Ok(Some(Claimed {
+            a,
+            root,
+            effective,
+            callback_uri,
+        }))
+    }
+
+    /// Exchanges the callback's code for tokens; the inner error is why the flow failed (the
+    /// authorization expired, the provider refused, no code, the exchange failed).
+    async fn exchange(
+        &self,
+        a: &Authorization,
+        root: &DataIntegration,
+        effective: &Effective,
+        callback_uri: &str,
+        q: &CallbackQuery,
+    ) -> Result<Result<HeldTokens, FlowError>, ServiceError> {
+        if a.expires_at < now_ms() {
+            return Ok(Err(FlowError::new(
+                "authorization_state_expired",
+                "The authorization expired before it was completed.",
+            )));
+        }
+        if let Some(error) = q.error.as_deref() {
+            let description = q
+                .error_description
+                .clone()
+                .unwrap_or_else(|| format!("The provider answered '{error}'."));
+            let code = if error == "access_denied" {
+                "access_denied"
+            } else {
+                "provider_error"
+            };
+            return Ok(Err(FlowError::refused(
+                code,
+                description,
+                error,
+                q.error_description.clone(),
+            )));
+        }
+        let Some(code) = q.code.as_ref().map(SecretString::expose).filter(|c| !c.is_empty()) else {
+            return Ok(Err(FlowError::new(
+                "missing_code",
+                "The provider sent no authorization code.",
+            )));
+        };
+        let (provider, app) = match self.resolve(root, effective.settings.as_ref(), &a.config) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
+        let verifier = self.pkce_verifier(a)?;
+        let exchanged_at = now_ms();
+        let resp = self
+            .deps
+            .oauth
+            .exchange_code(
+                &provider,
+                &app,
+                code,
+                callback_uri,
+                verifier.as_ref().map(SecretString::expose),
+            )
+            .await;
+        Ok(resp
+            .map(|resp| HeldTokens {
+                access_token: resp.access_token.expose().to_owned(),
+                refresh_token: resp.refresh_token.as_ref().map(|t| t.expose().to_owned()),
+                expires_at: resp.expires_in.map(|s| exchanged_at + s * 1000),
+                scopes: resp
+                    .scopes
+                    .clone()
+                    .unwrap_or_else(|| effective.scopes.clone().unwrap_or_default()),
+                metadata: resp.metadata.clone(),
+                exchanged_at,
+            })
+            .map_err(|e| {
+                let code = match &e {
+                    crate::oauth::OAuthError::Malformed(m) if m == "missing_access_token" => "missing_access_token",
+                    crate::oauth::OAuthError::Malformed(_) => "unexpected_response_format",
+                    _ => "authorization_code_exchange_error",
+                };
+                FlowError::new(
+                    code,
+                    format!("The provider did not accept the authorization code ({}).", e.code()),
+                )
+            }))
+    }
+
+    /// Holds the tokens of a session-bound flow (sealed) for `finish`, and sends the browser
+    /// back with a single-use connect code.
+    async fn hold(&self, a: &Authorization, held: &HeldTokens) -> Result<Ending, ServiceError> {
+        let connect_code = random_token(32);
+        let sealed = self.deps.vault.seal(
+            serde_json::to_vec(held).unwrap_or_default().as_slice(),
+            SealedColumn::HeldTokens.aad(&a.id),
+        );
+        let mut waiting = a.clone();
+        waiting.status = AuthorizationStatus::Held;
+        waiting.connect_code_hash = Some(sha256_hex(&connect_code));
+        waiting.connect_code_expires_at = Some(now_ms() + CONNECT_CODE_TTL_MS);
+        waiting.held_tokens = Some(sealed);
+        // The row is ours (claimed as failed); move it to held.
+        self.deps
+            .store
+            .advance_authorization(&waiting, AuthorizationStatus::Failed)
+            .await?;
+        let rt = a.return_to.clone().unwrap_or_default();
+        Ok(Ending::Redirect(append_query(
+            &rt,
+            &[("connect_code", &connect_code), ("state", &a.state)],
+        )))
     }
 
     /// Saves the connection an authorization produced, per its intent.

@@ -13,7 +13,7 @@ use crate::pagination::{Page, PageRequest};
 use crate::secret::SecretString;
 use crate::slug::Slug;
 use crate::store::{Store, StoreError};
-use crate::time::now_ms;
+use crate::time::{now_ms, Millis};
 use crate::vault::{SealedColumn, Vault};
 
 mod requests;
@@ -31,6 +31,15 @@ const MAX_TEXT: usize = 2048;
 enum ProviderRef<'a> {
     Builtin(&'a Provider),
     Custom(Box<CustomProvider>),
+}
+
+impl ProviderRef<'_> {
+    fn auth_method(&self) -> AuthMethod {
+        match self {
+            Self::Builtin(p) => p.auth_method,
+            Self::Custom(cp) => cp.auth_method,
+        }
+    }
 }
 
 /// Data integrations: create, read, update, delete and list roots.
@@ -71,77 +80,11 @@ impl Integrations {
     pub async fn create(&self, env: &Environment, req: CreateIntegration) -> Result<DataIntegration, ServiceError> {
         let (slug, ownership, requested_method) = (req.provider, req.ownership, req.auth_method);
 
-        // A built-in provider as described for the requested method (Salesforce also offers
-        // client credentials), else its main description (then a mismatch below).
-        let builtin = requested_method
-            .and_then(|m| self.catalog.get_with(slug.as_str(), m))
-            .or_else(|| self.catalog.get(slug.as_str()));
-        let existing_custom = self.store.custom_provider(env.id, &slug).await?;
         let now = now_ms();
-        let (provider, new_custom) = match (req.custom_provider, builtin, existing_custom) {
-            (Some(_), Some(_), _) => {
-                return Err(ServiceError::invalid_field(
-                    "provider",
-                    "shadows_builtin_provider",
-                    format!("'{slug}' is a built-in provider; a custom provider cannot use its slug."),
-                ))
-            }
-            (Some(_), None, Some(_)) => {
-                return Err(ServiceError::invalid_field(
-                    "custom_provider",
-                    "custom_provider_exists",
-                    format!(
-                        "A custom provider '{slug}' already exists; omit custom_provider to add another ownership, or update it with PUT."
-                    ),
-                ))
-            }
-            (Some(input), None, None) => {
-                let method = requested_method.unwrap_or(AuthMethod::Oauth);
-                let definition = custom_definition(input, None, method)?;
-                let cp = CustomProvider {
-                    id: CustomProviderId::new(),
-                    environment_id: env.id,
-                    slug: slug.clone(),
-                    auth_method: method,
-                    definition,
-                    created_at: now,
-                    updated_at: now,
-                };
-                (ProviderRef::Custom(Box::new(cp.clone())), Some(cp))
-            }
-            (None, Some(p), _) => (ProviderRef::Builtin(p), None),
-            (None, None, Some(cp)) => (ProviderRef::Custom(Box::new(cp)), None),
-            (None, None, None) => {
-                return Err(ServiceError::not_found(format!(
-                    "'{slug}' is not a built-in provider or a custom provider of this environment; supply custom_provider to define it."
-                )))
-            }
-        };
-        let method = match &provider {
-            ProviderRef::Builtin(p) => p.auth_method,
-            ProviderRef::Custom(cp) => cp.auth_method,
-        };
-        if let Some(requested) = requested_method {
-            if requested != method {
-                let supported: Vec<&str> = match &provider {
-                    ProviderRef::Builtin(_) => self.catalog.auth_methods(slug.as_str()),
-                    ProviderRef::Custom(cp) => vec![cp.auth_method],
-                }
-                .into_iter()
-                .map(AuthMethod::as_str)
-                .collect();
-                return Err(ServiceError::invalid_field(
-                    "auth_methods",
-                    "auth_method_mismatch",
-                    format!(
-                        "Provider '{slug}' supports {} authentication, not {}.",
-                        supported.join(" or "),
-                        requested.as_str()
-                    ),
-                ));
-            }
-        }
-
+        let (provider, new_custom) = self
+            .provider_for_create(env, &slug, requested_method, req.custom_provider, now)
+            .await?;
+        let method = provider.auth_method();
         let id = DataIntegrationId::new();
         let mut errors = vec![];
         let credentials = match (method, req.credentials) {
@@ -204,6 +147,85 @@ impl Integrations {
             }),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The provider a new root uses: the built-in one of its slug, an existing custom provider
+    /// of the environment, or the custom provider defined in the request (returned second, to
+    /// be stored with the root); checked against the auth method asked for.
+    async fn provider_for_create(
+        &self,
+        env: &Environment,
+        slug: &Slug,
+        requested_method: Option<AuthMethod>,
+        custom_provider: Option<CustomProviderInput>,
+        now: Millis,
+    ) -> Result<(ProviderRef<'static>, Option<CustomProvider>), ServiceError> {
+        // A built-in provider as described for the requested method (Salesforce also offers
+        // client credentials), else its main description (then a mismatch below).
+        let builtin = requested_method
+            .and_then(|m| self.catalog.get_with(slug.as_str(), m))
+            .or_else(|| self.catalog.get(slug.as_str()));
+        let existing_custom = self.store.custom_provider(env.id, slug).await?;
+        let resolved = match (custom_provider, builtin, existing_custom) {
+            (Some(_), Some(_), _) => {
+                return Err(ServiceError::invalid_field(
+                    "provider",
+                    "shadows_builtin_provider",
+                    format!("'{slug}' is a built-in provider; a custom provider cannot use its slug."),
+                ))
+            }
+            (Some(_), None, Some(_)) => {
+                return Err(ServiceError::invalid_field(
+                    "custom_provider",
+                    "custom_provider_exists",
+                    format!(
+                        "A custom provider '{slug}' already exists; omit custom_provider to add another ownership, or update it with PUT."
+                    ),
+                ))
+            }
+            (Some(input), None, None) => {
+                let method = requested_method.unwrap_or(AuthMethod::Oauth);
+                let definition = custom_definition(input, None, method)?;
+                let cp = CustomProvider {
+                    id: CustomProviderId::new(),
+                    environment_id: env.id,
+                    slug: slug.clone(),
+                    auth_method: method,
+                    definition,
+                    created_at: now,
+                    updated_at: now,
+                };
+                (ProviderRef::Custom(Box::new(cp.clone())), Some(cp))
+            }
+            (None, Some(p), _) => (ProviderRef::Builtin(p), None),
+            (None, None, Some(cp)) => (ProviderRef::Custom(Box::new(cp)), None),
+            (None, None, None) => {
+                return Err(ServiceError::not_found(format!(
+                    "'{slug}' is not a built-in provider or a custom provider of this environment; supply custom_provider to define it."
+                )))
+            }
+        };
+        if let Some(requested) = requested_method {
+            if requested != resolved.0.auth_method() {
+                let supported: Vec<&str> = match &resolved.0 {
+                    ProviderRef::Builtin(_) => self.catalog.auth_methods(slug.as_str()),
+                    ProviderRef::Custom(cp) => vec![cp.auth_method],
+                }
+                .into_iter()
+                .map(AuthMethod::as_str)
+                .collect();
+                return Err(ServiceError::invalid_field(
+                    "auth_methods",
+                    "auth_method_mismatch",
+                    format!(
+                        "Provider '{slug}' supports {} authentication, not {}.",
+                        supported.join(" or "),
+                        requested.as_str()
+                    ),
+                ));
+            }
+        }
+        Ok(resolved)
     }
 
     /// The root of a slug and ownership; 404 when it does not exist.

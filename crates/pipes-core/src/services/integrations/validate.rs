@@ -237,6 +237,16 @@ pub(super) fn custom_definition(
         token_body_content_type,
         authenticate_via,
     };
+    check_endpoints(&def, method, &mut errors);
+    if errors.is_empty() {
+        Ok(def)
+    } else {
+        Err(ServiceError::invalid_fields(errors))
+    }
+}
+
+/// The endpoints of a custom definition: static URLs, and those its auth method needs.
+fn check_endpoints(def: &CustomProviderDefinition, method: AuthMethod, errors: &mut Vec<FieldError>) {
     let endpoints = [
         ("custom_provider.authorization_url", &def.authorization_url),
         ("custom_provider.token_url", &def.token_url),
@@ -244,7 +254,7 @@ pub(super) fn custom_definition(
     ];
     for (field, value) in endpoints {
         if let Some(v) = value {
-            parse_endpoint(field, v, &mut errors);
+            parse_endpoint(field, v, errors);
         }
     }
     let needs_auth_url = method == AuthMethod::Oauth;
@@ -265,10 +275,5 @@ pub(super) fn custom_definition(
                 method.as_str()
             ),
         ));
-    }
-    if errors.is_empty() {
-        Ok(def)
-    } else {
-        Err(ServiceError::invalid_fields(errors))
     }
 }
