@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
 use clap::Args;
+use pipes_core::domain::AllowList;
 use pipes_core::services::Environments;
 use pipes_core::vault::Vault;
 
@@ -142,7 +143,7 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
     let envs = Environments::new(store.clone());
     let (env, _) = envs.ensure(&args.env, false).await?;
     for uri in ["http://localhost", "http://127.0.0.1"] {
-        envs.add_redirect_uri(&env, uri).await?;
+        envs.allow(&env, AllowList::RedirectUris, uri).await?;
     }
     let key_path = args.data_dir.join("dev-api-key");
     let key = match read_trimmed(&key_path) {

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use pipes_core::domain::AllowList;
 
 /// glibc's allocator was a third of the instructions of a vending call under load.
 #[global_allocator]
@@ -54,9 +55,14 @@ enum Command {
     /// Manage API keys. Keys are shown once, at creation, and stored only as a hash.
     #[command(subcommand)]
     Keys(ops::KeysCommand),
-    /// Manage an environment's registered redirect URIs (the allowed `return_to` values).
+    /// Manage an environment's redirect URIs: the allowed `return_to` values of connection
+    /// flows. https, or http on localhost/127.0.0.1/[::1], where any port matches.
     #[command(subcommand, name = "redirect-uris")]
-    RedirectUris(ops::RedirectUrisCommand),
+    RedirectUris(ops::AllowListCommand),
+    /// Manage the web origins whose pages may call the widget API from a browser (CORS), such
+    /// as https://app.example.com. https, or http on localhost/127.0.0.1/[::1].
+    #[command(subcommand)]
+    Origins(ops::AllowListCommand),
     /// Manage the vault that seals every secret at rest.
     #[command(subcommand)]
     Vault(ops::VaultCommand),
@@ -97,7 +103,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => ops::migrate(&config).await,
         Command::Env(cmd) => ops::env(&config, cmd).await,
         Command::Keys(cmd) => ops::keys(&config, cmd).await,
-        Command::RedirectUris(cmd) => ops::redirect_uris(&config, cmd).await,
+        Command::RedirectUris(cmd) => ops::allow_list(&config, AllowList::RedirectUris, cmd).await,
+        Command::Origins(cmd) => ops::allow_list(&config, AllowList::WebOrigins, cmd).await,
         Command::Vault(cmd) => ops::vault(&config, cmd).await,
         Command::Webhooks(cmd) => webhooks::run(&config, cmd).await,
         Command::Accounts(cmd) => accounts::run(&config, cmd).await,

@@ -6,7 +6,7 @@ use anyhow::{anyhow, bail, Context};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use pipes_core::catalog::Catalog;
-use pipes_core::domain::MembershipMode;
+use pipes_core::domain::{AllowList, MembershipMode};
 use pipes_core::services::{rotate_vault, Environments, RotationProgress, RotationReport};
 use pipes_core::store::Store;
 use pipes_core::time::format_ms;
@@ -42,6 +42,12 @@ pub enum EnvCommand {
         /// declared active through PUT /pipes/organizations/{org}/memberships/{user} may act).
         #[arg(long, value_name = "trust|registry")]
         membership: Option<String>,
+        /// The application's name in the widget's connect dialog ("" clears it).
+        #[arg(long, value_name = "NAME")]
+        team_name: Option<String>,
+        /// The application's logo in the widget's connect dialog: an https URL ("" clears it).
+        #[arg(long, value_name = "URL")]
+        logo_url: Option<String>,
     },
 }
 
@@ -75,30 +81,30 @@ pub enum KeysCommand {
     },
 }
 
+/// `pipes redirect-uris …` and `pipes origins …`: an environment's allow-lists.
 #[derive(Debug, Subcommand)]
-pub enum RedirectUrisCommand {
-    /// Register a redirect URI. https, or http on localhost/127.0.0.1/[::1]; a loopback URI
-    /// matches any port.
+pub enum AllowListCommand {
+    /// Add an entry; it is checked and stored normalized.
     Add {
         /// The environment.
         #[arg(long = "env", value_name = "NAME")]
         env: String,
-        /// The URI, e.g. https://app.example.com/pipes/callback.
-        uri: String,
+        /// A redirect URI (https://app.example.com/pipes/done) or an origin (https://app.example.com).
+        entry: String,
     },
-    /// List the registered redirect URIs.
+    /// List the entries, oldest first.
     List {
         /// The environment.
         #[arg(long = "env", value_name = "NAME")]
         env: String,
     },
-    /// Remove a redirect URI.
+    /// Remove an entry.
     Remove {
         /// The environment.
         #[arg(long = "env", value_name = "NAME")]
         env: String,
-        /// The URI to remove, exactly as listed.
-        uri: String,
+        /// The entry, as listed.
+        entry: String,
     },
 }
 
@@ -305,8 +311,16 @@ pub async fn env(config: &Config, cmd: EnvCommand) -> anyhow::Result<()> {
             multiple_connections,
             connection_limit,
             membership,
+            team_name,
+            logo_url,
         } => {
             let mut settings = envs.by_name(&name).await?.settings;
+            if let Some(team) = team_name {
+                settings.team_name = Some(team).filter(|t| !t.is_empty());
+            }
+            if let Some(url) = logo_url {
+                settings.logo_url = Some(url).filter(|u| !u.is_empty());
+            }
             if let Some(on) = multiple_connections {
                 settings.multiple_connections = matches!(on, Switch::On);
             }
@@ -326,6 +340,8 @@ pub async fn env(config: &Config, cmd: EnvCommand) -> anyhow::Result<()> {
             );
             println!("connection limit      {}", s.connection_limit);
             println!("membership            {}", s.membership.as_str());
+            println!("team name             {}", s.team_name.as_deref().unwrap_or("-"));
+            println!("logo URL              {}", s.logo_url.as_deref().unwrap_or("-"));
         }
     }
     Ok(())
@@ -365,28 +381,29 @@ pub async fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `pipes redirect-uris …`.
-pub async fn redirect_uris(config: &Config, cmd: RedirectUrisCommand) -> anyhow::Result<()> {
+/// `pipes redirect-uris …` and `pipes origins …`.
+pub async fn allow_list(config: &Config, list: AllowList, cmd: AllowListCommand) -> anyhow::Result<()> {
     let envs = environments(config).await?;
     match cmd {
-        RedirectUrisCommand::Add { env, uri } => {
+        AllowListCommand::Add { env, entry } => {
             let env = envs.by_name(&env).await?;
-            if envs.add_redirect_uri(&env, &uri).await? {
-                println!("registered {uri} for {}", env.name);
+            let what = list.entry();
+            if envs.allow(&env, list, &entry).await? {
+                println!("added {what} {entry} to {}", env.name);
             } else {
-                println!("{uri} was already registered for {}", env.name);
+                println!("{what} {entry} was already allowed for {}", env.name);
             }
         }
-        RedirectUrisCommand::List { env } => {
+        AllowListCommand::List { env } => {
             let env = envs.by_name(&env).await?;
-            for uri in envs.redirect_uris(&env).await? {
-                println!("{uri}");
+            for entry in envs.allowed(&env, list).await? {
+                println!("{entry}");
             }
         }
-        RedirectUrisCommand::Remove { env, uri } => {
+        AllowListCommand::Remove { env, entry } => {
             let env = envs.by_name(&env).await?;
-            envs.remove_redirect_uri(&env, &uri).await?;
-            println!("removed {uri} from {}", env.name);
+            envs.disallow(&env, list, &entry).await?;
+            println!("removed {entry} from {}", env.name);
         }
     }
     Ok(())

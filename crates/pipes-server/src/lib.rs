@@ -11,6 +11,7 @@ pub mod jobs;
 mod middleware;
 mod settings;
 mod state;
+mod widgets;
 
 use std::future::Future;
 
@@ -28,6 +29,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .merge(api::routes(&app))
         .merge(hosted::routes())
+        .merge(widgets::routes(&app))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

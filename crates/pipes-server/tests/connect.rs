@@ -2,6 +2,7 @@
 //! callback, finish; with and without session binding, and every way it can fail.
 #![allow(clippy::unwrap_used)]
 
+use pipes_core::domain::AllowList;
 use pipes_testkit::mock_provider::MockProvider;
 use pipes_testkit::{spawn_app, TestApp};
 use reqwest::{Method, Response};
@@ -21,7 +22,7 @@ async fn setup() -> Flow {
     let app = spawn_app().await;
     let mock = MockProvider::start(CLIENT_ID, CLIENT_SECRET).await;
     app.environments
-        .add_redirect_uri(&app.env, "http://localhost/pipes/done")
+        .allow(&app.env, AllowList::RedirectUris, "http://localhost/pipes/done")
         .await
         .unwrap();
     let body = json!({

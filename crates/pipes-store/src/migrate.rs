@@ -9,64 +9,28 @@ use crate::Backend;
 /// One migration: version, name, SQL.
 type Migration = (i64, &'static str, &'static str);
 
-const SQLITE: &[Migration] = &[
-    (
-        1,
-        "foundation",
-        include_str!("../migrations/sqlite/0001_foundation.sql"),
-    ),
-    (
-        2,
-        "idempotency",
-        include_str!("../migrations/sqlite/0002_idempotency.sql"),
-    ),
-    (
-        3,
-        "connected_accounts",
-        include_str!("../migrations/sqlite/0003_connected_accounts.sql"),
-    ),
-    (4, "events", include_str!("../migrations/sqlite/0004_events.sql")),
-    (
-        5,
-        "refresh_ahead",
-        include_str!("../migrations/sqlite/0005_refresh_ahead.sql"),
-    ),
-    (6, "tenants", include_str!("../migrations/sqlite/0006_tenants.sql")),
-    (
-        7,
-        "webhook_subscriptions",
-        include_str!("../migrations/sqlite/0007_webhook_subscriptions.sql"),
-    ),
-];
-const POSTGRES: &[Migration] = &[
-    (
-        1,
-        "foundation",
-        include_str!("../migrations/postgres/0001_foundation.sql"),
-    ),
-    (
-        2,
-        "idempotency",
-        include_str!("../migrations/postgres/0002_idempotency.sql"),
-    ),
-    (
-        3,
-        "connected_accounts",
-        include_str!("../migrations/postgres/0003_connected_accounts.sql"),
-    ),
-    (4, "events", include_str!("../migrations/postgres/0004_events.sql")),
-    (
-        5,
-        "refresh_ahead",
-        include_str!("../migrations/postgres/0005_refresh_ahead.sql"),
-    ),
-    (6, "tenants", include_str!("../migrations/postgres/0006_tenants.sql")),
-    (
-        7,
-        "webhook_subscriptions",
-        include_str!("../migrations/postgres/0007_webhook_subscriptions.sql"),
-    ),
-];
+/// Both trees from one list: each migration exists once per backend, under the same file name.
+macro_rules! migrations {
+    ($($version:literal $number:literal $name:literal),* $(,)?) => {
+        const SQLITE: &[Migration] = &[$(
+            ($version, $name, include_str!(concat!("../migrations/sqlite/", $number, "_", $name, ".sql"))),
+        )*];
+        const POSTGRES: &[Migration] = &[$(
+            ($version, $name, include_str!(concat!("../migrations/postgres/", $number, "_", $name, ".sql"))),
+        )*];
+    };
+}
+
+migrations!(
+    1 "0001" "foundation",
+    2 "0002" "idempotency",
+    3 "0003" "connected_accounts",
+    4 "0004" "events",
+    5 "0005" "refresh_ahead",
+    6 "0006" "tenants",
+    7 "0007" "webhook_subscriptions",
+    8 "0008" "widgets",
+);
 
 /// Arbitrary constant for PostgreSQL's advisory lock, so concurrent `pipes serve` processes do
 /// not race each other through the migrations.

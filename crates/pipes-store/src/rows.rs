@@ -62,6 +62,8 @@ pub(crate) fn environment(row: &AnyRow, prefix: &str) -> StoreResult<Environment
             connection_limit: u32::try_from(get::<i64>(row, &col("connection_limit"))?)
                 .map_err(|e| corrupt("connection limit", e))?,
             membership: known(row, &col("membership"), MembershipMode::parse)?,
+            team_name: get(row, &col("team_name"))?,
+            logo_url: get(row, &col("logo_url"))?,
         },
     })
 }
@@ -69,7 +71,8 @@ pub(crate) fn environment(row: &AnyRow, prefix: &str) -> StoreResult<Environment
 /// The environment columns under the `e_` prefix, for joins.
 pub(crate) const ENV_COLUMNS: &str = "e.id AS e_id, e.name AS e_name, e.production AS e_production, \
     e.client_id AS e_client_id, e.created_at AS e_created_at, e.multiple_connections AS e_multiple_connections, \
-    e.connection_limit AS e_connection_limit, e.membership AS e_membership";
+    e.connection_limit AS e_connection_limit, e.membership AS e_membership, e.team_name AS e_team_name, \
+    e.logo_url AS e_logo_url";
 
 pub(crate) fn membership(row: &AnyRow) -> StoreResult<Membership> {
     Ok(Membership {
@@ -309,6 +312,7 @@ pub(crate) fn authorization(row: &AnyRow) -> StoreResult<Authorization> {
             None
         },
         csrf_token: get(row, "csrf_token")?,
+        handoff: get::<i64>(row, "handoff")? != 0,
         status: known(row, "status", AuthorizationStatus::parse)?,
         connect_code_hash: get(row, "connect_code_hash")?,
         connect_code_expires_at: get(row, "connect_code_expires_at")?,

@@ -86,8 +86,12 @@ pub struct Authorization {
     pub config: BTreeMap<String, String>,
     /// Label for the connection: `None` keeps, `Some(None)` clears, `Some(Some)` sets.
     pub account_display_name: Option<Option<String>>,
-    /// Protects the confirmation form.
+    /// Protects the confirmation form; in a widget flow, the handoff token the widget hands the
+    /// hosted page (never shown in it).
     pub csrf_token: String,
+    /// A widget flow: the hosted page waits for the opener's handoff instead of offering a
+    /// Continue button, so a forwarded link connects nothing.
+    pub handoff: bool,
     /// Life-cycle status.
     pub status: AuthorizationStatus,
     /// SHA-256 of the connect code, once issued.
@@ -140,6 +144,7 @@ mod tests {
             config: BTreeMap::new(),
             account_display_name: None,
             csrf_token: "csrf-secret".into(),
+            handoff: false,
             status: AuthorizationStatus::Pending,
             connect_code_hash: Some("code-hash-secret".into()),
             connect_code_expires_at: None,

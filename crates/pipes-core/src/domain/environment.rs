@@ -77,3 +77,22 @@ pub struct ApiKey {
     /// When it was revoked; revoked keys authenticate nothing.
     pub revoked_at: Option<Millis>,
 }
+
+/// The per-environment lists of what browsers may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllowList {
+    /// Where a connection flow may send the browser back to (`return_to`).
+    RedirectUris,
+    /// The web origins whose pages may call the widget API (CORS).
+    WebOrigins,
+}
+
+impl AllowList {
+    /// What one entry is called, for messages.
+    pub fn entry(self) -> &'static str {
+        match self {
+            Self::RedirectUris => "redirect URI",
+            Self::WebOrigins => "web origin",
+        }
+    }
+}

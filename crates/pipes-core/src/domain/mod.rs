@@ -12,7 +12,7 @@ pub use account::{
     valid_external_id, AccountState, ConnectedAccount, ConnectionRole, Owner, RefreshError, StoredSecret, TokenSet,
 };
 pub use authorization::{Authorization, AuthorizationStatus, ConnectionIntent};
-pub use environment::{ApiKey, Environment, EnvironmentName};
+pub use environment::{AllowList, ApiKey, Environment, EnvironmentName};
 pub use event_type::EventType;
 pub use integration::{
     AuthMethod, AuthenticateVia, CredentialsType, CustomProvider, CustomProviderDefinition, DataIntegration,

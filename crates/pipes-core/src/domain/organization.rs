@@ -40,7 +40,7 @@ impl MembershipMode {
 }
 
 /// The per-environment switches of the connection model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvironmentSettings {
     /// Whether an owner may hold several connections of one provider.
     pub multiple_connections: bool,
@@ -48,6 +48,10 @@ pub struct EnvironmentSettings {
     pub connection_limit: u32,
     /// Where organization membership comes from.
     pub membership: MembershipMode,
+    /// The application's name in the widget's connect dialog.
+    pub team_name: Option<String>,
+    /// The application's logo (an https URL) in the widget's connect dialog.
+    pub logo_url: Option<String>,
 }
 
 impl Default for EnvironmentSettings {
@@ -56,6 +60,8 @@ impl Default for EnvironmentSettings {
             multiple_connections: false,
             connection_limit: 25,
             membership: MembershipMode::Trust,
+            team_name: None,
+            logo_url: None,
         }
     }
 }

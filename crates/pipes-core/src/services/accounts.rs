@@ -6,8 +6,8 @@ use super::selection::{label_warnings, place, select, Intent, OwnerChoice, Place
 use super::Deps;
 use super::Patch;
 use crate::domain::{
-    AccountState, AuthMethod, ConnectedAccount, ConnectionRole, DataIntegration, Environment, IntegrationState,
-    Ownership, TokenSet,
+    AccountState, AuthMethod, ConnectedAccount, ConnectionRole, DataIntegration, Effective, Environment,
+    IntegrationState, Ownership, TokenSet,
 };
 use crate::error::ServiceError;
 use crate::events::{account_events, AccountChange, Actor};
@@ -71,6 +71,16 @@ impl UpdateAccount {
     }
 }
 
+/// Which providers a data-providers list shows, and how many connections of each.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Listing {
+    /// Every connection of the owner, not only the compatibility connection.
+    pub plural: bool,
+    /// Also providers no longer enabled for the owner that it is still connected to (so that
+    /// it can disconnect them).
+    pub keep_connected: bool,
+}
+
 /// One provider of the data-providers list with the owner's connections.
 #[derive(Debug)]
 pub struct ProviderListing {
@@ -78,8 +88,8 @@ pub struct ProviderListing {
     pub root: DataIntegration,
     /// Display name.
     pub name: String,
-    /// Effective requested scopes; `None` when none are configured.
-    pub scopes: Option<Vec<String>>,
+    /// What applies to the owner: enabled, requested scopes, the organization's settings.
+    pub effective: Effective,
     /// The compatibility connection.
     pub compatibility: Option<ConnectedAccount>,
     /// The connections to list.
@@ -365,6 +375,41 @@ impl Accounts {
         Ok((account, warnings))
     }
 
+    /// Deletes one of the owner's connections by id (the widget's Disconnect); 404 when it is
+    /// not the owner's.
+    pub async fn delete_owned(&self, env: &Environment, choice: &OwnerChoice, id: &str) -> Result<(), ServiceError> {
+        let not_found = || ServiceError::not_found("The connected account was not found.");
+        let id = ConnectedAccountId::parse(id).map_err(|_| not_found())?;
+        let account = self
+            .deps
+            .store
+            .connected_account(env.id, id)
+            .await?
+            .filter(|a| a.owner == choice.owner)
+            .ok_or_else(not_found)?;
+        let roots = self
+            .deps
+            .store
+            .all_data_integrations(env.id, account.owner.ownership)
+            .await?;
+        let slug = roots
+            .iter()
+            .find(|r| r.id == account.data_integration_id)
+            .map(|r| r.slug.as_str())
+            .ok_or_else(not_found)?;
+        let events = account_events(AccountChange::Disconnected, &account, slug, &actor(choice));
+        if self
+            .deps
+            .store
+            .delete_connected_account(env.id, account.id, &events)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(not_found())
+        }
+    }
+
     /// Deletes the selected connection and its tokens.
     pub async fn delete(
         &self,
@@ -393,7 +438,7 @@ impl Accounts {
         &self,
         env: &Environment,
         choice: &OwnerChoice,
-        plural: bool,
+        listing: Listing,
     ) -> Result<Vec<ProviderListing>, ServiceError> {
         let roots = self
             .deps
@@ -414,7 +459,8 @@ impl Accounts {
             .filter_map(|root| {
                 let settings = overrides.iter().find(|s| s.data_integration_id == root.id).cloned();
                 let effective = self.deps.catalog.effective(&root, settings);
-                effective.enabled.then_some((root, effective))
+                let connected = || accounts.iter().any(|a| a.data_integration_id == root.id);
+                (effective.enabled || (listing.keep_connected && connected())).then_some((root, effective))
             })
             .map(|(root, effective)| {
                 let mine: Vec<ConnectedAccount> = accounts
@@ -423,14 +469,14 @@ impl Accounts {
                     .cloned()
                     .collect();
                 let compatibility = mine.iter().find(|a| a.role == ConnectionRole::Compatibility).cloned();
-                let listed = if plural {
+                let listed = if listing.plural {
                     mine
                 } else {
                     compatibility.iter().cloned().collect()
                 };
                 let name = provider_name(&root, self.deps.catalog);
                 ProviderListing {
-                    scopes: effective.scopes,
+                    effective,
                     name,
                     root,
                     compatibility,

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use crate::api_keys;
-use crate::domain::{ApiKey, Environment, EnvironmentName, EnvironmentSettings};
+use crate::domain::{AllowList, ApiKey, Environment, EnvironmentName, EnvironmentSettings};
 use crate::error::ServiceError;
 use crate::ids::{ApiKeyId, ClientId, EnvironmentId};
 use crate::secret::SecretString;
@@ -68,6 +68,23 @@ impl Environments {
                 "invalid",
                 "connection_limit must be between 1 and 1000.",
             ));
+        }
+        if settings.team_name.as_ref().is_some_and(|t| t.chars().count() > 100) {
+            return Err(ServiceError::invalid_field(
+                "team_name",
+                "too_long",
+                "team_name must be at most 100 characters.",
+            ));
+        }
+        if let Some(url) = &settings.logo_url {
+            let ok = url::Url::parse(url).is_ok_and(|u| u.scheme() == "https" || is_loopback(&u));
+            if !ok || url.len() > 2048 {
+                return Err(ServiceError::invalid_field(
+                    "logo_url",
+                    "invalid",
+                    "logo_url must be an https URL (http only on localhost).",
+                ));
+            }
         }
         let mut env = self.by_name(name).await?;
         if !self.store.update_environment_settings(env.id, &settings).await? {
@@ -141,32 +158,62 @@ impl Environments {
         }
     }
 
-    /// Registers a redirect URI (an allowed `return_to`). Returns whether it was new.
-    pub async fn add_redirect_uri(&self, env: &Environment, uri: &str) -> Result<bool, ServiceError> {
-        let parsed = validate_redirect_uri(uri)?;
-        Ok(self.store.add_redirect_uri(env.id, parsed.as_str(), now_ms()).await?)
+    /// Adds a redirect URI (an allowed `return_to`) or a web origin (allowed to call the
+    /// widget API). Returns whether it was new.
+    pub async fn allow(&self, env: &Environment, list: AllowList, entry: &str) -> Result<bool, ServiceError> {
+        let normalized = normalize(list, entry)?;
+        Ok(self.store.allow(env.id, list, &normalized, now_ms()).await?)
     }
 
-    /// The registered redirect URIs.
-    pub async fn redirect_uris(&self, env: &Environment) -> Result<Vec<String>, ServiceError> {
-        Ok(self.store.list_redirect_uris(env.id).await?)
+    /// An allow-list's entries.
+    pub async fn allowed(&self, env: &Environment, list: AllowList) -> Result<Vec<String>, ServiceError> {
+        Ok(self.store.allowed(env.id, list).await?)
     }
 
-    /// Removes a redirect URI; 404 when it was not registered.
-    pub async fn remove_redirect_uri(&self, env: &Environment, uri: &str) -> Result<(), ServiceError> {
-        let normalized = url::Url::parse(uri)
-            .map(|u| u.to_string())
-            .unwrap_or_else(|_| uri.to_owned());
-        if self.store.remove_redirect_uri(env.id, &normalized).await?
-            || self.store.remove_redirect_uri(env.id, uri).await?
-        {
+    /// Removes an entry (as given, or as it was normalized when added); 404 when absent.
+    pub async fn disallow(&self, env: &Environment, list: AllowList, entry: &str) -> Result<(), ServiceError> {
+        let normalized = normalize(list, entry).unwrap_or_else(|_| entry.to_owned());
+        if self.store.disallow(env.id, list, &normalized).await? || self.store.disallow(env.id, list, entry).await? {
             Ok(())
         } else {
             Err(ServiceError::not_found(format!(
-                "'{uri}' is not a registered redirect URI."
+                "'{entry}' is not a registered {}.",
+                list.entry()
             )))
         }
     }
+}
+
+/// An entry as the list stores it.
+fn normalize(list: AllowList, entry: &str) -> Result<String, ServiceError> {
+    match list {
+        AllowList::RedirectUris => validate_redirect_uri(entry).map(String::from),
+        AllowList::WebOrigins => validate_origin(entry),
+    }
+}
+
+/// A web origin: `scheme://host[:port]`, https (http only on loopback), nothing after it.
+pub fn validate_origin(origin: &str) -> Result<String, ServiceError> {
+    let bad = |m: &str| ServiceError::invalid_field("origin", "invalid", format!("'{origin}' {m}"));
+    let parsed = url::Url::parse(origin).map_err(|_| bad("is not an origin such as https://app.example.com"))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if is_loopback(&parsed) => {}
+        "http" => {
+            return Err(bad(
+                "must use https (plain http is only allowed for localhost, 127.0.0.1 and [::1])",
+            ))
+        }
+        _ => return Err(bad("must be an http or https origin")),
+    }
+    if parsed.path() != "/" || parsed.query().is_some() || parsed.fragment().is_some() || !parsed.username().is_empty()
+    {
+        return Err(bad("must be only a scheme, a host and a port, with no path"));
+    }
+    if parsed.host_str().is_none_or(|h| h.contains('*')) {
+        return Err(bad("must name a host without wildcards"));
+    }
+    Ok(parsed.origin().ascii_serialization())
 }
 
 /// A redirect URI must be an absolute http(s) URL without a fragment; plain http only on loopback.

@@ -16,7 +16,7 @@ mod widget_tokens;
 
 mod deps;
 
-pub use accounts::{Accounts, ImportAccount, PlainTokens, ProviderListing, UpdateAccount};
+pub use accounts::{Accounts, ImportAccount, Listing, PlainTokens, ProviderListing, UpdateAccount};
 pub use connect::{
     append_query, code_challenge, connection_intent, constant_time_eq, display_name, Authorize, AuthorizeOutcome,
     CallbackQuery, ConfirmScreen, Connect, Ending, FinishRequest, PageOutcome,

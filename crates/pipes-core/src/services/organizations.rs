@@ -252,7 +252,19 @@ impl Organizations {
 
     /// The root an organization configures for a slug: the user-owned one, else the
     /// organization-owned one.
-    async fn configurable_root(&self, env: &Environment, slug: &Slug) -> Result<DataIntegration, ServiceError> {
+    async fn configurable_root(
+        &self,
+        env: &Environment,
+        slug: &Slug,
+        ownership: Option<Ownership>,
+    ) -> Result<DataIntegration, ServiceError> {
+        if let Some(ownership) = ownership {
+            return self
+                .store
+                .data_integration(env.id, slug, ownership)
+                .await?
+                .ok_or_else(root_not_found);
+        }
         if let Some(root) = self.store.data_integration(env.id, slug, Ownership::User).await? {
             return Ok(root);
         }
@@ -270,6 +282,16 @@ impl Organizations {
         env: &Environment,
         organization: &str,
     ) -> Result<Vec<Configuration>, ServiceError> {
+        self.configurations_of(env, organization, Ownership::User).await
+    }
+
+    /// Every root of `ownership` as the organization sees it (see [`Self::configurations`]).
+    pub async fn configurations_of(
+        &self,
+        env: &Environment,
+        organization: &str,
+        ownership: Ownership,
+    ) -> Result<Vec<Configuration>, ServiceError> {
         check_id("organization_id", organization)?;
         if env.settings.membership == MembershipMode::Registry
             && !self.store.organization_known(env.id, organization).await?
@@ -278,7 +300,7 @@ impl Organizations {
         }
         let overrides = self.store.organization_settings_of(env.id, organization).await?;
         let mut out = Vec::new();
-        for root in self.store.all_data_integrations(env.id, Ownership::User).await? {
+        for root in self.store.all_data_integrations(env.id, ownership).await? {
             let mut settings = overrides.iter().find(|s| s.data_integration_id == root.id).cloned();
             if settings.is_none() && root.uses_organization_apps() {
                 settings = Some(self.ensure_settings(env, &root, organization).await?);
@@ -350,7 +372,31 @@ impl Organizations {
         req: ConfigureIntegration,
     ) -> Result<Configuration, ServiceError> {
         check_id("organization_id", organization)?;
-        let root = self.configurable_root(env, slug).await?;
+        let root = self.configurable_root(env, slug, None).await?;
+        self.configure_root(env, organization, root, req).await
+    }
+
+    /// Changes an organization's override of the root of `slug` with this ownership.
+    pub async fn configure_ownership(
+        &self,
+        env: &Environment,
+        organization: &str,
+        slug: &Slug,
+        ownership: Ownership,
+        req: ConfigureIntegration,
+    ) -> Result<Configuration, ServiceError> {
+        check_id("organization_id", organization)?;
+        let root = self.configurable_root(env, slug, Some(ownership)).await?;
+        self.configure_root(env, organization, root, req).await
+    }
+
+    async fn configure_root(
+        &self,
+        env: &Environment,
+        organization: &str,
+        root: DataIntegration,
+        req: ConfigureIntegration,
+    ) -> Result<Configuration, ServiceError> {
         let org_credentials = root.uses_organization_apps();
         if req.app.is_some() && !org_credentials {
             return Err(ServiceError::bad_request(

@@ -94,6 +94,10 @@ pub struct TokenClaims {
     pub org_id: Option<String>,
     /// Granted scopes.
     pub scopes: Vec<String>,
+    /// The same scopes under the name the widgets read (`<PipesAdmin/>` requires
+    /// `widgets:pipes:manage` here).
+    #[serde(default)]
+    pub permissions: Vec<String>,
     /// Issued at, seconds since the epoch.
     pub iat: i64,
     /// Expires at, seconds since the epoch.
@@ -220,6 +224,11 @@ impl WidgetTokens {
         Ok(())
     }
 
+    /// The claims of a widget token this server minted, unexpired now.
+    pub fn verify_widget_token(&self, token: &str) -> Result<TokenClaims, TokenError> {
+        verify_token(&self.vault, token, Audience::Widgets, now_ms() / 1000)
+    }
+
     fn mint(
         &self,
         env: &Environment,
@@ -235,6 +244,7 @@ impl WidgetTokens {
             env: env.id.to_string(),
             sub,
             org_id,
+            permissions: scopes.clone(),
             scopes,
             iat,
             exp: iat + WIDGET_TOKEN_TTL_SECONDS,
@@ -251,7 +261,8 @@ pub fn sign_token(vault: &Vault, claims: &TokenClaims) -> SecretString {
         typ: HEADER_TYP.into(),
         kid: vault.primary_kid().to_owned(),
     };
-    let signing_input = format!("{}.{}", encode_part(&header), encode_part(claims));
+    let payload = URL_SAFE_NO_PAD.encode(atob_safe_json(claims));
+    let signing_input = format!("{}.{payload}", encode_part(&header));
     let tag = vault.sign(WIDGET_TOKEN_PURPOSE, signing_input.as_bytes());
     SecretString::new(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(tag)))
 }
@@ -292,6 +303,27 @@ fn encode_part<T: Serialize>(value: &T) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default())
 }
 
+/// The claims as JSON whose base64url form contains no `-` or `_`, so that a browser's `atob`
+/// (which knows only the standard alphabet) decodes it, as the widgets do. In ASCII JSON only
+/// `>`, `?`, `~` and DEL (and any non-ASCII byte) can produce those two characters; they occur
+/// only inside strings, where `\uXXXX` says the same thing.
+fn atob_safe_json(claims: &TokenClaims) -> Vec<u8> {
+    // Serializing this plain struct cannot fail.
+    let json = serde_json::to_string(claims).unwrap_or_default();
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() && !matches!(c, '>' | '?' | '~' | '\u{7f}') {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out.into_bytes()
+}
+
 fn decode_part<T: for<'de> Deserialize<'de>>(part: &str) -> Result<T, TokenError> {
     let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| TokenError::Invalid)?;
     serde_json::from_slice(&bytes).map_err(|_| TokenError::Invalid)
@@ -309,6 +341,7 @@ mod tests {
             sub: Some("user_1".into()),
             org_id: Some("org_1".into()),
             scopes: vec!["widgets:pipes:manage".into()],
+            permissions: vec!["widgets:pipes:manage".into()],
             iat: exp - WIDGET_TOKEN_TTL_SECONDS,
             exp,
             jti: "j".into(),
@@ -367,5 +400,22 @@ mod tests {
             Err(TokenError::Invalid)
         );
         assert!(!format!("{:?}", sign_token(&vault, &c)).contains(parts[2]));
+    }
+
+    #[test]
+    fn payloads_survive_a_browsers_atob_whatever_the_ids_hold() {
+        let vault = Vault::from_spec(&Vault::generate_key_spec("k")).unwrap();
+        for (i, user) in ["a>b?c~d", "~~~~~~", "???>>>", "ü€😀\u{7f}", "plain", "x>", "xx>"]
+            .iter()
+            .enumerate()
+        {
+            let mut c = claims(Audience::Widgets, 2_000 + i as i64);
+            c.sub = Some((*user).to_owned());
+            c.org_id = Some(format!("org{}", user.repeat(i + 1)));
+            let token = sign_token(&vault, &c);
+            let payload = token.expose().split('.').nth(1).unwrap().to_owned();
+            assert!(!payload.contains(['-', '_']), "{user}: {payload}");
+            assert_eq!(verify_token(&vault, token.expose(), Audience::Widgets, 1_000), Ok(c));
+        }
     }
 }

@@ -1,9 +1,9 @@
-//! Environments, their API keys, connection settings and redirect URIs.
+//! Environments, their API keys, settings and allow-lists (redirect URIs, web origins).
 
 use async_trait::async_trait;
 
 use super::StoreResult;
-use crate::domain::{ApiKey, Environment, EnvironmentName, EnvironmentSettings};
+use crate::domain::{AllowList, ApiKey, Environment, EnvironmentName, EnvironmentSettings};
 use crate::ids::{ApiKeyId, EnvironmentId};
 
 /// Environments and what belongs to them alone.
@@ -33,10 +33,13 @@ pub trait EnvironmentStore: Send + Sync + 'static {
     /// Revokes a key; `false` when no such unrevoked key exists.
     async fn revoke_api_key(&self, id: ApiKeyId, at: i64) -> StoreResult<bool>;
 
-    /// Registers a redirect URI; `false` when it was already registered.
-    async fn add_redirect_uri(&self, env: EnvironmentId, uri: &str, at: i64) -> StoreResult<bool>;
-    /// The registered redirect URIs, in registration order.
-    async fn list_redirect_uris(&self, env: EnvironmentId) -> StoreResult<Vec<String>>;
-    /// Removes a redirect URI; `false` when it was not registered.
-    async fn remove_redirect_uri(&self, env: EnvironmentId, uri: &str) -> StoreResult<bool>;
+    /// Adds an entry to one of the environment's allow-lists; `false` when it was there.
+    async fn allow(&self, env: EnvironmentId, list: AllowList, entry: &str, at: i64) -> StoreResult<bool>;
+    /// An allow-list's entries, in the order they were added.
+    async fn allowed(&self, env: EnvironmentId, list: AllowList) -> StoreResult<Vec<String>>;
+    /// Removes an entry; `false` when it was not there.
+    async fn disallow(&self, env: EnvironmentId, list: AllowList, entry: &str) -> StoreResult<bool>;
+    /// Whether any environment allows this web origin (for CORS preflights, which carry no
+    /// credentials and so name no environment).
+    async fn origin_allowed_anywhere(&self, origin: &str) -> StoreResult<bool>;
 }

@@ -66,6 +66,7 @@ impl AuthorizeBody {
             user_id: self.user_id,
             return_to: self.return_to,
             config: self.config.unwrap_or_default(),
+            handoff: false,
         })
     }
 }

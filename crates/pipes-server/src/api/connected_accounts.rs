@@ -10,7 +10,7 @@ use pipes_core::domain::Environment;
 use pipes_core::fields::{self, Labels};
 use pipes_core::secret::SecretString;
 use pipes_core::services::{
-    AccountRef, ImportAccount, Intent, OwnerChoice, OwnerInput, Patch, PlainTokens, Selector, UpdateAccount,
+    AccountRef, ImportAccount, Intent, Listing, OwnerChoice, OwnerInput, Patch, PlainTokens, Selector, UpdateAccount,
 };
 use pipes_core::ServiceError;
 use serde::Deserialize;
@@ -225,7 +225,14 @@ async fn list_data_providers(
 ) -> Result<Json<PlainList<DataProviderView>>, ApiError> {
     let listings = app
         .accounts
-        .data_providers(env, &choice, query.flag("supports_multiple_connections")?)
+        .data_providers(
+            env,
+            &choice,
+            Listing {
+                plural: query.flag("supports_multiple_connections")?,
+                keep_connected: false,
+            },
+        )
         .await?;
     Ok(Json(PlainList {
         object: "list",

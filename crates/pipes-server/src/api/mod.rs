@@ -9,7 +9,7 @@ mod stored_credentials;
 mod vending;
 pub mod views;
 mod webhook_endpoints;
-mod widgets;
+mod widget_tokens;
 
 use axum::Router;
 
@@ -26,5 +26,5 @@ pub fn routes(app: &App) -> Router<App> {
         .merge(organizations::routes())
         .merge(stored_credentials::routes(app))
         .merge(webhook_endpoints::routes(app))
-        .merge(widgets::routes())
+        .merge(widget_tokens::routes())
 }

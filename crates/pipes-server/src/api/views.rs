@@ -371,7 +371,7 @@ impl DataProviderView {
                 AuthMethod::ApiKey => "api_key",
                 _ => "oauth2",
             },
-            scopes: l.scopes.clone(),
+            scopes: l.effective.scopes.clone(),
             auth_methods: [root.auth_method.as_str()],
             connection_owner: root.ownership.as_str(),
             ownership: match root.ownership {

@@ -20,6 +20,7 @@ pub fn routes() -> Router<App> {
     Router::new()
         .route("/data-integrations/{id}/authorize-redirect", get(land).post(confirm))
         .route("/data-integrations/{slug}/{dik}/callback", get(callback))
+        .route("/pipes/redirecting", get(|| async { harden(pages::redirecting()) }))
 }
 
 /// Security headers for every hosted page and redirect.
@@ -45,6 +46,7 @@ fn render(ending: Ending, action: &str) -> Response {
             Err(_) => ApiError::internal("redirect URL is not a valid header".into()).into_response(),
         },
         Ending::Confirm(screen) => pages::confirm(&screen, action).into_response(),
+        Ending::Handoff { provider } => pages::handoff(&provider, action).into_response(),
         Ending::Page(page) => pages::outcome(&page.into()).into_response(),
     })
 }

@@ -168,6 +168,49 @@ pub fn confirm(s: &ConfirmScreen, action: &str) -> Response {
     Html(page(&format!("Connect {}", s.provider), &body)).into_response()
 }
 
+/// The page a widget's popup is pointed at: it waits for the opener's handoff message
+/// (`{handoffToken, redirectToken}`), acknowledges it to the opener's origin, and continues to
+/// the provider by posting the handoff token. Opened any other way (a forwarded link, a new
+/// tab), it never learns the token and connects nothing.
+pub fn handoff(provider: &str, action: &str) -> Response {
+    let body = format!(
+        "<div class=\"mark\" aria-hidden=\"true\">&#8635;</div>\
+         <h1>Connecting to {provider}</h1>\
+         <p id=\"status\" role=\"status\">Waiting for the application to hand over&hellip;</p>\
+         <form id=\"handoff\" method=\"post\" action=\"{action}\">\
+         <input type=\"hidden\" name=\"csrf_token\"><input type=\"hidden\" name=\"action\" value=\"continue\"></form>\
+         <script>{HANDOFF_SCRIPT}</script>",
+        provider = escape(provider),
+        action = escape(action),
+    );
+    Html(page(&format!("Connecting to {provider}"), &body)).into_response()
+}
+
+const HANDOFF_SCRIPT: &str = "(function () {
+  var done = false, form = document.getElementById('handoff'), status = document.getElementById('status');
+  function stranded() {
+    if (!done) { status.textContent = 'This page continues only when the application opens it. Close it and press Connect in the application again.'; }
+  }
+  if (!window.opener) { stranded(); return; }
+  window.addEventListener('message', function (e) {
+    var d = e.data;
+    if (done || !d || typeof d.handoffToken !== 'string' || typeof d.redirectToken !== 'string') { return; }
+    done = true;
+    try { (e.source || window.opener).postMessage({ redirectToken: d.redirectToken }, e.origin); } catch (_) {}
+    status.textContent = 'Opening the sign-in page\\u2026';
+    form.elements.csrf_token.value = d.handoffToken;
+    form.submit();
+  });
+  setTimeout(stranded, 15000);
+})();";
+
+/// `/pipes/redirecting`: what the widget's popup shows while the application starts a flow.
+pub fn redirecting() -> Response {
+    let body = "<div class=\"mark\" aria-hidden=\"true\">&#8635;</div><h1>One moment</h1>\
+                <p role=\"status\">Preparing the sign-in page&hellip;</p>";
+    Html(page("One moment", body)).into_response()
+}
+
 /// A page that ends the flow; tells an opener window (popup flows) how it ended.
 pub fn outcome(p: &Page) -> Response {
     let mark = if p.success {

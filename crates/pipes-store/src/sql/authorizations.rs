@@ -52,6 +52,7 @@ impl AuthorizationStore for SqlStore {
             .set("account_display_name", a.account_display_name.clone().flatten())
             .set("display_name_given", i64::from(a.account_display_name.is_some()))
             .set("csrf_token", a.csrf_token.as_str())
+            .set("handoff", i64::from(a.handoff))
             .set("created_at", a.created_at)
             .set("expires_at", a.expires_at);
         progress_columns(&mut p, a);

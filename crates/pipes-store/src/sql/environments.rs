@@ -1,18 +1,28 @@
-//! [`EnvironmentStore`]: environments, API keys, settings, redirect URIs.
+//! [`EnvironmentStore`]: environments, API keys, settings, allow-lists.
 
 use async_trait::async_trait;
-use pipes_core::domain::{ApiKey, Environment, EnvironmentName, EnvironmentSettings};
+use pipes_core::domain::{AllowList, ApiKey, Environment, EnvironmentName, EnvironmentSettings};
 use pipes_core::ids::{ApiKeyId, EnvironmentId};
 use pipes_core::store::{EnvironmentStore, StoreResult};
 
 use super::{Params, SqlStore};
 use crate::rows::{self, get, ENV_COLUMNS};
 
-/// An environment's connection settings, as columns.
+/// An environment's settings, as columns.
 fn settings_columns<'q>(p: &mut Params<'q>, s: &'q EnvironmentSettings) {
     p.set("multiple_connections", i64::from(s.multiple_connections))
         .set("connection_limit", i64::from(s.connection_limit))
-        .set("membership", s.membership.as_str());
+        .set("membership", s.membership.as_str())
+        .set("team_name", s.team_name.as_deref())
+        .set("logo_url", s.logo_url.as_deref());
+}
+
+/// The table of an allow-list and its entry column.
+fn allow_list_table(list: AllowList) -> (&'static str, &'static str) {
+    match list {
+        AllowList::RedirectUris => ("redirect_uris", "uri"),
+        AllowList::WebOrigins => ("web_origins", "origin"),
+    }
 }
 
 #[async_trait]
@@ -116,29 +126,28 @@ impl EnvironmentStore for SqlStore {
         .await
     }
 
-    async fn add_redirect_uri(&self, env: EnvironmentId, uri: &str, at: i64) -> StoreResult<bool> {
-        Ok(self.write(q!("INSERT INTO redirect_uris (environment_id, uri, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", env.to_string(), uri, at)).await? == 1)
+    async fn allow(&self, env: EnvironmentId, list: AllowList, entry: &str, at: i64) -> StoreResult<bool> {
+        let (table, column) = allow_list_table(list);
+        let sql = format!(
+            "INSERT INTO {table} (environment_id, {column}, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+        );
+        Ok(self.write(q!(&sql, env.to_string(), entry, at)).await? == 1)
     }
 
-    async fn list_redirect_uris(&self, env: EnvironmentId) -> StoreResult<Vec<String>> {
-        self.all(
-            q!(
-                "SELECT uri FROM redirect_uris WHERE environment_id = $1 ORDER BY created_at, uri",
-                env.to_string()
-            ),
-            |r| get::<String>(r, "uri"),
-        )
-        .await
+    async fn allowed(&self, env: EnvironmentId, list: AllowList) -> StoreResult<Vec<String>> {
+        let (table, column) = allow_list_table(list);
+        let sql = format!("SELECT {column} FROM {table} WHERE environment_id = $1 ORDER BY created_at, {column}");
+        self.all(q!(&sql, env.to_string()), |r| get::<String>(r, column)).await
     }
 
-    async fn remove_redirect_uri(&self, env: EnvironmentId, uri: &str) -> StoreResult<bool> {
-        Ok(self
-            .write(q!(
-                "DELETE FROM redirect_uris WHERE environment_id = $1 AND uri = $2",
-                env.to_string(),
-                uri
-            ))
-            .await?
-            == 1)
+    async fn disallow(&self, env: EnvironmentId, list: AllowList, entry: &str) -> StoreResult<bool> {
+        let (table, column) = allow_list_table(list);
+        let sql = format!("DELETE FROM {table} WHERE environment_id = $1 AND {column} = $2");
+        Ok(self.write(q!(&sql, env.to_string(), entry)).await? == 1)
+    }
+
+    async fn origin_allowed_anywhere(&self, origin: &str) -> StoreResult<bool> {
+        self.exists(q!("SELECT 1 FROM web_origins WHERE origin = $1 LIMIT 1", origin))
+            .await
     }
 }

@@ -5,7 +5,7 @@ use super::*;
 contract!(
     environments_are_unique_by_name,
     api_keys_authenticate_until_revoked,
-    redirect_uris_are_a_set_per_environment
+    allow_lists_are_sets_per_environment_and_list
 );
 
 async fn environments_are_unique_by_name(db: &TestDatabase) {
@@ -49,19 +49,31 @@ async fn api_keys_authenticate_until_revoked(db: &TestDatabase) {
     assert_eq!(listed[0].revoked_at, Some(9));
 }
 
-async fn redirect_uris_are_a_set_per_environment(db: &TestDatabase) {
+async fn allow_lists_are_sets_per_environment_and_list(db: &TestDatabase) {
     let s = open(db).await;
     let (a, b) = (env("a"), env("b"));
     s.insert_environment(&a).await.unwrap();
     s.insert_environment(&b).await.unwrap();
-    assert!(s.add_redirect_uri(a.id, "https://app.test/cb", 1).await.unwrap());
-    assert!(!s.add_redirect_uri(a.id, "https://app.test/cb", 2).await.unwrap());
-    assert!(s.add_redirect_uri(a.id, "http://localhost/cb", 3).await.unwrap());
+    let uris = AllowList::RedirectUris;
+    assert!(s.allow(a.id, uris, "https://app.test/cb", 1).await.unwrap());
+    assert!(!s.allow(a.id, uris, "https://app.test/cb", 2).await.unwrap());
+    assert!(s.allow(a.id, uris, "http://localhost/cb", 3).await.unwrap());
     assert_eq!(
-        s.list_redirect_uris(a.id).await.unwrap(),
+        s.allowed(a.id, uris).await.unwrap(),
         vec!["https://app.test/cb", "http://localhost/cb"]
     );
-    assert!(s.list_redirect_uris(b.id).await.unwrap().is_empty());
-    assert!(s.remove_redirect_uri(a.id, "https://app.test/cb").await.unwrap());
-    assert!(!s.remove_redirect_uri(a.id, "https://app.test/cb").await.unwrap());
+    assert!(s.allowed(b.id, uris).await.unwrap().is_empty());
+    assert!(s.disallow(a.id, uris, "https://app.test/cb").await.unwrap());
+    assert!(!s.disallow(a.id, uris, "https://app.test/cb").await.unwrap());
+
+    // Web origins are their own list; a preflight asks whether any environment allows one.
+    let origins = AllowList::WebOrigins;
+    assert!(s.allowed(a.id, origins).await.unwrap().is_empty());
+    assert!(!s.origin_allowed_anywhere("https://app.test").await.unwrap());
+    assert!(s.allow(b.id, origins, "https://app.test", 4).await.unwrap());
+    assert!(s.origin_allowed_anywhere("https://app.test").await.unwrap());
+    assert!(s.allowed(a.id, origins).await.unwrap().is_empty());
+    assert_eq!(s.allowed(b.id, uris).await.unwrap(), Vec::<String>::new());
+    assert!(s.disallow(b.id, origins, "https://app.test").await.unwrap());
+    assert!(!s.origin_allowed_anywhere("https://app.test").await.unwrap());
 }

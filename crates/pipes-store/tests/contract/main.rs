@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use pipes_core::domain::{
-    AccountState, ApiKey, AttemptOutcome, AuthMethod, AuthenticateVia, Authorization, AuthorizationStatus,
+    AccountState, AllowList, ApiKey, AttemptOutcome, AuthMethod, AuthenticateVia, Authorization, AuthorizationStatus,
     ConnectedAccount, ConnectionIntent, ConnectionRole, CredentialsType, CustomProvider, CustomProviderDefinition,
     DataIntegration, DeliveryAttempt, DeliveryState, EndpointStatus, Environment, EnvironmentName, EnvironmentSettings,
     IntegrationCredentials, IntegrationState, Membership, MembershipMode, OrganizationApp, OrganizationSettings, Owner,
@@ -191,6 +191,7 @@ fn authorization(root: &DataIntegration, target: ConnectedAccountId) -> Authoriz
         config: BTreeMap::from([("subdomain".to_owned(), "acme".to_owned())]),
         account_display_name: Some(None),
         csrf_token: "csrf".into(),
+        handoff: true,
         status: AuthorizationStatus::Pending,
         connect_code_hash: None,
         connect_code_expires_at: None,

@@ -24,6 +24,8 @@ async fn organizations_members_settings_and_stored_secrets(db: &TestDatabase) {
         multiple_connections: true,
         connection_limit: 3,
         membership: MembershipMode::Registry,
+        team_name: Some("Acme <Ops>".into()),
+        logo_url: Some("https://acme.test/logo.svg".into()),
     };
     assert!(s.update_environment_settings(e.id, &settings).await.unwrap());
     assert_eq!(s.environment(e.id).await.unwrap().unwrap().settings, settings);

@@ -12,7 +12,7 @@ use super::selection::{account_not_found, place, select, Intent, Placement, Sele
 use super::Deps;
 use super::Patch;
 use crate::domain::{
-    AuthMethod, Authorization, AuthorizationStatus, ConnectedAccount, ConnectionIntent, ConnectionRole,
+    AllowList, AuthMethod, Authorization, AuthorizationStatus, ConnectedAccount, ConnectionIntent, ConnectionRole,
     DataIntegration, Environment, OrganizationSettings, Ownership, TokenSet,
 };
 use crate::error::ServiceError;
@@ -109,8 +109,9 @@ impl Connect {
             config,
             intent,
             display_name,
+            handoff,
         } = req;
-        let registered = self.deps.store.list_redirect_uris(env.id).await?;
+        let registered = self.deps.store.allowed(env.id, AllowList::RedirectUris).await?;
         let return_to = parse_return_to(return_to.as_deref(), code_challenge.is_some(), &registered)?;
         let (root, _) = select(self.deps.store.as_ref(), env, slug, &choice.owner, &Selector::default()).await?;
         if root.auth_method != AuthMethod::Oauth {
@@ -161,6 +162,7 @@ impl Connect {
             config,
             account_display_name: display_name.map(|label| label.map(Label::into_string)),
             csrf_token: random_token(24),
+            handoff,
             status: AuthorizationStatus::Pending,
             connect_code_hash: None,
             connect_code_expires_at: None,
@@ -172,8 +174,9 @@ impl Connect {
         self.deps.store.insert_authorization(&authorization).await?;
         Ok(AuthorizeOutcome {
             url: format!("{}/data-integrations/{id}/authorize-redirect", self.public_url),
-            state: authorization.state,
             finish_required: authorization.code_challenge.is_some(),
+            handoff_token: handoff.then(|| SecretString::new(authorization.csrf_token.clone())),
+            state: authorization.state,
         })
     }
 
@@ -205,6 +208,11 @@ impl Connect {
         };
         if a.code_challenge.is_some() {
             return self.go_to_provider(a, &root).await;
+        }
+        if a.handoff {
+            return Ok(Ending::Handoff {
+                provider: self.provider_name(&root),
+            });
         }
         Ok(Ending::Confirm(ConfirmScreen {
             provider: self.provider_name(&root),

@@ -27,6 +27,9 @@ pub struct Authorize {
     pub intent: ConnectionIntent,
     /// Label for the connection: `Some(None)` clears it.
     pub display_name: Option<Option<Label>>,
+    /// A widget flow: the hosted page proceeds only with the handoff token the widget posts
+    /// to it.
+    pub handoff: bool,
 }
 
 /// What `authorize` answers.
@@ -38,6 +41,8 @@ pub struct AuthorizeOutcome {
     pub state: String,
     /// Whether `finish` is required (session binding).
     pub finish_required: bool,
+    /// For a widget flow: the token the widget posts to the hosted page to let it proceed.
+    pub handoff_token: Option<SecretString>,
 }
 
 /// `POST /data-integrations/finish`.
@@ -72,6 +77,11 @@ pub enum Ending {
     Redirect(String),
     /// The confirmation screen.
     Confirm(ConfirmScreen),
+    /// The page that waits for the widget's handoff, then continues to the provider.
+    Handoff {
+        /// Provider display name.
+        provider: String,
+    },
     /// A final page (no `return_to`), or an error page.
     Page(PageOutcome),
 }
