@@ -18,6 +18,7 @@ pipes_testkit::on_both_backends!(
     cors_answers_allowed_origins_on_widget_routes_only,
     administrators_configure_what_members_may_connect,
     an_organization_connects_a_shared_connection_its_members_can_use,
+    bad_input_never_reaches_a_5xx,
 );
 
 const CLIENT_ID: &str = "widget-client";
@@ -488,4 +489,89 @@ async fn an_organization_connects_a_shared_connection_its_members_can_use(app: T
     assert_eq!(w.call(&member, Method::DELETE, &path, None).await.0, 403);
     let (status, body) = w.call(&admin, Method::DELETE, &path, None).await;
     assert_eq!((status, body), (200, json!({"success": true})));
+}
+
+async fn bad_input_never_reaches_a_5xx(app: TestApp) {
+    let w = setup(app).await;
+    let member = w.token(json!({"user_id": "user_1", "organization_id": "org_1"})).await;
+    let admin = w
+        .token(json!({"user_id": "admin_1", "organization_id": "org_1", "scopes": ["widgets:pipes:manage"]}))
+        .await;
+    let routes: &[(Method, &str)] = &[
+        (Method::GET, "/_widgets/DataIntegrations/mine"),
+        (Method::GET, "/_widgets/settings"),
+        (Method::POST, "/_widgets/DataIntegrations/mock/authorize"),
+        (Method::POST, "/_widgets/DataIntegrations/NOPE!/authorize"),
+        (Method::PUT, "/_widgets/DataIntegrations/keyed/api-key"),
+        (Method::PUT, "/_widgets/DataIntegrations/mock/api-key"),
+        (Method::PUT, "/_widgets/DataIntegrations/keyed/client-credentials"),
+        (Method::DELETE, "/_widgets/DataIntegrations/installations/not-an-id"),
+        (
+            Method::DELETE,
+            "/_widgets/DataIntegrations/installations/data_installation_01M99",
+        ),
+        (Method::GET, "/_widgets/DataIntegrations/shared-connections"),
+        (Method::GET, "/_widgets/UserManagement/organizations"),
+        (Method::GET, "/_widgets/DataIntegrations/configurations"),
+        (Method::PUT, "/_widgets/DataIntegrations/mock/configuration"),
+        (Method::PUT, "/_widgets/DataIntegrations/nothing/configuration"),
+        (Method::GET, "/_widgets/DataIntegrations/organization"),
+        (
+            Method::PUT,
+            "/_widgets/DataIntegrations/mock/organization/configuration",
+        ),
+        (Method::POST, "/_widgets/DataIntegrations/mock/organization/authorize"),
+        (Method::PUT, "/_widgets/DataIntegrations/keyed/organization/api-key"),
+        (
+            Method::PUT,
+            "/_widgets/DataIntegrations/keyed/organization/client-credentials",
+        ),
+        (
+            Method::DELETE,
+            "/_widgets/DataIntegrations/organization/installations/x",
+        ),
+    ];
+    let long = "x".repeat(10_000);
+    let bodies = [
+        String::new(),
+        "{".into(),
+        "[]".into(),
+        "null".into(),
+        r#"{"secret": 5, "config": "no", "scopes": {"a": 1}}"#.into(),
+        r#"{"secret": null, "client_id": [], "enabled": "yes"}"#.into(),
+        format!(r#"{{"secret": "{long}", "client_id": "{long}", "client_secret": "{long}"}}"#),
+        r#"{"config": {"a": "b"}, "requireHandoff": "maybe"}"#.into(),
+        r#"{"scopes": ["", " ", "a b"], "client_id": "only-id"}"#.into(),
+    ];
+    for token in [&member, &admin] {
+        for (method, path) in routes {
+            // Browsers send bodies with writes only.
+            let sent = if matches!(*method, Method::GET | Method::DELETE) {
+                &bodies[..1]
+            } else {
+                &bodies[..]
+            };
+            for body in sent {
+                let resp = w
+                    .browser
+                    .request(method.clone(), format!("{}{path}", w.app.base_url))
+                    .header("origin", PAGE)
+                    .bearer_auth(token)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                let status = resp.status().as_u16();
+                let (_, answer) = read(resp).await;
+                assert!(status < 500, "{method} {path} {body:.60}: {status} {answer}");
+                if status >= 400 {
+                    assert!(
+                        answer["message"].as_str().is_some_and(|m| !m.is_empty()),
+                        "{method} {path}: {answer}"
+                    );
+                }
+            }
+        }
+    }
 }
