@@ -22,7 +22,9 @@ async function authToken() {
 
 const shared = params.get('shared') === '1';
 const widget =
-  params.get('widget') === 'admin' ? (
+  params.get('widget') === 'none' ? (
+    <p>An application page without widgets.</p>
+  ) : params.get('widget') === 'admin' ? (
     <PipesAdmin authToken={authToken} enableSharedConnections={shared} />
   ) : (
     <Pipes authToken={authToken} enableSharedConnections={shared} />

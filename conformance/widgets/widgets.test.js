@@ -294,3 +294,40 @@ test('a page on an origin the environment does not allow gets nothing', async ()
     stranger.close();
   }
 });
+
+test('apps without React: the hosted connect page in a popup, light and dark', async () => {
+  const { status, body } = await pipes.api('POST', '/pipes/connect_sessions', {
+    user_id: 'user_3', organization_id: 'org_1', providers: ['keyed', 'mock'], opener_origin: host.origin,
+  });
+  assert.equal(status, 201, JSON.stringify(body));
+  for (const colorScheme of ['light', 'dark']) {
+    const context = await browser.newContext({ viewport: { width: 1000, height: 640 }, colorScheme });
+    const page = await context.newPage();
+    await page.goto(`${host.origin}/?widget=none`);
+    const popupOpened = context.waitForEvent('page');
+    const session = colorScheme === 'light' ? body : (await pipes.api('POST', '/pipes/connect_sessions', {
+      user_id: 'user_4', providers: ['keyed', 'mock'], opener_origin: host.origin,
+    })).body;
+    await page.evaluate((url) => {
+      window.received = [];
+      window.addEventListener('message', (e) => window.received.push({ origin: e.origin, data: e.data }));
+      window.open(url, 'pipes-connect', 'width=520,height=720');
+    }, session.url);
+    const popup = await popupOpened;
+    await popup.getByRole('heading', { name: 'Your connections' }).waitFor();
+    assert.ok(!popup.url().includes('code='), `the code leaves the address bar: ${popup.url()}`);
+    await popup.setViewportSize({ width: 520, height: 720 });
+    await shot(popup, `15-hosted-page-${colorScheme}`);
+    await popup.locator('#key-keyed').fill(`hosted_key_${colorScheme}`);
+    await popup.locator('form[action="/pipes/connect/keyed/api-key"]').getByRole('button').click();
+    await popup.getByText('Connected', { exact: true }).waitFor();
+    const closed = popup.waitForEvent('close');
+    await popup.getByRole('button', { name: 'Done' }).click();
+    await closed;
+    const received = await page.evaluate(() => window.received);
+    assert.deepEqual(received, [{ origin: pipes.baseUrl, data: { type: 'pipes:connect', status: 'done' } }]);
+    await context.close();
+  }
+  const { body: vended } = await pipes.api('POST', '/data-integrations/keyed/credentials', { user_id: 'user_3', organization_id: 'org_1' });
+  assert.equal(vended.credential?.value, 'hosted_key_light', JSON.stringify(vended));
+});

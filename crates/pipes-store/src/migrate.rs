@@ -30,6 +30,7 @@ migrations!(
     6 "0006" "tenants",
     7 "0007" "webhook_subscriptions",
     8 "0008" "widgets",
+    9 "0009" "connect_sessions",
 );
 
 /// Arbitrary constant for PostgreSQL's advisory lock, so concurrent `pipes serve` processes do

@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 
 use pipes_core::domain::{
-    AccountState, ApiKey, AuthMethod, Authorization, AuthorizationStatus, ConnectedAccount, ConnectionIntent,
-    ConnectionRole, CredentialsType, CustomProvider, DataIntegration, Delivery, DeliveryAttempt, DeliveryState,
-    DueDelivery, EndpointStatus, Environment, EnvironmentName, EnvironmentSettings, IntegrationCredentials,
-    IntegrationState, Membership, MembershipMode, OrganizationApp, OrganizationSettings, Owner, Ownership,
-    RefreshError, StoredSecret, TokenSet, WebhookEndpoint,
+    AccountState, ApiKey, AuthMethod, Authorization, AuthorizationStatus, ConnectSession, ConnectedAccount,
+    ConnectionIntent, ConnectionRole, CredentialsType, CustomProvider, DataIntegration, Delivery, DeliveryAttempt,
+    DeliveryState, DueDelivery, EndpointStatus, Environment, EnvironmentName, EnvironmentSettings,
+    IntegrationCredentials, IntegrationState, Membership, MembershipMode, OrganizationApp, OrganizationSettings, Owner,
+    Ownership, RefreshError, StoredSecret, TokenSet, WebhookEndpoint,
 };
 use pipes_core::events::EventType;
 use pipes_core::ids::{
@@ -271,6 +271,24 @@ pub(crate) fn connected_account(row: &AnyRow) -> StoreResult<ConnectedAccount> {
         last_refresh_error: last_error,
         created_at: get(row, "ca_created_at")?,
         updated_at: get(row, "ca_updated_at")?,
+    })
+}
+
+pub(crate) fn connect_session(row: &AnyRow) -> StoreResult<ConnectSession> {
+    let user_id: String = get(row, "user_id")?;
+    let organization_id: Option<String> = get(row, "organization_id")?;
+    Ok(ConnectSession {
+        id: get(row, "id")?,
+        environment_id: parsed(row, "environment_id", EnvironmentId::parse)?,
+        owner: Owner::user(&user_id, organization_id.as_deref()),
+        providers: json("providers", &get::<String>(row, "providers")?)?,
+        return_to: get(row, "return_to")?,
+        opener_origin: get(row, "opener_origin")?,
+        code_hash: get(row, "code_hash")?,
+        cookie_hash: get(row, "cookie_hash")?,
+        csrf_token: get(row, "csrf_token")?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
     })
 }
 

@@ -122,6 +122,47 @@ impl std::fmt::Debug for Authorization {
     }
 }
 
+/// A hosted connect session: the page an application without React sends its user to, for
+/// one user (and organization) and, optionally, a few providers. The application gets a link
+/// with a single-use code; the first visit trades the code for a cookie, so no credential that
+/// lasts stays in a URL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConnectSession {
+    /// Random, opaque.
+    pub id: String,
+    /// Owning environment.
+    pub environment_id: EnvironmentId,
+    /// Whose connections the page shows and changes.
+    pub owner: Owner,
+    /// The providers it offers (slugs); empty means every enabled one.
+    pub providers: Vec<String>,
+    /// Where "Done" sends a full-page visit (a registered redirect URI).
+    pub return_to: Option<String>,
+    /// The origin a popup's opener is told the result at.
+    pub opener_origin: Option<String>,
+    /// SHA-256 of the link's single-use code.
+    pub code_hash: String,
+    /// SHA-256 of the cookie the first visit set.
+    pub cookie_hash: Option<String>,
+    /// Protects the page's forms.
+    pub csrf_token: String,
+    /// Creation time.
+    pub created_at: Millis,
+    /// When it stops working (the code: 10 minutes unopened; the page: 30 minutes).
+    pub expires_at: Millis,
+}
+
+impl std::fmt::Debug for ConnectSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectSession")
+            .field("id", &self.id)
+            .field("environment_id", &self.environment_id)
+            .field("owner", &self.owner)
+            .field("providers", &self.providers)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ mod webhook;
 pub use account::{
     valid_external_id, AccountState, ConnectedAccount, ConnectionRole, Owner, RefreshError, StoredSecret, TokenSet,
 };
-pub use authorization::{Authorization, AuthorizationStatus, ConnectionIntent};
+pub use authorization::{Authorization, AuthorizationStatus, ConnectSession, ConnectionIntent};
 pub use environment::{AllowList, ApiKey, Environment, EnvironmentName};
 pub use event_type::EventType;
 pub use integration::{

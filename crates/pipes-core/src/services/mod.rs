@@ -19,7 +19,8 @@ mod deps;
 pub use accounts::{Accounts, ImportAccount, Listing, PlainTokens, ProviderListing, UpdateAccount};
 pub use connect::{
     append_query, code_challenge, connection_intent, constant_time_eq, display_name, Authorize, AuthorizeOutcome,
-    CallbackQuery, ConfirmScreen, Connect, Ending, FinishRequest, PageOutcome,
+    CallbackQuery, ConfirmScreen, Connect, Ending, FinishRequest, NewConnectSession, PageOutcome, SessionLink,
+    CONNECT_PAGE,
 };
 pub use credentials::{refresh_backoff, ActiveCredential, AheadOutcome, Credentials, RefreshPolicy, Vended};
 pub use deps::Deps;

@@ -1,9 +1,9 @@
-//! Authorizations: the short-lived, single-use records of the connect flow.
+//! Authorizations and connect sessions: the short-lived, single-use records of the connect flow.
 
 use async_trait::async_trait;
 
 use super::StoreResult;
-use crate::domain::{Authorization, AuthorizationStatus};
+use crate::domain::{Authorization, AuthorizationStatus, ConnectSession};
 
 /// Pending and finished connection attempts.
 #[async_trait]
@@ -19,6 +19,22 @@ pub trait AuthorizationStore: Send + Sync + 'static {
     /// Writes an authorization's changed fields if its status is still `from`; `false` when
     /// another request moved it first (each step happens once).
     async fn advance_authorization(&self, a: &Authorization, from: AuthorizationStatus) -> StoreResult<bool>;
-    /// Deletes authorizations that expired before `before`; returns how many.
+    /// Deletes authorizations (and connect sessions) that expired before `before`; returns
+    /// how many authorizations.
     async fn purge_authorizations(&self, before: i64) -> StoreResult<u64>;
+
+    /// Stores a new connect session.
+    async fn insert_connect_session(&self, s: &ConnectSession) -> StoreResult<()>;
+    /// Trades a session's single-use code (its hash) for a cookie (its hash): the session, once,
+    /// if unexpired at `now`, now living until `until`; `None` when the code is unknown, used
+    /// or expired.
+    async fn open_connect_session(
+        &self,
+        code_hash: &str,
+        cookie_hash: &str,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<Option<ConnectSession>>;
+    /// The opened session a cookie (its hash) belongs to, if unexpired at `now`.
+    async fn connect_session_by_cookie(&self, cookie_hash: &str, now: i64) -> StoreResult<Option<ConnectSession>>;
 }

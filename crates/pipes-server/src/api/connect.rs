@@ -1,14 +1,19 @@
-//! `POST /data-integrations/{slug}/authorize` and `POST /data-integrations/finish`.
+//! `POST /data-integrations/{slug}/authorize`, `POST /data-integrations/finish`, and Pipes' own
+//! `POST /pipes/connect_sessions` (a hosted connect page for apps without React).
+
+use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::handler::Handler;
+use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use std::collections::BTreeMap;
-
 use pipes_core::services::{
-    code_challenge, connection_intent, display_name, Authorize, FinishRequest, OwnerInput, Patch,
+    code_challenge, connection_intent, display_name, Authorize, FinishRequest, NewConnectSession, OwnerInput, Patch,
 };
+use pipes_core::slug::Slug;
+use pipes_core::time::format_ms;
+use pipes_core::ServiceError;
 use serde::{Deserialize, Serialize};
 
 use super::views::ConnectedAccountView;
@@ -21,7 +26,14 @@ pub fn routes(app: &App) -> Router<App> {
     let idempotent = axum::middleware::from_fn_with_state(app.clone(), crate::idempotency::idempotent);
     Router::new()
         .route("/data-integrations/{slug}/authorize", post(authorize_data_integration))
-        .route("/data-integrations/finish", post(finish_connection.layer(idempotent)))
+        .route(
+            "/data-integrations/finish",
+            post(finish_connection.layer(idempotent.clone())),
+        )
+        .route(
+            "/pipes/connect_sessions",
+            post(create_connect_session.layer(idempotent)),
+        )
 }
 
 /// `POST /data-integrations/{slug}/authorize`, as sent.
@@ -108,4 +120,59 @@ async fn finish_connection(
     Ok(Json(FinishView {
         connected_account: ConnectedAccountView::new(&account),
     }))
+}
+
+/// `POST /pipes/connect_sessions` (Pipes' own): a hosted connect page for one user.
+#[derive(Debug, Deserialize)]
+struct ConnectSessionBody {
+    user_id: String,
+    #[serde(default)]
+    organization_id: Option<String>,
+    /// Offer only these providers (slugs).
+    #[serde(default)]
+    providers: Vec<String>,
+    #[serde(default)]
+    return_to: Option<String>,
+    #[serde(default)]
+    opener_origin: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ConnectSessionView {
+    object: &'static str,
+    url: String,
+    expires_at: String,
+}
+
+async fn create_connect_session(
+    State(app): State<App>,
+    EnvAuth(env): EnvAuth,
+    ApiJson(body): ApiJson<ConnectSessionBody>,
+) -> Result<(StatusCode, Json<ConnectSessionView>), ApiError> {
+    let choice = OwnerInput {
+        connection_owner: None,
+        user_id: Some(&body.user_id),
+        organization_id: body.organization_id.as_deref(),
+    }
+    .parse(true)?;
+    let providers = body
+        .providers
+        .iter()
+        .map(|p| Slug::parse(p).map_err(|e| ServiceError::invalid_field("providers", "invalid", e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let req = NewConnectSession {
+        choice,
+        providers,
+        return_to: body.return_to,
+        opener_origin: body.opener_origin,
+    };
+    let link = app.connect.create_session(&env, req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ConnectSessionView {
+            object: "connect_session",
+            url: link.url.expose().to_owned(),
+            expires_at: format_ms(link.expires_at),
+        }),
+    ))
 }

@@ -2,6 +2,7 @@
 //! They are unauthenticated and protected by unguessable single-use identifiers, a CSRF token
 //! on the confirmation form, and headers that forbid framing, caching and referrers.
 
+mod connect_page;
 mod pages;
 
 use axum::extract::{Path, Query, State};
@@ -18,6 +19,7 @@ use crate::state::App;
 
 pub fn routes() -> Router<App> {
     Router::new()
+        .merge(connect_page::routes())
         .route("/data-integrations/{id}/authorize-redirect", get(land).post(confirm))
         .route("/data-integrations/{slug}/{dik}/callback", get(callback))
         .route("/pipes/redirecting", get(|| async { harden(pages::redirecting()) }))

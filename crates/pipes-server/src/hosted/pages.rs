@@ -82,7 +82,7 @@ impl From<PageOutcome> for Page {
     }
 }
 
-fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -120,9 +120,23 @@ button:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
 .ok { color: var(--good); } .bad { color: var(--bad); }
 code { font-size: .85em; }
 footer { margin-top: 24px; font-size: .8rem; color: var(--muted); }
+ul.providers { list-style: none; margin: 0 0 20px; padding: 0; border: 1px solid var(--line); border-radius: 10px; }
+ul.providers > li { padding: 14px 16px; border-top: 1px solid var(--line); }
+ul.providers > li:first-child { border-top: 0; }
+.head { display: flex; align-items: center; justify-content: space-between; gap: 12px; }
+.name { font-weight: 600; margin: 0; color: var(--fg); } .desc { color: var(--muted); font-size: .9rem; margin: 2px 0 0; }
+.status { font-size: .85rem; color: var(--muted); white-space: nowrap; }
+form.fields { margin-top: 10px; } form.fields .actions { margin-top: 10px; }
+label { display: block; font-size: .85rem; color: var(--muted); margin: 8px 0 4px; }
+input { font: inherit; width: 100%; padding: 8px 10px; border: 1px solid var(--line); border-radius: 8px;
+        background: var(--bg); color: var(--fg); }
+input:focus-visible { outline: 3px solid var(--accent); outline-offset: 1px; }
+button.small { flex: 0 0 auto; padding: 6px 14px; font-size: .9rem; }
+.banner { padding: 10px 12px; border-radius: 8px; margin: 0 0 16px; border: 1px solid var(--line); }
+.banner.bad { color: var(--bad); border-color: var(--bad); } .banner.ok { color: var(--good); border-color: var(--good); }
 ";
 
-fn page(title: &str, body: &str) -> String {
+pub(super) fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\

@@ -1,7 +1,7 @@
 //! [`AuthorizationStore`]: the connect flow's authorizations.
 
 use async_trait::async_trait;
-use pipes_core::domain::{Authorization, AuthorizationStatus, ConnectionIntent};
+use pipes_core::domain::{Authorization, AuthorizationStatus, ConnectSession, ConnectionIntent};
 use pipes_core::store::{AuthorizationStore, StoreResult};
 
 use super::{Params, SqlStore};
@@ -86,7 +86,63 @@ impl AuthorizationStore for SqlStore {
     }
 
     async fn purge_authorizations(&self, before: i64) -> StoreResult<u64> {
+        self.write(q!("DELETE FROM connect_sessions WHERE expires_at < $1", before))
+            .await?;
         self.write(q!("DELETE FROM authorizations WHERE expires_at < $1", before))
             .await
+    }
+
+    async fn insert_connect_session(&self, s: &ConnectSession) -> StoreResult<()> {
+        let mut p = Params::default();
+        p.set("id", s.id.as_str())
+            .set("environment_id", s.environment_id.to_string())
+            .set("user_id", s.owner.user_id.as_deref().unwrap_or_default())
+            .set("organization_id", s.owner.organization_id.as_deref())
+            .set("providers", rows::to_json(&s.providers))
+            .set("return_to", s.return_to.as_deref())
+            .set("opener_origin", s.opener_origin.as_deref())
+            .set("code_hash", s.code_hash.as_str())
+            .set("cookie_hash", s.cookie_hash.as_deref())
+            .set("csrf_token", s.csrf_token.as_str())
+            .set("created_at", s.created_at)
+            .set("expires_at", s.expires_at);
+        let sql = format!("INSERT INTO connect_sessions {}", p.insert());
+        self.write(p.query(&sql)?).await?;
+        Ok(())
+    }
+
+    async fn open_connect_session(
+        &self,
+        code_hash: &str,
+        cookie_hash: &str,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<Option<ConnectSession>> {
+        let opened = self
+            .write(q!(
+                "UPDATE connect_sessions SET cookie_hash = $1, expires_at = $2 \
+                 WHERE code_hash = $3 AND cookie_hash IS NULL AND expires_at > $4",
+                cookie_hash,
+                until,
+                code_hash,
+                now
+            ))
+            .await?;
+        if opened != 1 {
+            return Ok(None);
+        }
+        self.connect_session_by_cookie(cookie_hash, now).await
+    }
+
+    async fn connect_session_by_cookie(&self, cookie_hash: &str, now: i64) -> StoreResult<Option<ConnectSession>> {
+        self.optional(
+            q!(
+                "SELECT * FROM connect_sessions WHERE cookie_hash = $1 AND expires_at > $2",
+                cookie_hash,
+                now
+            ),
+            rows::connect_session,
+        )
+        .await
     }
 }

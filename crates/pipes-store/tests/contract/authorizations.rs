@@ -2,7 +2,10 @@
 
 use super::*;
 
-contract!(authorizations_round_trip_and_advance_once);
+contract!(
+    authorizations_round_trip_and_advance_once,
+    connect_sessions_open_once_by_code_then_live_by_cookie
+);
 
 async fn authorizations_round_trip_and_advance_once(db: &TestDatabase) {
     let (s, _, r) = open_with_root(db, "sandbox", "github").await;
@@ -46,4 +49,59 @@ async fn authorizations_round_trip_and_advance_once(db: &TestDatabase) {
     assert_eq!(s.purge_authorizations(2_000).await.unwrap(), 0);
     assert_eq!(s.purge_authorizations(2_001).await.unwrap(), 1);
     assert_eq!(s.authorization("auth_1").await.unwrap(), None);
+}
+
+async fn connect_sessions_open_once_by_code_then_live_by_cookie(db: &TestDatabase) {
+    let (s, e) = open_with_env(db, "sandbox").await;
+    let session = ConnectSession {
+        id: "cs_1".into(),
+        environment_id: e.id,
+        owner: Owner::user("user_1", Some("org_1")),
+        providers: vec!["github".into()],
+        return_to: Some("https://app.test/done".into()),
+        opener_origin: None,
+        code_hash: "code-hash".into(),
+        cookie_hash: None,
+        csrf_token: "csrf".into(),
+        created_at: 1_000,
+        expires_at: 2_000,
+    };
+    s.insert_connect_session(&session).await.unwrap();
+    assert_eq!(s.connect_session_by_cookie("cookie-hash", 1_500).await.unwrap(), None);
+    assert_eq!(
+        s.open_connect_session("code-hash", "cookie-hash", 2_000, 9_000)
+            .await
+            .unwrap(),
+        None,
+        "expired code"
+    );
+    let opened = s
+        .open_connect_session("code-hash", "cookie-hash", 1_500, 9_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(opened.cookie_hash.as_deref(), Some("cookie-hash"));
+    assert_eq!(
+        (opened.expires_at, opened.owner, opened.providers),
+        (9_000, session.owner.clone(), session.providers.clone())
+    );
+    // The code works once.
+    assert_eq!(
+        s.open_connect_session("code-hash", "other-cookie", 1_600, 9_000)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(s
+        .connect_session_by_cookie("cookie-hash", 8_999)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(s.connect_session_by_cookie("cookie-hash", 9_000).await.unwrap(), None);
+    s.purge_authorizations(9_001).await.unwrap();
+    assert_eq!(
+        s.connect_session_by_cookie("cookie-hash", 0).await.unwrap(),
+        None,
+        "purged"
+    );
 }

@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 
 use pipes_core::domain::{
     AccountState, AllowList, ApiKey, AttemptOutcome, AuthMethod, AuthenticateVia, Authorization, AuthorizationStatus,
-    ConnectedAccount, ConnectionIntent, ConnectionRole, CredentialsType, CustomProvider, CustomProviderDefinition,
-    DataIntegration, DeliveryAttempt, DeliveryState, EndpointStatus, Environment, EnvironmentName, EnvironmentSettings,
-    IntegrationCredentials, IntegrationState, Membership, MembershipMode, OrganizationApp, OrganizationSettings, Owner,
-    Ownership, RefreshError, StoredSecret, TokenBodyContentType, TokenSet, WebhookEndpoint,
+    ConnectSession, ConnectedAccount, ConnectionIntent, ConnectionRole, CredentialsType, CustomProvider,
+    CustomProviderDefinition, DataIntegration, DeliveryAttempt, DeliveryState, EndpointStatus, Environment,
+    EnvironmentName, EnvironmentSettings, IntegrationCredentials, IntegrationState, Membership, MembershipMode,
+    OrganizationApp, OrganizationSettings, Owner, Ownership, RefreshError, StoredSecret, TokenBodyContentType,
+    TokenSet, WebhookEndpoint,
 };
 use pipes_core::events::{account_events, AccountChange, Actor, EventType};
 use pipes_core::ids::{

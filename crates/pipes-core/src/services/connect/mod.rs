@@ -28,10 +28,12 @@ use crate::vault::SealedColumn;
 
 mod callback;
 mod checks;
+mod sessions;
 mod types;
 
 use checks::{check_connectable, parse_return_to};
 pub use checks::{code_challenge, connection_intent, display_name};
+pub use sessions::{NewConnectSession, SessionLink, CONNECT_PAGE};
 use types::FlowError;
 pub use types::{Authorize, AuthorizeOutcome, CallbackQuery, ConfirmScreen, Ending, FinishRequest, PageOutcome};
 
@@ -111,7 +113,9 @@ impl Connect {
             display_name,
             handoff,
         } = req;
-        let registered = self.deps.store.allowed(env.id, AllowList::RedirectUris).await?;
+        let mut registered = self.deps.store.allowed(env.id, AllowList::RedirectUris).await?;
+        // Pipes' own connect page is where its flows come back to.
+        registered.push(self.connect_page());
         let return_to = parse_return_to(return_to.as_deref(), code_challenge.is_some(), &registered)?;
         let (root, _) = select(self.deps.store.as_ref(), env, slug, &choice.owner, &Selector::default()).await?;
         if root.auth_method != AuthMethod::Oauth {
@@ -174,6 +178,7 @@ impl Connect {
         self.deps.store.insert_authorization(&authorization).await?;
         Ok(AuthorizeOutcome {
             url: format!("{}/data-integrations/{id}/authorize-redirect", self.public_url),
+            id,
             finish_required: authorization.code_challenge.is_some(),
             handoff_token: handoff.then(|| SecretString::new(authorization.csrf_token.clone())),
             state: authorization.state,

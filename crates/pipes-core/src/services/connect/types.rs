@@ -35,6 +35,8 @@ pub struct Authorize {
 /// What `authorize` answers.
 #[derive(Debug)]
 pub struct AuthorizeOutcome {
+    /// The authorization's id (the hosted URL's path segment).
+    pub id: String,
     /// The hosted URL to send the browser to.
     pub url: String,
     /// The caller-facing state.
