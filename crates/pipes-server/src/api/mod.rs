@@ -4,7 +4,7 @@ mod connect;
 mod connected_accounts;
 mod data_integrations;
 mod events;
-mod organizations;
+pub(crate) mod organizations;
 mod stored_credentials;
 mod vending;
 pub mod views;

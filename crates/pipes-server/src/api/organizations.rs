@@ -53,15 +53,27 @@ async fn list_configurations(
     }))
 }
 
-/// `PUT …/data_integration_configurations/{slug}`, as sent.
+/// `PUT …/data_integration_configurations/{slug}`, as sent (the admin widget sends the same).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct ConfigureBody {
+pub(crate) struct ConfigureBody {
     enabled: Option<bool>,
     scopes: Patch<Vec<String>>,
     client_id: Option<String>,
     client_secret: Option<SecretString>,
     config: Option<BTreeMap<String, String>>,
+}
+
+impl ConfigureBody {
+    pub(crate) fn parse(self) -> Result<ConfigureIntegration, ApiError> {
+        Ok(ConfigureIntegration::parse(
+            self.enabled,
+            self.scopes,
+            self.client_id,
+            self.client_secret,
+            self.config,
+        )?)
+    }
 }
 
 async fn configure(
@@ -70,13 +82,7 @@ async fn configure(
     Path((organization_id, raw_slug)): Path<(String, String)>,
     ApiJson(body): ApiJson<ConfigureBody>,
 ) -> Result<Json<ConfigurationView>, ApiError> {
-    let req = ConfigureIntegration::parse(
-        body.enabled,
-        body.scopes,
-        body.client_id,
-        body.client_secret,
-        body.config,
-    )?;
+    let req = body.parse()?;
     let c = app
         .organizations
         .configure(&env, &organization_id, &slug(&raw_slug)?, req)

@@ -294,10 +294,18 @@ fn installation_fields(app: &App, l: &ProviderListing) -> String {
 /// The fields of the page's forms.
 type Fields = BTreeMap<String, String>;
 
-fn csrf_ok(session: &ConnectSession, fields: &Fields) -> bool {
-    fields
-        .get("csrf_token")
-        .is_some_and(|t| constant_time_eq(t.as_bytes(), session.csrf_token.as_bytes()))
+/// The session a form was posted in, if it carries the session's CSRF token; otherwise the
+/// page to answer with.
+async fn posted(app: &App, headers: &HeaderMap, fields: &Fields) -> Result<(Environment, OwnerChoice), Response> {
+    let Some((env, session, choice)) = current(app, headers).await else {
+        return Err(expired());
+    };
+    let token = fields.get("csrf_token").map(String::as_bytes).unwrap_or_default();
+    if !constant_time_eq(token, session.csrf_token.as_bytes()) {
+        let problem = "The form was not sent from this page; try again.".to_owned();
+        return Err(notice_page(app, headers, Some(problem)).await);
+    }
+    Ok((env, choice))
 }
 
 fn config_of(fields: &Fields) -> BTreeMap<String, String> {
@@ -314,17 +322,10 @@ async fn act(
     Path((raw_slug, action)): Path<(String, String)>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    let Some((env, session, choice)) = current(&app, &headers).await else {
-        return expired();
+    let (env, choice) = match posted(&app, &headers, &fields).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
-    if !csrf_ok(&session, &fields) {
-        return notice_page(
-            &app,
-            &headers,
-            Some("The form was not sent from this page; try again.".into()),
-        )
-        .await;
-    }
     let Ok(slug) = pipes_core::slug::Slug::parse(&raw_slug) else {
         return notice_page(&app, &headers, Some("That provider does not exist.".into())).await;
     };
@@ -390,17 +391,10 @@ async fn disconnect(
     Path(id): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    let Some((env, session, choice)) = current(&app, &headers).await else {
-        return expired();
+    let (env, choice) = match posted(&app, &headers, &fields).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
-    if !csrf_ok(&session, &fields) {
-        return notice_page(
-            &app,
-            &headers,
-            Some("The form was not sent from this page; try again.".into()),
-        )
-        .await;
-    }
     match app.accounts.delete_owned(&env, &choice, &id).await {
         Ok(()) => harden(see_other(CONNECT_PAGE)),
         Err(e) => notice_page(&app, &headers, Some(failed(&e))).await,

@@ -2,22 +2,16 @@
 //! providers members may connect, with which scopes and OAuth app, and manages the
 //! organization's shared connections.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, State};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use pipes_core::domain::Ownership;
-use pipes_core::secret::SecretString;
-use pipes_core::services::{ConfigureIntegration, Listing, Patch};
-use serde::Deserialize;
+use pipes_core::services::Listing;
 
-use super::member::{
-    api_key_secret, client_secret, start_flow, store, ApiKeyBody, AuthorizeBody, AuthorizeView, ClientCredentialsBody,
-};
+use super::member::{api_key, authorize, client_credentials, disconnect};
 use super::views::{ConfigurationView, Data, OrganizationRowView};
-use super::{deleted, preflight, Widget};
-use crate::api::views::ConnectedAccountView;
+use super::{preflight, Widget};
+use crate::api::organizations::ConfigureBody;
 use crate::error::ApiError;
 use crate::extract::{slug, ApiJson};
 use crate::state::App;
@@ -42,19 +36,19 @@ pub fn routes() -> Router<App> {
         )
         .route(
             "/_widgets/DataIntegrations/{slug}/organization/authorize",
-            preflight(post(authorize)),
+            preflight(post(authorize::<true>)),
         )
         .route(
             "/_widgets/DataIntegrations/{slug}/organization/api-key",
-            preflight(put(api_key)),
+            preflight(put(api_key::<true>)),
         )
         .route(
             "/_widgets/DataIntegrations/{slug}/organization/client-credentials",
-            preflight(put(client_credentials)),
+            preflight(put(client_credentials::<true>)),
         )
         .route(
             "/_widgets/DataIntegrations/organization/installations/{id}",
-            preflight(delete(disconnect)),
+            preflight(delete(disconnect::<true>)),
         )
 }
 
@@ -72,17 +66,6 @@ async fn configurations(State(app): State<App>, w: Widget) -> Answer<Data<Config
     }))
 }
 
-/// A2 and A4: `enabled`, `scopes`, the organization's OAuth app, integration config.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ConfigureBody {
-    enabled: Option<bool>,
-    scopes: Patch<Vec<String>>,
-    client_id: Option<String>,
-    client_secret: Option<SecretString>,
-    config: Option<BTreeMap<String, String>>,
-}
-
 async fn configure(
     app: &App,
     w: &Widget,
@@ -92,13 +75,7 @@ async fn configure(
 ) -> Answer<ConfigurationView> {
     let org = w.managed_organization()?;
     let slug = slug(raw_slug)?;
-    let req = ConfigureIntegration::parse(
-        body.enabled,
-        body.scopes,
-        body.client_id,
-        body.client_secret,
-        body.config,
-    )?;
+    let req = body.parse()?;
     let c = app
         .organizations
         .configure_ownership(&w.env, org, &slug, ownership, req)
@@ -149,49 +126,4 @@ async fn organization_rows(State(app): State<App>, w: Widget) -> Answer<Data<Org
             })
             .collect(),
     }))
-}
-
-/// A5.
-async fn authorize(
-    State(app): State<App>,
-    w: Widget,
-    Path(raw_slug): Path<String>,
-    ApiJson(body): ApiJson<AuthorizeBody>,
-) -> Answer<AuthorizeView> {
-    w.managed_organization()?;
-    let choice = w.shared()?;
-    start_flow(&app, &w, &raw_slug, choice, body).await
-}
-
-/// A6.
-async fn api_key(
-    State(app): State<App>,
-    w: Widget,
-    Path(raw_slug): Path<String>,
-    ApiJson(body): ApiJson<ApiKeyBody>,
-) -> Answer<ConnectedAccountView> {
-    w.managed_organization()?;
-    let choice = w.shared()?;
-    store(&app, &w, &raw_slug, choice, api_key_secret(body)?, None).await
-}
-
-/// A7.
-async fn client_credentials(
-    State(app): State<App>,
-    w: Widget,
-    Path(raw_slug): Path<String>,
-    ApiJson(mut body): ApiJson<ClientCredentialsBody>,
-) -> Answer<ConnectedAccountView> {
-    w.managed_organization()?;
-    let choice = w.shared()?;
-    let secret = client_secret(&mut body)?;
-    let config = body.config.take();
-    store(&app, &w, &raw_slug, choice, secret, config).await
-}
-
-/// A8.
-async fn disconnect(State(app): State<App>, w: Widget, Path(id): Path<String>) -> Answer<serde_json::Value> {
-    w.managed_organization()?;
-    app.accounts.delete_owned(&w.env, &w.shared()?, &id).await?;
-    Ok(deleted())
 }

@@ -24,16 +24,19 @@ pub fn routes() -> Router<App> {
         .route("/_widgets/settings", preflight(get(settings)))
         .route(
             "/_widgets/DataIntegrations/{slug}/authorize",
-            preflight(post(authorize)),
+            preflight(post(authorize::<false>)),
         )
-        .route("/_widgets/DataIntegrations/{slug}/api-key", preflight(put(api_key)))
+        .route(
+            "/_widgets/DataIntegrations/{slug}/api-key",
+            preflight(put(api_key::<false>)),
+        )
         .route(
             "/_widgets/DataIntegrations/{slug}/client-credentials",
-            preflight(put(client_credentials)),
+            preflight(put(client_credentials::<false>)),
         )
         .route(
             "/_widgets/DataIntegrations/installations/{id}",
-            preflight(delete(disconnect)),
+            preflight(delete(disconnect::<false>)),
         )
         .route(
             "/_widgets/DataIntegrations/shared-connections",
@@ -80,15 +83,26 @@ pub struct AuthorizeView {
     handoff_token: Option<String>,
 }
 
-/// Starts a handoff flow for `choice` (the user's own connection, or the organization's).
-pub async fn start_flow(
-    app: &App,
-    w: &Widget,
-    raw_slug: &str,
-    choice: OwnerChoice,
-    body: AuthorizeBody,
+/// Whose connection a handler acts on: the token's user's own (`SHARED = false`, `<Pipes/>`)
+/// or, for an administrator, the organization's shared one (`SHARED = true`, `<PipesAdmin/>`).
+fn owner<const SHARED: bool>(w: &Widget) -> Result<OwnerChoice, ApiError> {
+    if SHARED {
+        w.managed_organization()?;
+        w.shared()
+    } else {
+        w.member()
+    }
+}
+
+/// P3 and A5: a handoff flow for the compatibility connection (connect or reauthorize).
+pub async fn authorize<const SHARED: bool>(
+    State(app): State<App>,
+    w: Widget,
+    Path(raw_slug): Path<String>,
+    ApiJson(body): ApiJson<AuthorizeBody>,
 ) -> Answer<AuthorizeView> {
-    let slug = slug(raw_slug)?;
+    let choice = owner::<SHARED>(&w)?;
+    let slug = slug(&raw_slug)?;
     let req = Authorize {
         user_id: w.user_id()?,
         choice,
@@ -112,16 +126,6 @@ pub async fn start_flow(
     }))
 }
 
-async fn authorize(
-    State(app): State<App>,
-    w: Widget,
-    Path(raw_slug): Path<String>,
-    ApiJson(body): ApiJson<AuthorizeBody>,
-) -> Answer<AuthorizeView> {
-    let choice = w.member()?;
-    start_flow(&app, &w, &raw_slug, choice, body).await
-}
-
 /// P4 and A6: `{secret}`.
 #[derive(Debug, Deserialize)]
 pub struct ApiKeyBody {
@@ -135,11 +139,11 @@ pub struct ClientCredentialsBody {
     client_secret: Option<SecretString>,
     /// Replaces the stored config wholesale when present.
     #[serde(default)]
-    pub config: Option<BTreeMap<String, String>>,
+    config: Option<BTreeMap<String, String>>,
 }
 
 /// Stores a credential as the compatibility connection of `choice`: created, or replaced.
-pub async fn store(
+async fn store(
     app: &App,
     w: &Widget,
     raw_slug: &str,
@@ -159,41 +163,38 @@ pub async fn store(
     Ok(Json(ConnectedAccountView::new(&account)))
 }
 
-/// An API key as the widget sends it (trimmed).
-pub fn api_key_secret(body: ApiKeyBody) -> Result<TenantSecret, ApiError> {
-    let secret = body.secret.map(|s| SecretString::new(s.expose().trim()));
-    Ok(TenantSecret::api_key(secret)?)
-}
-
-/// Client credentials as the widget sends them.
-pub fn client_secret(body: &mut ClientCredentialsBody) -> Result<TenantSecret, ApiError> {
-    Ok(TenantSecret::client(body.client_id.take(), body.client_secret.take())?)
-}
-
-async fn api_key(
+/// P4 and A6: an API key, as the widget sends it (trimmed).
+pub async fn api_key<const SHARED: bool>(
     State(app): State<App>,
     w: Widget,
     Path(raw_slug): Path<String>,
     ApiJson(body): ApiJson<ApiKeyBody>,
 ) -> Answer<ConnectedAccountView> {
-    let choice = w.member()?;
-    store(&app, &w, &raw_slug, choice, api_key_secret(body)?, None).await
+    let choice = owner::<SHARED>(&w)?;
+    let secret = TenantSecret::api_key(body.secret.map(|s| SecretString::new(s.expose().trim())))?;
+    store(&app, &w, &raw_slug, choice, secret, None).await
 }
 
-async fn client_credentials(
+/// P5 and A7.
+pub async fn client_credentials<const SHARED: bool>(
     State(app): State<App>,
     w: Widget,
     Path(raw_slug): Path<String>,
-    ApiJson(mut body): ApiJson<ClientCredentialsBody>,
+    ApiJson(body): ApiJson<ClientCredentialsBody>,
 ) -> Answer<ConnectedAccountView> {
-    let choice = w.member()?;
-    let secret = client_secret(&mut body)?;
+    let choice = owner::<SHARED>(&w)?;
+    let secret = TenantSecret::client(body.client_id, body.client_secret)?;
     store(&app, &w, &raw_slug, choice, secret, body.config).await
 }
 
-/// P6.
-async fn disconnect(State(app): State<App>, w: Widget, Path(id): Path<String>) -> Answer<serde_json::Value> {
-    app.accounts.delete_owned(&w.env, &w.member()?, &id).await?;
+/// P6 and A8.
+pub async fn disconnect<const SHARED: bool>(
+    State(app): State<App>,
+    w: Widget,
+    Path(id): Path<String>,
+) -> Answer<serde_json::Value> {
+    let choice = owner::<SHARED>(&w)?;
+    app.accounts.delete_owned(&w.env, &choice, &id).await?;
     Ok(deleted())
 }
 
