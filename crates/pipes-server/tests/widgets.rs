@@ -321,6 +321,28 @@ async fn only_widget_tokens_open_the_widget_api(app: TestApp) {
         assert_eq!(status, 403, "{token}: {body}");
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     }
+    // An expired token is refused with the message the widget turns into "Session expired".
+    let vault = pipes_core::vault::Vault::from_spec(&w.app.vault_spec).unwrap();
+    let now = pipes_core::time::now_ms() / 1000;
+    let expired = pipes_core::services::sign_token(
+        &vault,
+        &pipes_core::services::TokenClaims {
+            iss: "pipes".into(),
+            aud: pipes_core::services::Audience::Widgets,
+            env: w.app.env.id.to_string(),
+            sub: Some("user_1".into()),
+            org_id: None,
+            scopes: vec![],
+            permissions: vec![],
+            iat: now - 7200,
+            exp: now - 3600,
+            jti: "expired".into(),
+        },
+    );
+    let (status, body) = w.get(expired.expose(), mine).await;
+    assert_eq!(status, 403);
+    assert!(body["message"].as_str().unwrap().contains("expired"), "{body}");
+
     // A widget token opens nothing of the API-key API.
     let token = w.token(json!({"user_id": "user_1"})).await;
     let resp = w
