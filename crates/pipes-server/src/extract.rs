@@ -17,8 +17,9 @@ use crate::error::ApiError;
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// A JSON body. Malformed JSON and wrong types answer 400 `bad_request`; a missing required
-/// field answers 422 `invalid_request_parameters`; bodies over 1 MiB answer 413.
+/// A JSON object body. Malformed JSON, anything but an object, and wrong types answer 400
+/// `bad_request`; a missing required field answers 422 `invalid_request_parameters`; bodies
+/// over 1 MiB answer 413.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
@@ -38,6 +39,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         } else {
             &bytes
         };
+        // Every body is a JSON object: serde would apply an array field by position.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::bad_request("The request body must be a JSON object."));
+        }
         if let Ok(value) = serde_json::from_slice::<T>(bytes) {
             return Ok(ApiJson(value));
         }

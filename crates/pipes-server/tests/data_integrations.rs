@@ -444,6 +444,22 @@ async fn malformed_bodies_are_400_and_oversized_ones_413(app: TestApp) {
         201,
         "unknown fields are ignored"
     );
+    // A body is the JSON object the endpoint expects: an array is not applied field by position.
+    for raw in [r#"["x", false]"#, "null", "7", r#""text""#] {
+        let resp = app
+            .request(Method::PUT, "/data-integrations/github")
+            .body(raw.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(resp).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("bad_request")),
+            "{raw} -> {body}"
+        );
+    }
+    assert_eq!(app.get("/data-integrations/github").await.1["description"], Value::Null);
     for path in [
         "/data-integrations/%2E%2E",
         "/data-integrations/UPPER",

@@ -202,6 +202,12 @@ async fn only_active_members_get_organization_tokens(app: TestApp) {
     app.environments.update_settings("sandbox", registry).await.unwrap();
     let unknown_org = json!({"organization_id": "org_nobody", "user_id": "user_new"});
     assert_eq!(app.post("/widgets/token", unknown_org).await.0, 404);
+    let no_user = json!({"organization_id": "org_nobody", "scopes": ["widgets:pipes:manage"]});
+    assert_eq!(
+        app.post("/widgets/token", no_user).await.0,
+        404,
+        "an undeclared organization, even without a user"
+    );
     let answer = app
         .post(
             "/client/token",

@@ -146,13 +146,18 @@ impl Organizations {
     /// yes. In registry mode an organization nobody declared is 404.
     pub async fn is_active_member(&self, env: &Environment, org: &str, user: &str) -> Result<bool, ServiceError> {
         let declared = self.store.membership(env.id, org, user).await?.map(|m| m.active);
-        if declared.is_none()
-            && env.settings.membership == MembershipMode::Registry
-            && !self.store.organization_known(env.id, org).await?
-        {
-            return Err(ServiceError::not_found("The organization was not found."));
+        if declared.is_none() {
+            self.check_organization_known(env, org).await?;
         }
         Ok(env.settings.membership.is_active(declared))
+    }
+
+    /// In registry mode, 404 for an organization nobody was declared a member of.
+    pub async fn check_organization_known(&self, env: &Environment, org: &str) -> Result<(), ServiceError> {
+        if env.settings.membership == MembershipMode::Registry && !self.store.organization_known(env.id, org).await? {
+            return Err(ServiceError::not_found("The organization was not found."));
+        }
+        Ok(())
     }
 
     /// The declared members of an organization.

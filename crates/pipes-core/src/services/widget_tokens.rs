@@ -212,6 +212,9 @@ impl WidgetTokens {
         if let Some(user) = user {
             check_id("user_id", user)?;
         }
+        if let (Some(org), None) = (org, user) {
+            self.organizations.check_organization_known(env, org).await?;
+        }
         if let (Some(org), Some(user)) = (org, user) {
             if !self.organizations.is_active_member(env, org, user).await? {
                 return Err(ServiceError::invalid_field(
