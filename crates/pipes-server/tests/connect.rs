@@ -128,6 +128,20 @@ async fn a_confirmed_connection_is_saved_and_vends_tokens() {
     let state = out["state"].as_str().unwrap().to_owned();
     assert!(out.get("completion").is_none(), "completion only with code_challenge");
 
+    // Someone who read the confirmation page cannot make another browser continue from their
+    // own site: a cross-site post of the form is refused.
+    let html = f.browser.get(url).send().await.unwrap().text().await.unwrap();
+    let forged = f
+        .browser
+        .post(url)
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("csrf_token", csrf_of(&html)), ("action", "continue".into())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_eq!(f.mock.counters().authorizations, 0);
+
     let done = f.browse(url, true).await;
     assert_eq!(done.status().as_u16(), 302);
     let back = location(&done);

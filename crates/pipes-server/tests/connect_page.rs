@@ -113,7 +113,17 @@ async fn a_user_connects_through_the_hosted_page(app: TestApp) {
         )
         .await;
     assert_eq!(forged.status(), 400);
+    assert!(html.contains("saved for user <strong>user_1</strong> in organization <strong>org_1</strong>"));
     let csrf = csrf_of(&html);
+    // Only the session's providers, also when a form is made up.
+    let outside = p
+        .post(
+            &cookie,
+            "/pipes/connect/hidden/api-key",
+            &[("csrf_token", &csrf), ("secret", "outside_key_0000")],
+        )
+        .await;
+    assert_eq!(outside.status(), 400);
     let saved = p
         .post(
             &cookie,
@@ -130,6 +140,14 @@ async fn a_user_connects_through_the_hosted_page(app: TestApp) {
         )
         .await;
     assert_eq!(vended["credential"]["value"], "page_key_1234", "{vended}");
+    let (_, hidden) = p
+        .app
+        .post(
+            "/data-integrations/hidden/credentials",
+            json!({"user_id": "user_1", "organization_id": "org_1"}),
+        )
+        .await;
+    assert_eq!(hidden["error"], "not_installed");
 
     // OAuth: straight to the provider, back to the page.
     let to_provider = p

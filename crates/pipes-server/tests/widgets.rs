@@ -106,6 +106,7 @@ impl Widgets {
         let to_provider = self
             .browser
             .post(url)
+            .header("sec-fetch-site", "same-origin")
             .form(&[("csrf_token", handoff), ("action", "continue")])
             .send()
             .await
@@ -228,6 +229,20 @@ async fn a_forwarded_handoff_link_connects_nothing(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(forged.status(), 403);
+    // The widget's own user cannot use their token to make someone else's browser continue
+    // from another site: the browser says the form came from elsewhere.
+    let handoff = authorize["handoffToken"].as_str().unwrap();
+    let cross_site = w
+        .browser
+        .post(url)
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("csrf_token", handoff), ("action", "continue")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), 403);
+    // And the page takes a handoff only from its opener at one of the environment's origins.
+    assert!(html.contains(&format!("var allowedOrigins = [\"{PAGE}\"]")), "{html}");
     assert_eq!(w.mock.counters().authorizations, 0, "the provider was never reached");
     // The widget's own handoff still works afterwards.
     assert_eq!(w.connect_in_popup(&authorize).await.status(), 200);

@@ -7,7 +7,7 @@ use super::Deps;
 use super::Patch;
 use crate::domain::{
     AccountState, AuthMethod, ConnectedAccount, ConnectionRole, DataIntegration, Effective, Environment,
-    IntegrationState, Ownership, TokenSet,
+    IntegrationState, TokenSet,
 };
 use crate::error::ServiceError;
 use crate::events::{account_events, AccountChange, Actor};
@@ -445,9 +445,9 @@ impl Accounts {
             .store
             .all_data_integrations(env.id, choice.owner.ownership)
             .await?;
-        let overrides = match (&choice.owner.ownership, choice.owner.organization_id.as_deref()) {
-            (Ownership::User, Some(org)) => self.deps.store.organization_settings_of(env.id, org).await?,
-            _ => Vec::new(),
+        let overrides = match choice.owner.organization_id.as_deref() {
+            Some(org) => self.deps.store.organization_settings_of(env.id, org).await?,
+            None => Vec::new(),
         };
         let accounts = self
             .deps

@@ -140,10 +140,7 @@ async fn notice_page(app: &App, headers: &HeaderMap, problem: Option<String>) ->
         Ok(rows) => rows,
         Err(e) => return harden(Html(page("Connections", &format!("<p>{}</p>", escape(&failed(&e))))).into_response()),
     };
-    let rows: Vec<&ProviderListing> = rows
-        .iter()
-        .filter(|l| session.providers.is_empty() || session.providers.iter().any(|p| p == l.root.slug.as_str()))
-        .collect();
+    let rows: Vec<&ProviderListing> = rows.iter().filter(|l| offers(&session, l.root.slug.as_str())).collect();
     let status = if problem.is_some() {
         StatusCode::BAD_REQUEST
     } else {
@@ -230,8 +227,18 @@ fn list_html(
         .map(|p| format!("<div class=\"banner bad\" role=\"alert\">{}</div>", escape(p)))
         .unwrap_or_default();
     let done = done_html(session);
+    let whose = match (&session.owner.user_id, &session.owner.organization_id) {
+        (Some(user), Some(org)) => format!(
+            "user <strong>{}</strong> in organization <strong>{}</strong>",
+            escape(user),
+            escape(org)
+        ),
+        (Some(user), None) => format!("user <strong>{}</strong>", escape(user)),
+        _ => String::new(),
+    };
     let body = format!(
         "<h1>Your connections</h1><p>{team} uses Pipes to connect to these services for you.</p>\
+         <p>Accounts you connect here are saved for {whose}. Only continue if this is you.</p>\
          {banner}<ul class=\"providers\">{items}</ul>{done}",
         team = escape(team)
     );
@@ -296,7 +303,11 @@ type Fields = BTreeMap<String, String>;
 
 /// The session a form was posted in, if it carries the session's CSRF token; otherwise the
 /// page to answer with.
-async fn posted(app: &App, headers: &HeaderMap, fields: &Fields) -> Result<(Environment, OwnerChoice), Response> {
+async fn posted(
+    app: &App,
+    headers: &HeaderMap,
+    fields: &Fields,
+) -> Result<(Environment, ConnectSession, OwnerChoice), Response> {
     let Some((env, session, choice)) = current(app, headers).await else {
         return Err(expired());
     };
@@ -305,7 +316,12 @@ async fn posted(app: &App, headers: &HeaderMap, fields: &Fields) -> Result<(Envi
         let problem = "The form was not sent from this page; try again.".to_owned();
         return Err(notice_page(app, headers, Some(problem)).await);
     }
-    Ok((env, choice))
+    Ok((env, session, choice))
+}
+
+/// Whether the session offers this provider.
+fn offers(session: &ConnectSession, slug: &str) -> bool {
+    session.providers.is_empty() || session.providers.iter().any(|p| p == slug)
 }
 
 fn config_of(fields: &Fields) -> BTreeMap<String, String> {
@@ -322,12 +338,13 @@ async fn act(
     Path((raw_slug, action)): Path<(String, String)>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    let (env, choice) = match posted(&app, &headers, &fields).await {
+    let (env, session, choice) = match posted(&app, &headers, &fields).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
-    let Ok(slug) = pipes_core::slug::Slug::parse(&raw_slug) else {
-        return notice_page(&app, &headers, Some("That provider does not exist.".into())).await;
+    let slug = match pipes_core::slug::Slug::parse(&raw_slug) {
+        Ok(slug) if offers(&session, slug.as_str()) => slug,
+        _ => return notice_page(&app, &headers, Some("This page does not offer that provider.".into())).await,
     };
     let outcome = match action.as_str() {
         "authorize" => {
@@ -391,10 +408,25 @@ async fn disconnect(
     Path(id): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    let (env, choice) = match posted(&app, &headers, &fields).await {
+    let (env, session, choice) = match posted(&app, &headers, &fields).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
+    // Only a connection the page shows (one of the session's providers).
+    let listing = Listing {
+        plural: true,
+        keep_connected: true,
+    };
+    let shown = match app.accounts.data_providers(&env, &choice, listing).await {
+        Ok(rows) => rows
+            .iter()
+            .filter(|l| offers(&session, l.root.slug.as_str()))
+            .any(|l| l.listed.iter().any(|a| a.id.to_string() == id)),
+        Err(e) => return notice_page(&app, &headers, Some(failed(&e))).await,
+    };
+    if !shown {
+        return notice_page(&app, &headers, Some("This page does not show that connection.".into())).await;
+    }
     match app.accounts.delete_owned(&env, &choice, &id).await {
         Ok(()) => harden(see_other(CONNECT_PAGE)),
         Err(e) => notice_page(&app, &headers, Some(failed(&e))).await,

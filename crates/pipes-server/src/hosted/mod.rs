@@ -6,11 +6,11 @@ mod connect_page;
 mod pages;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
-use pipes_core::services::{CallbackQuery, Ending};
+use pipes_core::services::{CallbackQuery, Ending, PageOutcome};
 use serde::Deserialize;
 
 use self::pages::Page;
@@ -48,7 +48,7 @@ fn render(ending: Ending, action: &str) -> Response {
             Err(_) => ApiError::internal("redirect URL is not a valid header".into()).into_response(),
         },
         Ending::Confirm(screen) => pages::confirm(&screen, action).into_response(),
-        Ending::Handoff { provider } => pages::handoff(&provider, action).into_response(),
+        Ending::Handoff { provider, origins } => pages::handoff(&provider, &origins, action).into_response(),
         Ending::Page(page) => pages::outcome(&page.into()).into_response(),
     })
 }
@@ -87,8 +87,17 @@ struct ConfirmForm {
 async fn confirm(
     State(app): State<App>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     form: Result<Form<ConfirmForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
+    // Only this page may continue a flow: a form another site makes the browser post (with a
+    // token its author read or was handed) is refused. Browsers say where a request comes from.
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() != b"same-origin")
+    {
+        return harden(pages::outcome(&PageOutcome::Unverified.into()).into_response());
+    }
     let Ok(Form(form)) = form else {
         return harden(
             pages::outcome(&Page::failure(

@@ -183,17 +183,22 @@ pub fn confirm(s: &ConfirmScreen, action: &str) -> Response {
 }
 
 /// The page a widget's popup is pointed at: it waits for the opener's handoff message
-/// (`{handoffToken, redirectToken}`), acknowledges it to the opener's origin, and continues to
-/// the provider by posting the handoff token. Opened any other way (a forwarded link, a new
-/// tab), it never learns the token and connects nothing.
-pub fn handoff(provider: &str, action: &str) -> Response {
+/// (`{handoffToken, redirectToken}`), from the opener only and only at one of the environment's
+/// web `origins`, acknowledges it, and continues to the provider by posting the handoff token.
+/// Opened any other way (a forwarded link, a new tab, another site's popup), it never learns a
+/// token it accepts and connects nothing.
+pub fn handoff(provider: &str, origins: &[String], action: &str) -> Response {
+    // JSON inside a script: escape '<' so no value can close the tag.
+    let origins = serde_json::to_string(origins)
+        .unwrap_or_else(|_| "[]".into())
+        .replace('<', "\\u003c");
     let body = format!(
         "<div class=\"mark\" aria-hidden=\"true\">&#8635;</div>\
          <h1>Connecting to {provider}</h1>\
          <p id=\"status\" role=\"status\">Waiting for the application to hand over&hellip;</p>\
          <form id=\"handoff\" method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"csrf_token\"><input type=\"hidden\" name=\"action\" value=\"continue\"></form>\
-         <script>{HANDOFF_SCRIPT}</script>",
+         <script>var allowedOrigins = {origins};{HANDOFF_SCRIPT}</script>",
         provider = escape(provider),
         action = escape(action),
     );
@@ -208,7 +213,8 @@ const HANDOFF_SCRIPT: &str = "(function () {
   if (!window.opener) { stranded(); return; }
   window.addEventListener('message', function (e) {
     var d = e.data;
-    if (done || !d || typeof d.handoffToken !== 'string' || typeof d.redirectToken !== 'string') { return; }
+    if (done || e.source !== window.opener || allowedOrigins.indexOf(e.origin) < 0) { return; }
+    if (!d || typeof d.handoffToken !== 'string' || typeof d.redirectToken !== 'string') { return; }
     done = true;
     try { (e.source || window.opener).postMessage({ redirectToken: d.redirectToken }, e.origin); } catch (_) {}
     status.textContent = 'Opening the sign-in page\\u2026';

@@ -230,19 +230,10 @@ impl CredentialsView {
     }
 }
 
-/// Scopes the administrator may pick from: the developer's and the provider's defaults.
+/// Scopes the administrator may pick from: those the integration requests (the developer's,
+/// else the provider's defaults), the set an organization's selection must stay within.
 fn available_scopes(root: &DataIntegration, catalog: &Catalog) -> Vec<String> {
-    let mut all: Vec<String> = root.scopes.clone().unwrap_or_default();
-    for s in catalog
-        .for_root(root)
-        .map(|p| p.default_scopes.clone())
-        .unwrap_or_default()
-    {
-        if !all.contains(&s) {
-            all.push(s);
-        }
-    }
-    all
+    catalog.requested_scopes(root).unwrap_or_default()
 }
 
 /// A `<PipesAdmin/>` provider setting (`GET …/configurations`).

@@ -215,8 +215,10 @@ impl Connect {
             return self.go_to_provider(a, &root).await;
         }
         if a.handoff {
+            let origins = self.deps.store.allowed(a.environment_id, AllowList::WebOrigins).await?;
             return Ok(Ending::Handoff {
                 provider: self.provider_name(&root),
+                origins,
             });
         }
         Ok(Ending::Confirm(ConfirmScreen {

@@ -83,6 +83,8 @@ pub enum Ending {
     Handoff {
         /// Provider display name.
         provider: String,
+        /// The web origins whose pages may hand over (the environment's allowed origins).
+        origins: Vec<String>,
     },
     /// A final page (no `return_to`), or an error page.
     Page(PageOutcome),
