@@ -152,7 +152,8 @@ export async function startProvider(kind = 'oauth2-mock-server', ...args) {
 
 // Follows the browser part of a connection by hand: the hosted page (confirming when it asks),
 // the provider (signing in and consenting on its own pages when it has them, with a cookie jar),
-// and the callback. Returns the final redirect target.
+// and the callback, as the same browser (with the cookie Pipes set on the way to the provider).
+// Returns the final redirect target.
 export async function browse(url) {
   const noFollow = { redirect: 'manual' };
   let res = await fetch(url, noFollow);
@@ -167,6 +168,8 @@ export async function browse(url) {
     });
   }
   if (res.status !== 302) throw new Error(`expected a redirect to the provider, got ${res.status}`);
+  // The cookie Pipes gives the browser on its way to the provider; the callback wants it back.
+  const flowCookie = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
   const jar = new Map();
   let next = res.headers.get('location');
   let form;
@@ -183,7 +186,7 @@ export async function browse(url) {
     if (at.status >= 300 && at.status < 400) {
       const target = new URL(at.headers.get('location'), next);
       if (target.pathname.endsWith('/callback')) {
-        const callback = await fetch(target, noFollow);
+        const callback = await fetch(target, { ...noFollow, headers: { cookie: flowCookie } });
         // Without return_to the callback ends on its own page: report the callback URL.
         if (callback.status === 200 && (await callback.text()).includes(' is connected')) return target;
         if (callback.status !== 302) throw new Error(`callback answered ${callback.status}: ${await callback.text()}`);

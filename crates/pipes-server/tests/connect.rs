@@ -47,6 +47,19 @@ fn location(r: &Response) -> String {
         .to_owned()
 }
 
+/// Where the provider sends the browser back, and the cookie that browser holds.
+struct Callback {
+    url: String,
+    cookie: String,
+}
+
+/// The flow's browser cookie a response sets (`name=value`).
+fn flow_cookie(r: &Response) -> String {
+    let set = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
+    set.split(';').next().unwrap().to_owned()
+}
+
 fn query_of(url: &str) -> std::collections::HashMap<String, String> {
     url::Url::parse(url).unwrap().query_pairs().into_owned().collect()
 }
@@ -69,7 +82,7 @@ impl Flow {
             return to_provider;
         }
         let callback = self.at_provider(to_provider).await;
-        self.browser.get(callback).send().await.unwrap()
+        self.come_back(&callback).await
     }
 
     /// The hosted page: the answer that leaves it (to the provider, or back when cancelled).
@@ -98,14 +111,29 @@ impl Flow {
             .unwrap()
     }
 
-    /// The provider consents at once: the callback URL it sends the browser to.
-    async fn at_provider(&self, to_provider: Response) -> String {
+    /// The provider consents at once: where it sends the browser back to, and the cookie the
+    /// browser was given on its way to the provider.
+    async fn at_provider(&self, to_provider: Response) -> Callback {
         assert_eq!(to_provider.status().as_u16(), 302);
+        let cookie = flow_cookie(&to_provider);
         let provider_url = location(&to_provider);
         assert!(provider_url.starts_with(&self.mock.base_url), "{provider_url}");
         let back = self.browser.get(&provider_url).send().await.unwrap();
         assert_eq!(back.status().as_u16(), 302);
-        location(&back)
+        Callback {
+            url: location(&back),
+            cookie,
+        }
+    }
+
+    /// The same browser arrives at the callback.
+    async fn come_back(&self, callback: &Callback) -> Response {
+        self.browser
+            .get(&callback.url)
+            .header("cookie", &callback.cookie)
+            .send()
+            .await
+            .unwrap()
     }
 
     async fn token(&self, user: &str) -> Value {
@@ -287,14 +315,41 @@ async fn failures_return_to_the_app_with_an_error_and_save_nothing() {
         .send()
         .await
         .unwrap();
-    let callback = location(&f.browser.get(location(&to_provider)).send().await.unwrap());
-    let tampered = callback.replace("state=", "state=x");
-    let r = f.browser.get(&tampered).send().await.unwrap();
+    let callback = f.at_provider(to_provider).await;
+    let tampered = callback.url.replace("state=", "state=x");
+    let r = f
+        .browser
+        .get(&tampered)
+        .header("cookie", &callback.cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 400);
-    let ok = f.browser.get(&callback).send().await.unwrap();
+    // The consent link sent on to someone else: their browser lacks the cookie. Nothing is
+    // saved, and the flow stays open for the browser that started it.
+    let elsewhere = f.browser.get(&callback.url).send().await.unwrap();
+    assert_eq!(elsewhere.status().as_u16(), 403);
+    let page = elsewhere.text().await.unwrap();
+    assert!(
+        page.contains("browser_mismatch") && page.contains("where you started"),
+        "{page}"
+    );
+    let forged = f
+        .browser
+        .get(&callback.url)
+        .header(
+            "cookie",
+            format!("{}=forged", callback.cookie.split('=').next().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    assert_eq!(f.mock.counters().code_exchanges, 0, "the code was never exchanged");
+    let ok = f.come_back(&callback).await;
     assert_eq!(ok.status().as_u16(), 200, "no return_to: a page says it worked");
     assert!(ok.text().await.unwrap().contains("Mock Cloud is connected"));
-    let replay = f.browser.get(&callback).send().await.unwrap();
+    let replay = f.come_back(&callback).await;
     assert_eq!(replay.status().as_u16(), 400);
     assert_eq!(
         f.mock.counters().code_exchanges,
@@ -437,7 +492,7 @@ async fn a_member_who_left_while_at_the_provider_shares_nothing() {
 
     let ended = f.app.delete("/pipes/organizations/org_1/memberships/user_admin").await;
     assert_eq!(ended.0, 204, "{ended:?}");
-    let back = f.browser.get(callback).send().await.unwrap();
+    let back = f.come_back(&callback).await;
     let q = query_of(&location(&back));
     assert_eq!(
         q.get("error").map(String::as_str),

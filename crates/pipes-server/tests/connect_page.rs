@@ -156,11 +156,13 @@ async fn a_user_connects_through_the_hosted_page(app: TestApp) {
     assert_eq!(to_provider.status(), 302);
     let provider = location(&to_provider);
     assert!(provider.starts_with(&p.mock.base_url), "{provider}");
+    let flow = to_provider.headers()["set-cookie"].to_str().unwrap();
+    let flow = flow.split(';').next().unwrap().to_owned();
     let back = p.browser.get(&provider).send().await.unwrap();
     let callback = p
         .browser
         .get(location(&back))
-        .header("cookie", &cookie)
+        .header("cookie", format!("{cookie}; {flow}"))
         .send()
         .await
         .unwrap();

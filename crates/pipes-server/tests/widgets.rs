@@ -114,9 +114,12 @@ impl Widgets {
         assert_eq!(to_provider.status(), 302);
         let provider = to_provider.headers()["location"].to_str().unwrap().to_owned();
         assert!(provider.starts_with(&self.mock.base_url), "{provider}");
+        // The popup's browser holds the flow's cookie when the provider sends it back.
+        let flow = to_provider.headers()["set-cookie"].to_str().unwrap();
+        let flow = flow.split(';').next().unwrap().to_owned();
         let back = self.browser.get(&provider).send().await.unwrap();
         let callback = back.headers()["location"].to_str().unwrap().to_owned();
-        self.browser.get(callback).send().await.unwrap()
+        self.browser.get(callback).header("cookie", flow).send().await.unwrap()
     }
 }
 

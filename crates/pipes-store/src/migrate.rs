@@ -31,6 +31,7 @@ migrations!(
     7 "0007" "webhook_subscriptions",
     8 "0008" "widgets",
     9 "0009" "connect_sessions",
+    10 "0010" "browser_binding",
 );
 
 /// Arbitrary constant for PostgreSQL's advisory lock, so concurrent `pipes serve` processes do

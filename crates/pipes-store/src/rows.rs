@@ -331,6 +331,7 @@ pub(crate) fn authorization(row: &AnyRow) -> StoreResult<Authorization> {
         },
         csrf_token: get(row, "csrf_token")?,
         handoff: get::<i64>(row, "handoff")? != 0,
+        browser_hash: get(row, "browser_hash")?,
         status: known(row, "status", AuthorizationStatus::parse)?,
         connect_code_hash: get(row, "connect_code_hash")?,
         connect_code_expires_at: get(row, "connect_code_expires_at")?,

@@ -92,6 +92,9 @@ pub struct Authorization {
     /// A widget flow: the hosted page waits for the opener's handoff instead of offering a
     /// Continue button, so a forwarded link connects nothing.
     pub handoff: bool,
+    /// SHA-256 of the cookie given to the browser sent to the provider; the callback must
+    /// bring it.
+    pub browser_hash: Option<String>,
     /// Life-cycle status.
     pub status: AuthorizationStatus,
     /// SHA-256 of the connect code, once issued.
@@ -186,6 +189,7 @@ mod tests {
             account_display_name: None,
             csrf_token: "csrf-secret".into(),
             handoff: false,
+            browser_hash: None,
             status: AuthorizationStatus::Pending,
             connect_code_hash: Some("code-hash-secret".into()),
             connect_code_expires_at: None,

@@ -24,7 +24,7 @@ use pipes_core::ServiceError;
 use serde::Deserialize;
 
 use super::pages::{escape, page};
-use super::{harden, render};
+use super::{cookie, harden, render};
 use crate::state::App;
 
 const COOKIE: &str = "pipes_connect";
@@ -46,14 +46,7 @@ struct PageQuery {
 }
 
 fn cookie_of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_owned())
+    cookie(headers, COOKIE)
 }
 
 fn see_other(to: &str) -> Response {
@@ -363,7 +356,7 @@ async fn act(
                 Ok(out) => {
                     let token = out.handoff_token.map(|t| t.expose().to_owned()).unwrap_or_default();
                     return match app.connect.confirm(&out.id, &token, false).await {
-                        Ok(ending) => render(ending, ""),
+                        Ok(ending) => render(ending, "", app.public_url.starts_with("https://")),
                         Err(e) => notice_page(&app, &headers, Some(failed(&e))).await,
                     };
                 }

@@ -41,12 +41,51 @@ fn harden(mut r: Response) -> Response {
     r
 }
 
-fn render(ending: Ending, action: &str) -> Response {
+/// The cookie that binds a flow to the browser sent to the provider.
+fn browser_cookie(authorization: &str) -> String {
+    format!("pipes_flow_{authorization}")
+}
+
+/// A request's cookie, by name.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+fn redirect(url: &str) -> Response {
+    match HeaderValue::from_str(url) {
+        Ok(v) => (StatusCode::FOUND, [(header::LOCATION, v)]).into_response(),
+        Err(_) => ApiError::internal("redirect URL is not a valid header".into()).into_response(),
+    }
+}
+
+fn render(ending: Ending, action: &str, secure: bool) -> Response {
     harden(match ending {
-        Ending::Redirect(url) => match HeaderValue::from_str(&url) {
-            Ok(v) => (StatusCode::FOUND, [(header::LOCATION, v)]).into_response(),
-            Err(_) => ApiError::internal("redirect URL is not a valid header".into()).into_response(),
-        },
+        Ending::Redirect(url) => redirect(&url),
+        Ending::ToProvider {
+            url,
+            authorization,
+            browser,
+        } => {
+            let mut r = redirect(&url);
+            // Sent back by the provider's top-level redirect to the callback (SameSite=Lax).
+            let value = format!(
+                "{}={}; Path=/data-integrations/; HttpOnly; SameSite=Lax; Max-Age=1800{}",
+                browser_cookie(&authorization),
+                browser.expose(),
+                if secure { "; Secure" } else { "" }
+            );
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+            r
+        }
         Ending::Confirm(screen) => pages::confirm(&screen, action).into_response(),
         Ending::Handoff { provider, origins } => pages::handoff(&provider, &origins, action).into_response(),
         Ending::Page(page) => pages::outcome(&page.into()).into_response(),
@@ -72,7 +111,11 @@ fn internal(e: pipes_core::ServiceError) -> Response {
 
 async fn land(State(app): State<App>, Path(id): Path<String>) -> Response {
     match app.connect.land(&id).await {
-        Ok(ending) => render(ending, &format!("/data-integrations/{id}/authorize-redirect")),
+        Ok(ending) => render(
+            ending,
+            &format!("/data-integrations/{id}/authorize-redirect"),
+            app.public_url.starts_with("https://"),
+        ),
         Err(e) => internal(e),
     }
 }
@@ -111,7 +154,11 @@ async fn confirm(
     };
     let cancel = form.action.as_deref() == Some("cancel");
     match app.connect.confirm(&id, &form.csrf_token, cancel).await {
-        Ok(ending) => render(ending, &format!("/data-integrations/{id}/authorize-redirect")),
+        Ok(ending) => render(
+            ending,
+            &format!("/data-integrations/{id}/authorize-redirect"),
+            app.public_url.starts_with("https://"),
+        ),
         Err(e) => internal(e),
     }
 }
@@ -119,11 +166,13 @@ async fn confirm(
 async fn callback(
     State(app): State<App>,
     Path((slug, dik)): Path<(String, String)>,
+    headers: HeaderMap,
     query: Result<Query<CallbackQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let q = query.map(|Query(q)| q).unwrap_or_default();
-    match app.connect.callback(&slug, &dik, q).await {
-        Ok(ending) => render(ending, ""),
+    let browser = |authorization: &str| cookie(&headers, &browser_cookie(authorization));
+    match app.connect.callback(&slug, &dik, q, &browser).await {
+        Ok(ending) => render(ending, "", false),
         Err(e) => internal(e),
     }
 }

@@ -66,6 +66,12 @@ impl From<PageOutcome> for Page {
                 "The form was not submitted from this page. Go back to the application and start connecting again.",
                 "invalid_csrf_token",
             ),
+            PageOutcome::WrongBrowser { provider } => Self::failure(
+                StatusCode::FORBIDDEN,
+                &format!("Finish connecting {provider} where you started"),
+                "For your safety, a connection completes only in the browser that started it. Nothing was saved. Go back to the application in the browser you started from and connect again.",
+                "browser_mismatch",
+            ),
             PageOutcome::Unmatched => Self::failure(
                 StatusCode::BAD_REQUEST,
                 "This sign-in could not be matched",

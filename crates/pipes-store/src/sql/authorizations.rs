@@ -23,7 +23,8 @@ fn progress_columns<'q>(p: &mut Params<'q>, a: &'q Authorization) {
         .set("connect_code_hash", a.connect_code_hash.as_deref())
         .set("connect_code_expires_at", a.connect_code_expires_at)
         .set("held_tokens", a.held_tokens.as_ref().map(|s| s.0.clone()))
-        .set("connected_account_id", a.connected_account_id.map(|id| id.to_string()));
+        .set("connected_account_id", a.connected_account_id.map(|id| id.to_string()))
+        .set("browser_hash", a.browser_hash.as_deref());
 }
 
 #[async_trait]

@@ -193,6 +193,7 @@ fn authorization(root: &DataIntegration, target: ConnectedAccountId) -> Authoriz
         account_display_name: Some(None),
         csrf_token: "csrf".into(),
         handoff: true,
+        browser_hash: None,
         status: AuthorizationStatus::Pending,
         connect_code_hash: None,
         connect_code_expires_at: None,

@@ -27,15 +27,21 @@ impl Connect {
     }
 
     /// `GET /data-integrations/{slug}/{dik}/callback`.
-    pub async fn callback(&self, slug: &str, dik: &str, q: CallbackQuery) -> Result<Ending, ServiceError> {
-        let Some(Claimed {
+    pub async fn callback(
+        &self,
+        slug: &str,
+        dik: &str,
+        q: CallbackQuery,
+        browser: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<Ending, ServiceError> {
+        let Claimed {
             a,
             root,
             effective,
             callback_uri,
-        }) = self.claim(slug, dik, &q).await?
-        else {
-            return Ok(Ending::Page(PageOutcome::Unmatched));
+        } = match self.claim(slug, dik, &q, browser).await? {
+            Ok(claimed) => claimed,
+            Err(outcome) => return Ok(Ending::Page(outcome)),
         };
         let held = match self.exchange(&a, &root, &effective, &callback_uri, &q).await? {
             Ok(held) => held,
@@ -60,16 +66,25 @@ impl Connect {
     }
 
     /// The opened authorization a callback answers, claimed so that a replay finds it closed;
-    /// `None` when the state, slug or callback path match no open authorization.
-    async fn claim(&self, slug: &str, dik: &str, q: &CallbackQuery) -> Result<Option<Claimed>, ServiceError> {
+    /// the page to show instead when the state, slug or callback path match no open
+    /// authorization, or when `browser` (the cookie of an authorization, by id) does not bring
+    /// back the cookie the flow was sent to the provider with.
+    async fn claim(
+        &self,
+        slug: &str,
+        dik: &str,
+        q: &CallbackQuery,
+        browser: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<Result<Claimed, PageOutcome>, ServiceError> {
+        let unmatched = Ok(Err(PageOutcome::Unmatched));
         let Some(state) = q.state.as_deref().filter(|s| !s.is_empty() && s.len() < 200) else {
-            return Ok(None);
+            return unmatched;
         };
         let Some(a) = self.deps.store.authorization_by_provider_state(state).await? else {
-            return Ok(None);
+            return unmatched;
         };
         let Some(root) = self.root_of(&a).await? else {
-            return Ok(None);
+            return unmatched;
         };
         let effective = self
             .deps
@@ -79,7 +94,14 @@ impl Connect {
         let callback_uri = self.callback_uri(&root, effective.settings.as_ref());
         let expected_dik = callback_uri.rsplit('/').nth(1).unwrap_or_default();
         if a.status != AuthorizationStatus::Opened || root.slug.as_str() != slug || expected_dik != dik {
-            return Ok(None);
+            return unmatched;
+        }
+        let brought = browser(&a.id).map(|b| sha256_hex(&b));
+        if a.browser_hash.is_some() && brought != a.browser_hash {
+            // Left open: the browser that started the flow may still come back.
+            return Ok(Err(PageOutcome::WrongBrowser {
+                provider: self.provider_name(&root),
+            }));
         }
         let mut claimed = a.clone();
         claimed.status = AuthorizationStatus::Failed;
@@ -89,9 +111,9 @@ impl Connect {
             .advance_authorization(&claimed, AuthorizationStatus::Opened)
             .await?
         {
-            return Ok(None);
+            return unmatched;
         }
-        Ok(Some(Claimed {
+        Ok(Ok(Claimed {
             a,
             root,
             effective,

@@ -167,6 +167,7 @@ impl Connect {
             account_display_name: display_name.map(|label| label.map(Label::into_string)),
             csrf_token: random_token(24),
             handoff,
+            browser_hash: None,
             status: AuthorizationStatus::Pending,
             connect_code_hash: None,
             connect_code_expires_at: None,
@@ -288,9 +289,11 @@ impl Connect {
                 return Ok(self.fail(&a, root, e).await);
             }
         };
+        let browser = SecretString::new(random_token(24));
         let mut opened = a.clone();
         opened.status = AuthorizationStatus::Opened;
         opened.expires_at = a.created_at + TOTAL_TTL_MS;
+        opened.browser_hash = Some(sha256_hex(browser.expose()));
         if !self
             .deps
             .store
@@ -299,7 +302,11 @@ impl Connect {
         {
             return Ok(Ending::Page(PageOutcome::Expired));
         }
-        Ok(Ending::Redirect(url))
+        Ok(Ending::ToProvider {
+            url,
+            authorization: a.id,
+            browser,
+        })
     }
 
     /// The provider callback URL of a flow: the organization's own for organization apps.

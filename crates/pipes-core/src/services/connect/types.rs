@@ -77,6 +77,15 @@ pub struct CallbackQuery {
 pub enum Ending {
     /// 302 to this URL.
     Redirect(String),
+    /// 302 to the provider, giving the browser the cookie the callback must bring back.
+    ToProvider {
+        /// The provider's authorization URL.
+        url: String,
+        /// The authorization, which names the cookie.
+        authorization: String,
+        /// The cookie's value.
+        browser: SecretString,
+    },
     /// The confirmation screen.
     Confirm(ConfirmScreen),
     /// The page that waits for the widget's handoff, then continues to the provider.
@@ -140,6 +149,11 @@ pub enum PageOutcome {
     /// The confirmation form did not come from the confirmation page.
     Unverified,
     /// The provider sent the browser back with a state no live authorization has.
+    /// The provider sent back a browser other than the one the flow was sent from.
+    WrongBrowser {
+        /// Provider display name.
+        provider: String,
+    },
     Unmatched,
     /// The link expired or was already used.
     Expired,
