@@ -231,10 +231,19 @@ async fn session_bound_connections_are_saved_only_by_finish() {
         (200, Some("finish_required")),
         "{out}"
     );
+    // A link preview opens the link first: that consumes nothing the user needs.
+    let preview = f.browser.get(out["url"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(preview.status().as_u16(), 302);
+    let preview = f.at_provider(preview).await;
     let done = f.browse(out["url"].as_str().unwrap(), true).await;
     let q = query_of(&location(&done));
     assert_eq!(q.get("state"), out["state"].as_str().map(str::to_owned).as_ref());
     let code = q.get("connect_code").unwrap().clone();
+    assert_eq!(
+        f.come_back(&preview).await.status().as_u16(),
+        400,
+        "used, and by the user"
+    );
     assert_eq!(
         f.token("user_1").await["error"],
         "not_installed",

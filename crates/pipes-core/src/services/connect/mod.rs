@@ -190,7 +190,10 @@ impl Connect {
         let Some(a) = self.deps.store.authorization(id).await? else {
             return Ok(None);
         };
-        if a.status != AuthorizationStatus::Pending || a.expires_at < now_ms() {
+        // A session-bound link may be opened again while it waits at the provider (a link
+        // preview, then the user): each visit re-binds the flow to the browser that made it.
+        let reopenable = a.status == AuthorizationStatus::Opened && a.code_challenge.is_some();
+        if !(a.status == AuthorizationStatus::Pending || reopenable) || a.expires_at < now_ms() {
             return Ok(None);
         }
         let root = self.root_of(&a).await?;
@@ -294,12 +297,7 @@ impl Connect {
         opened.status = AuthorizationStatus::Opened;
         opened.expires_at = a.created_at + TOTAL_TTL_MS;
         opened.browser_hash = Some(sha256_hex(browser.expose()));
-        if !self
-            .deps
-            .store
-            .advance_authorization(&opened, AuthorizationStatus::Pending)
-            .await?
-        {
+        if !self.deps.store.advance_authorization(&opened, a.status).await? {
             return Ok(Ending::Page(PageOutcome::Expired));
         }
         Ok(Ending::ToProvider {
