@@ -35,6 +35,10 @@ test('connect, vend, expire, refresh once for 50 concurrent callers', async () =
   assert.match(url, new RegExp(`^${pipes.baseUrl}/data-integrations/[A-Za-z0-9]+/authorize-redirect$`));
   const back = await browse(url);
   assert.equal(back.origin + back.pathname, 'http://localhost:4000/done');
+  // The link's id is its secret: the access log shows the route, never the id.
+  const linkId = url.split('/').at(-2);
+  assert.ok(pipes.logs().includes('/data-integrations/{id}/authorize-redirect'));
+  assert.ok(!pipes.logs().includes(linkId), 'the link id is not logged');
   assert.ok(back.searchParams.get('state'));
   assert.equal(back.searchParams.get('error'), null);
 

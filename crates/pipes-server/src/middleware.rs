@@ -17,11 +17,17 @@ pub async fn edge(mut req: Request, next: Next) -> Response {
     let id = RequestId::new().to_string();
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let path = loggable(req.uri().path());
     req.extensions_mut().insert(id.clone());
     let mut response = json_errors(next.run(req).await);
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
+    }
+    // Answers carry tokens, secrets and single-use links: no cache keeps them.
+    if !response.headers().contains_key(header::CACHE_CONTROL) {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
         // The rest of the body was never read, so this connection cannot carry another
@@ -39,6 +45,17 @@ pub async fn edge(mut req: Request, next: Next) -> Response {
         None => tracing::info!(request_id = %id, %method, %path, status, latency_ms, "request"),
     }
     response
+}
+
+/// The path as the access log may show it: an authorize link's id is the link's secret.
+fn loggable(path: &str) -> String {
+    match path
+        .strip_prefix("/data-integrations/")
+        .and_then(|rest| rest.strip_suffix("/authorize-redirect"))
+    {
+        Some(id) if !id.contains('/') => "/data-integrations/{id}/authorize-redirect".to_owned(),
+        _ => path.to_owned(),
+    }
 }
 
 /// Replaces an error response without a typed body (framework rejections come bodiless or as
@@ -100,4 +117,18 @@ pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response 
         .or_else(|| err.downcast_ref::<&str>().map(|s| (*s).to_owned()))
         .unwrap_or_else(|| "panic".to_owned());
     ApiError::internal(format!("handler panicked: {detail}")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorize_link_ids_never_reach_the_log() {
+        assert_eq!(
+            loggable("/data-integrations/Zk3vQ9secret/authorize-redirect"),
+            "/data-integrations/{id}/authorize-redirect"
+        );
+        assert_eq!(loggable("/data-integrations/github"), "/data-integrations/github");
+    }
 }

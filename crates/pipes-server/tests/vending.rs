@@ -87,6 +87,14 @@ async fn a_fresh_token_needs_no_provider_call(app: TestApp) {
         assert!(body["access_token"]["expires_at"].as_str().unwrap().ends_with('Z'));
     }
     assert_eq!(mock.counters().refreshes, 0);
+    // No cache keeps an answer that carries a token.
+    let resp = app
+        .request(Method::POST, "/data-integrations/mock/token")
+        .json(&json!({"user_id": "user_1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["cache-control"], "no-store");
 }
 
 async fn a_token_inside_the_margin_is_refreshed_once_and_rotated(app: TestApp) {
