@@ -171,6 +171,20 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     Ok(Arc::new(store))
 }
 
+/// Creates a new database file readable and writable by its owner only; SQLite gives its WAL and
+/// shared-memory files the same permissions. An existing file is left as it is.
+fn create_private(path: &str) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Backend(format!("cannot create {path}: {e}"))),
+    }
+}
+
 /// Normalises a `sqlite://` URL: creates the parent directory and asks for create-if-missing.
 fn sqlite_url(url: &str) -> Result<String, StoreError> {
     let rest = url
@@ -189,6 +203,7 @@ fn sqlite_url(url: &str) -> Result<String, StoreError> {
                 .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", parent.display())))?;
         }
     }
+    create_private(path)?;
     let query = if query.contains("mode=") {
         query.to_owned()
     } else if query.is_empty() {
@@ -209,5 +224,26 @@ mod tests {
         assert_eq!(Backend::of("postgres://u:p@h/db").unwrap(), Backend::Postgres);
         assert!(Backend::of("mysql://h/db").is_err());
         assert_eq!(redact_url("postgres://u:hunter2@h/db"), "postgres://u:****@h/db");
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_sqlite_database_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("pipes-perm-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = dir.join("pipes.db");
+        let store = open(&format!("sqlite://{}", db.display())).await.unwrap();
+        store.list_environments().await.unwrap();
+        for file in ["pipes.db", "pipes.db-wal", "pipes.db-shm"] {
+            let path = dir.join(file);
+            if let Ok(meta) = std::fs::metadata(&path) {
+                assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{}", path.display());
+            } else {
+                assert_ne!(file, "pipes.db", "the database exists");
+            }
+        }
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
