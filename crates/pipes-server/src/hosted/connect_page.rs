@@ -45,10 +45,6 @@ struct PageQuery {
     state: Option<String>,
 }
 
-fn cookie_of(headers: &HeaderMap) -> Option<String> {
-    cookie(headers, COOKIE)
-}
-
 fn see_other(to: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(to) {
@@ -75,7 +71,7 @@ fn failed(e: &ServiceError) -> String {
 
 /// The session the request's cookie opens, with its owner.
 async fn current(app: &App, headers: &HeaderMap) -> Option<(Environment, ConnectSession, OwnerChoice)> {
-    let cookie = cookie_of(headers)?;
+    let cookie = cookie(headers, COOKIE)?;
     let (env, session) = app.connect.session(&cookie).await.ok().flatten()?;
     let choice = OwnerInput {
         connection_owner: None,
@@ -107,7 +103,7 @@ async fn show(State(app): State<App>, headers: HeaderMap, Query(q): Query<PageQu
                 }
                 harden(r)
             }
-            Ok(None) if cookie_of(&headers).is_some() => harden(see_other(CONNECT_PAGE)),
+            Ok(None) if cookie(&headers, COOKIE).is_some() => harden(see_other(CONNECT_PAGE)),
             Ok(None) => expired(),
             Err(e) => notice_page(&app, &headers, Some(failed(&e))).await,
         };

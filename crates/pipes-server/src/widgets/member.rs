@@ -64,20 +64,18 @@ async fn settings(State(app): State<App>, w: Widget) -> Answer<SettingsView> {
     Ok(Json(SettingsView::new(&w.env, &app.public_url)))
 }
 
-/// P3 and A5: `requireHandoff` (the widget always asks for it; every widget flow is one) and
-/// the connection's config fields.
+/// P3 and A5: the connection's config fields. (`requireHandoff`, which the widget always sends,
+/// is not read: every widget flow is a handoff flow.)
 #[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct AuthorizeBody {
-    #[allow(dead_code)]
-    require_handoff: Option<bool>,
+#[serde(default)]
+pub(super) struct AuthorizeBody {
     config: Option<BTreeMap<String, String>>,
 }
 
 /// Where the widget sends its popup, and the tokens of the handoff.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AuthorizeView {
+pub(super) struct AuthorizeView {
     url: String,
     redirect_token: String,
     handoff_token: Option<String>,
@@ -95,7 +93,7 @@ fn owner<const SHARED: bool>(w: &Widget) -> Result<OwnerChoice, ApiError> {
 }
 
 /// P3 and A5: a handoff flow for the compatibility connection (connect or reauthorize).
-pub async fn authorize<const SHARED: bool>(
+pub(super) async fn authorize<const SHARED: bool>(
     State(app): State<App>,
     w: Widget,
     Path(raw_slug): Path<String>,
@@ -128,13 +126,13 @@ pub async fn authorize<const SHARED: bool>(
 
 /// P4 and A6: `{secret}`.
 #[derive(Debug, Deserialize)]
-pub struct ApiKeyBody {
+pub(super) struct ApiKeyBody {
     secret: Option<SecretString>,
 }
 
 /// P5 and A7: `client_id`, `client_secret` and, when sent, the whole installation config.
 #[derive(Debug, Deserialize)]
-pub struct ClientCredentialsBody {
+pub(super) struct ClientCredentialsBody {
     client_id: Option<String>,
     client_secret: Option<SecretString>,
     /// Replaces the stored config wholesale when present.
@@ -164,7 +162,7 @@ async fn store(
 }
 
 /// P4 and A6: an API key, as the widget sends it (trimmed).
-pub async fn api_key<const SHARED: bool>(
+pub(super) async fn api_key<const SHARED: bool>(
     State(app): State<App>,
     w: Widget,
     Path(raw_slug): Path<String>,
@@ -176,7 +174,7 @@ pub async fn api_key<const SHARED: bool>(
 }
 
 /// P5 and A7.
-pub async fn client_credentials<const SHARED: bool>(
+pub(super) async fn client_credentials<const SHARED: bool>(
     State(app): State<App>,
     w: Widget,
     Path(raw_slug): Path<String>,
@@ -188,7 +186,7 @@ pub async fn client_credentials<const SHARED: bool>(
 }
 
 /// P6 and A8.
-pub async fn disconnect<const SHARED: bool>(
+pub(super) async fn disconnect<const SHARED: bool>(
     State(app): State<App>,
     w: Widget,
     Path(id): Path<String>,
@@ -215,7 +213,7 @@ async fn shared_connections(State(app): State<App>, w: Widget) -> Answer<Data<Sh
 }
 
 /// P8 and A9: the token's organization (Pipes knows organizations by id only).
-pub async fn organizations(w: Widget) -> Answer<Data<OrganizationView>> {
+pub(super) async fn organizations(w: Widget) -> Answer<Data<OrganizationView>> {
     Ok(Json(Data {
         data: w
             .organization()

@@ -230,12 +230,6 @@ impl CredentialsView {
     }
 }
 
-/// Scopes the administrator may pick from: those the integration requests (the developer's,
-/// else the provider's defaults), the set an organization's selection must stay within.
-fn available_scopes(root: &DataIntegration, catalog: &Catalog) -> Vec<String> {
-    catalog.requested_scopes(root).unwrap_or_default()
-}
-
 /// A `<PipesAdmin/>` provider setting (`GET …/configurations`).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -260,8 +254,10 @@ impl ConfigurationView {
             provider,
             enabled: c.effective.enabled,
             scopes: c.effective.scopes.clone(),
+            // An organization picks among the scopes the integration requests (the developer's,
+            // else the provider's defaults): the defaults and the choice are the same list.
+            available_scopes: catalog.requested_scopes(&c.root).unwrap_or_default(),
             default_scopes: catalog.requested_scopes(&c.root).unwrap_or_default(),
-            available_scopes: available_scopes(&c.root, catalog),
             credentials: CredentialsView::new(&c.root, &c.effective, public_url),
         }
     }
@@ -339,8 +335,8 @@ impl OrganizationRowView {
                     (false, _) => Some("developer"),
                 },
                 scopes: c.effective.scopes.clone(),
+                available_scopes: catalog.requested_scopes(root).unwrap_or_default(),
                 default_scopes: catalog.requested_scopes(root).unwrap_or_default(),
-                available_scopes: available_scopes(root, catalog),
                 credentials: CredentialsView::new(root, &c.effective, public_url),
                 configured,
                 config_fields: config_fields(root, catalog),
