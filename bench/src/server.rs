@@ -71,6 +71,7 @@ impl BenchServer {
             .env("PIPES_DATABASE_URL", &db)
             .env("PIPES_VAULT_KEYS", &vault)
             .env("PIPES_LISTEN", listen)
+            .env("PIPES_EGRESS_ALLOW_CIDRS", "127.0.0.0/8")
             .env("PIPES_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()?;

@@ -22,6 +22,9 @@ export async function startPipes(settings = {}) {
     // The suites count the refreshes callers cause; the background refresh worker (tested in the
     // Rust suites and the fault test) would add its own.
     PIPES_REFRESH_AHEAD_SECONDS: '0',
+    // The mock providers and webhook receivers listen on loopback, which Pipes refuses to call
+    // unless allowed.
+    PIPES_EGRESS_ALLOW_CIDRS: '127.0.0.0/8,::1/128',
     ...settings,
   });
   const cli = (...args) => execFileSync(pipesBin, args, { env, encoding: 'utf8' });

@@ -54,6 +54,9 @@ def start(tmp: Path | None = None, settings: dict | None = None) -> PipesServer:
     # The suites count the refreshes callers cause; the background refresh worker (tested in the
     # Rust suites and the fault test) would add its own.
     env["PIPES_REFRESH_AHEAD_SECONDS"] = "0"
+    # The mock providers and webhook receivers listen on loopback, which Pipes refuses to call
+    # unless allowed.
+    env["PIPES_EGRESS_ALLOW_CIDRS"] = "127.0.0.0/8,::1/128"
     env.update(settings or {})
 
     def cli(*args: str) -> str:

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use pipes_core::egress::{parse_cidrs, EgressPolicy};
 use serde::Deserialize;
 
 /// Every setting: (environment variable, `pipes.toml` key, meaning). The README lists the same.
@@ -82,6 +83,21 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "how often background workers look for work other instances created (default 1000)",
     ),
     (
+        "PIPES_EGRESS_ALLOW_CIDRS",
+        "egress_allow_cidrs",
+        "comma-separated CIDRs Pipes may call although they are not public, e.g. 10.20.0.0/16 for a self-hosted provider (default none; pipes dev adds loopback)",
+    ),
+    (
+        "PIPES_EGRESS_TIMEOUT_SECONDS",
+        "egress_timeout_seconds",
+        "longest a call to a provider's token endpoint may take, answer included (default 15)",
+    ),
+    (
+        "PIPES_EGRESS_MAX_RESPONSE_KB",
+        "egress_max_response_kb",
+        "largest answer read from a provider's token endpoint (default 1024)",
+    ),
+    (
         "PIPES_LOG",
         "log",
         "log filter, e.g. info or pipes_server=debug (default info)",
@@ -119,6 +135,9 @@ struct FileConfig {
     webhook_retry_hours: Option<u64>,
     webhook_concurrency: Option<u64>,
     worker_poll_ms: Option<u64>,
+    egress_allow_cidrs: Option<String>,
+    egress_timeout_seconds: Option<u64>,
+    egress_max_response_kb: Option<u64>,
 }
 
 /// How log lines are written.
@@ -164,6 +183,8 @@ pub struct Config {
     pub webhook_concurrency: usize,
     /// Background workers' poll interval.
     pub worker_poll: Duration,
+    /// Where outbound requests may go.
+    pub egress: EgressPolicy,
 }
 
 impl std::fmt::Debug for Config {
@@ -236,6 +257,23 @@ impl Config {
         let retry_hours = number("PIPES_WEBHOOK_RETRY_HOURS", f.webhook_retry_hours, 72, 1..=720)?;
         let concurrency = number("PIPES_WEBHOOK_CONCURRENCY", f.webhook_concurrency, 64, 1..=1024)?;
         let poll_ms = number("PIPES_WORKER_POLL_MS", f.worker_poll_ms, 1000, 20..=60_000)?;
+        let egress_timeout = number("PIPES_EGRESS_TIMEOUT_SECONDS", f.egress_timeout_seconds, 15, 1..=300)?;
+        let egress_kb = number(
+            "PIPES_EGRESS_MAX_RESPONSE_KB",
+            f.egress_max_response_kb,
+            1024,
+            16..=65_536,
+        )?;
+        let allow = match env("PIPES_EGRESS_ALLOW_CIDRS").or_else(|| f.egress_allow_cidrs.clone()) {
+            Some(raw) => parse_cidrs(&raw).map_err(|e| anyhow::anyhow!("PIPES_EGRESS_ALLOW_CIDRS: {e}"))?,
+            None => vec![],
+        };
+        let egress = EgressPolicy {
+            allow,
+            timeout: Duration::from_secs(egress_timeout),
+            max_response_bytes: usize::try_from(egress_kb * 1024).unwrap_or(1024 * 1024),
+            ..EgressPolicy::default()
+        };
         let listen_raw = env("PIPES_LISTEN")
             .or(from_file.listen)
             .unwrap_or_else(|| "127.0.0.1:8080".into());
@@ -270,6 +308,7 @@ impl Config {
             webhook_retry_for: Duration::from_secs(retry_hours * 3600),
             webhook_concurrency: usize::try_from(concurrency).unwrap_or(64),
             worker_poll: Duration::from_millis(poll_ms),
+            egress,
             listen,
             database_url,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context};
 use clap::Args;
 use pipes_core::domain::AllowList;
+use pipes_core::egress::{Egress, EgressPolicy};
 use pipes_core::services::Environments;
 use pipes_core::vault::Vault;
 
@@ -111,6 +112,8 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
     if config.database_url == DEFAULT_DATABASE_URL {
         config.database_url = format!("sqlite://{}", args.data_dir.join("pipes.db").display());
     }
+    // Development providers and webhook receivers run on this machine.
+    config.egress.allow.extend(EgressPolicy::allowing_loopback().allow);
     ops::init_logging(&config);
     let _lock = ops::lock_sqlite(&config)?;
 
@@ -161,7 +164,12 @@ pub async fn run(mut config: Config, args: DevArgs) -> anyhow::Result<()> {
     let mock = if args.no_mock_provider {
         None
     } else {
-        let integrations = pipes_core::services::Integrations::new(store.clone(), vault.clone(), catalog);
+        let integrations = pipes_core::services::Integrations::new(
+            store.clone(),
+            vault.clone(),
+            catalog,
+            Egress::new(config.egress.clone()),
+        );
         Some(start_mock_provider(args.mock_provider_port, &integrations, &env).await?)
     };
     println!();

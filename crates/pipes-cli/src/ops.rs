@@ -218,6 +218,7 @@ pub async fn run_server(
             event_retention: config.event_retention,
             ..Default::default()
         },
+        egress: config.egress.clone(),
     };
     let app = App::with_settings(store.clone(), vault, catalog()?, public_url, settings);
     let local = listener.local_addr()?;

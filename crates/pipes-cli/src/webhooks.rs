@@ -3,6 +3,7 @@
 use anyhow::anyhow;
 use clap::Subcommand;
 use pipes_core::domain::DeliveryState;
+use pipes_core::egress::Egress;
 use pipes_core::pagination::{Order, PageRequest};
 use pipes_core::services::Environments;
 use pipes_core::time::format_ms;
@@ -92,7 +93,7 @@ pub enum WebhooksCommand {
 pub async fn run(config: &Config, cmd: WebhooksCommand) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     let envs = Environments::new(store.clone());
-    let webhooks = Webhooks::new(store, configured_vault(config)?);
+    let webhooks = Webhooks::new(store, configured_vault(config)?, Egress::new(config.egress.clone()));
     let header = || println!("{:<32} {:<9} {:<44} events", "ID", "STATUS", "URL");
     let row = |e: &OpenedEndpoint| {
         let ep = &e.endpoint;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use pipes_core::catalog::Catalog;
 use pipes_core::domain::Ownership;
+use pipes_core::egress::{Egress, EgressPolicy};
 use pipes_core::secret::SecretString;
 use pipes_core::services::{CreateIntegration, CredentialsInput, Environments, Integrations};
 use pipes_core::vault::{Sealed, SealedColumn, Vault};
@@ -186,6 +187,7 @@ async fn vault_rotate_reseals_every_secret_under_the_first_key() {
         store.clone(),
         Vault::from_spec(&old).unwrap(),
         Catalog::builtin().unwrap(),
+        Egress::new(EgressPolicy::default()),
     );
     for (i, slug) in ["github", "gitlab", "slack"].iter().enumerate() {
         integrations
@@ -340,10 +342,15 @@ async fn accounts_show_reports_the_last_refresh_error_and_never_a_token() {
     let store = pipes_store::open(&env.db).await.unwrap();
     let tenant = Environments::new(store.clone()).create("sandbox", false).await.unwrap();
     let catalog = Catalog::builtin().unwrap();
-    Integrations::new(store.clone(), vault.clone(), catalog)
-        .create(&tenant, custom_app("github", "s"))
-        .await
-        .unwrap();
+    Integrations::new(
+        store.clone(),
+        vault.clone(),
+        catalog,
+        Egress::new(EgressPolicy::default()),
+    )
+    .create(&tenant, custom_app("github", "s"))
+    .await
+    .unwrap();
     let import = pipes_core::services::ImportAccount {
         tokens: pipes_core::services::PlainTokens {
             access: Some(SecretString::new("gho_secret_access")),
@@ -367,7 +374,7 @@ async fn accounts_show_reports_the_last_refresh_error_and_never_a_token() {
         store: store.clone(),
         vault,
         catalog,
-        oauth: pipes_core::oauth::OAuthClient::new(std::time::Duration::from_secs(5)),
+        oauth: pipes_core::oauth::OAuthClient::new(Egress::new(EgressPolicy::default())),
     };
     let (account, _) = pipes_core::services::Accounts::new(deps)
         .import(

@@ -58,6 +58,7 @@ fn serve(db: &str, vault: &str, port: u16) -> Child {
         .env("PIPES_VAULT_KEYS", vault)
         .env("PIPES_LISTEN", format!("127.0.0.1:{port}"))
         .env("PIPES_WORKER_POLL_MS", "200")
+        .env("PIPES_EGRESS_ALLOW_CIDRS", "127.0.0.0/8")
         .env("PIPES_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -5,6 +5,7 @@
 pub mod api_keys;
 pub mod catalog;
 pub mod domain;
+pub mod egress;
 pub mod error;
 pub mod events;
 pub mod fields;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use pipes_core::egress::EgressPolicy;
 use pipes_core::services::RefreshPolicy;
 use pipes_core::webhooks::DeliveryPolicy;
 
@@ -17,6 +18,8 @@ pub struct Settings {
     pub janitor: JanitorPolicy,
     /// Proactive refresh.
     pub refresh_ahead: RefreshAheadPolicy,
+    /// Where outbound requests may go.
+    pub egress: EgressPolicy,
 }
 
 /// What the janitor keeps.

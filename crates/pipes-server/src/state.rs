@@ -1,8 +1,7 @@
 use std::sync::Arc;
 
 use pipes_core::catalog::Catalog;
-use std::time::Duration;
-
+use pipes_core::egress::Egress;
 use pipes_core::oauth::OAuthClient;
 use pipes_core::services::{
     Accounts, Connect, Credentials, Deps, Environments, Events, Integrations, Organizations, StoredCredentials,
@@ -63,6 +62,8 @@ pub struct AppParts {
     pub catalog: &'static Catalog,
     /// The origin browsers and providers reach, without a trailing slash.
     pub public_url: Arc<str>,
+    /// The client for every outbound request.
+    pub egress: Egress,
 }
 
 impl std::fmt::Debug for AppParts {
@@ -98,24 +99,25 @@ impl App {
     ) -> Self {
         // Each service is built once, here, and handed to those that use it.
         let metrics = Arc::new(Metrics::default());
+        let egress = Egress::new(settings.egress);
         let organizations = Organizations::new(store.clone(), vault.clone(), catalog);
         let deps = Deps {
             store: store.clone(),
             vault: vault.clone(),
             catalog,
             organizations: organizations.clone(),
-            oauth: OAuthClient::new(Duration::from_secs(15)),
+            oauth: OAuthClient::new(egress.clone()),
         };
         Self(Arc::new(AppParts {
             metrics: metrics.clone(),
             environments: Environments::new(store.clone()),
-            integrations: Integrations::new(store.clone(), vault.clone(), catalog),
+            integrations: Integrations::new(store.clone(), vault.clone(), catalog, egress.clone()),
             accounts: Accounts::new(deps.clone()),
             widget_tokens: WidgetTokens::new(organizations.clone(), vault.clone()),
             stored: StoredCredentials::new(deps.clone()),
             connect: Connect::new(deps.clone(), public_url),
             events: Events::new(store.clone()),
-            webhooks: Webhooks::new(store.clone(), vault),
+            webhooks: Webhooks::new(store.clone(), vault, egress.clone()),
             credentials: Credentials::new(deps, settings.refresh, metrics.clone()),
             organizations,
             delivery: settings.delivery,
@@ -124,6 +126,7 @@ impl App {
             catalog,
             store,
             public_url: Arc::from(public_url.trim_end_matches('/')),
+            egress,
         }))
     }
 }

@@ -5,10 +5,10 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use pipes_core::catalog::Catalog;
 use pipes_core::domain::AuthMethod;
+use pipes_core::egress::{Egress, EgressPolicy};
 use pipes_core::oauth::{ClientApp, OAuthClient, ResolvedProvider};
 use pipes_core::secret::SecretString;
 use pipes_testkit::mock_provider::MockProvider;
@@ -34,7 +34,7 @@ async fn salesforce_client_credentials_follow_the_provider_data() {
         client_id: "consumer-key".into(),
         client_secret: Some(SecretString::new("consumer-secret")),
     };
-    let minted = OAuthClient::new(Duration::from_secs(5))
+    let minted = OAuthClient::new(Egress::new(EgressPolicy::allowing_loopback()))
         .client_credentials(&resolved, &app, &[])
         .await
         .unwrap();
@@ -49,7 +49,7 @@ async fn salesforce_client_credentials_follow_the_provider_data() {
         client_id: "consumer-key".into(),
         client_secret: Some(SecretString::new("wrong")),
     };
-    let err = OAuthClient::new(Duration::from_secs(5))
+    let err = OAuthClient::new(Egress::new(EgressPolicy::allowing_loopback()))
         .client_credentials(&resolved, &wrong, &[])
         .await
         .unwrap_err();

@@ -23,7 +23,7 @@ pipes_testkit::on_both_backends!(
 );
 
 fn fast_retries() -> Settings {
-    let mut s = Settings::default();
+    let mut s = pipes_testkit::test_settings();
     s.delivery.backoff_base = Duration::from_millis(100);
     s.delivery.backoff_max = Duration::from_millis(400);
     s.delivery.poll = Duration::from_millis(100);
@@ -449,6 +449,7 @@ async fn deliveries_give_up_after_the_retry_period_and_can_be_redelivered() {
     let webhooks = pipes_core::webhooks::Webhooks::new(
         app.store.clone(),
         pipes_core::vault::Vault::from_spec(&app.vault_spec).unwrap(),
+        pipes_core::egress::Egress::new(app.settings.egress.clone()),
     );
     webhooks
         .redeliver(&env, &id.to_string(), &failed.event_id.to_string())

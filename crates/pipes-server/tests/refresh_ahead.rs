@@ -17,7 +17,8 @@ pipes_testkit::on_both_backends!(
 );
 
 fn eager() -> Settings {
-    let mut s = Settings::default();
+    let mut s = pipes_testkit::test_settings();
+    s.refresh_ahead.enabled = true;
     s.refresh_ahead.every = Duration::from_millis(100);
     s
 }

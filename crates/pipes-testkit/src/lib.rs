@@ -93,10 +93,12 @@ macro_rules! on_both_backends {
     };
 }
 
-/// The settings [`spawn_app_on`] uses: defaults with the background refresh worker off.
+/// The settings [`spawn_app_on`] uses: defaults with the background refresh worker off, and
+/// loopback allowed as a destination (mock providers and receivers run on this machine).
 pub fn test_settings() -> Settings {
     let mut settings = Settings::default();
     settings.refresh_ahead.enabled = false;
+    settings.egress = pipes_core::egress::EgressPolicy::allowing_loopback();
     settings
 }
 

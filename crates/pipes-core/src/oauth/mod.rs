@@ -5,8 +5,6 @@
 mod provider;
 mod token;
 
-use std::time::Duration;
-
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use rand::RngCore;
@@ -16,6 +14,7 @@ pub use provider::{ClientApp, ResolvedProvider};
 pub use token::{parse_scopes, OAuthError, TokenResponse};
 
 use crate::domain::{AuthenticateVia, TokenBodyContentType};
+use crate::egress::{Egress, EgressError};
 use crate::secret::SecretString;
 
 /// A random URL-safe string with `bytes` bytes of entropy.
@@ -30,23 +29,16 @@ pub fn pkce_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-/// Talks to providers' token endpoints. Cheap to clone.
+/// Talks to providers' token endpoints, under the egress policy. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct OAuthClient {
-    http: reqwest::Client,
+    egress: Egress,
 }
 
 impl OAuthClient {
-    /// A client that never follows redirects and gives up after `timeout`.
-    pub fn new(timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("pipes/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
-        Self { http }
+    /// A client whose requests go out through `egress`.
+    pub fn new(egress: Egress) -> Self {
+        Self { egress }
     }
 
     /// The URL that sends a browser to the provider's consent screen.
@@ -136,7 +128,10 @@ impl OAuthClient {
         app: &ClientApp,
         mut params: Vec<(&'static str, String)>,
     ) -> Result<TokenResponse, OAuthError> {
-        let mut req = self.http.post(url).header("accept", "application/json");
+        let mut req = self
+            .egress
+            .request(reqwest::Method::POST, url)
+            .header("accept", "application/json");
         for (k, v) in &p.token_headers {
             req = req.header(k.as_str(), v.as_str());
         }
@@ -163,15 +158,14 @@ impl OAuthClient {
                 req.json(&map)
             }
         };
-        let resp = req.send().await.map_err(|e| OAuthError::Transient {
-            reason: if e.is_timeout() {
-                "timeout".into()
-            } else {
-                "unreachable".into()
+        let resp = self.egress.send(req).await.map_err(|e| match e {
+            EgressError::Refused { .. } | EgressError::Invalid(_) => OAuthError::Blocked(e.to_string()),
+            _ => OAuthError::Transient {
+                reason: e.code().into(),
+                retry_after: None,
             },
-            retry_after: None,
         })?;
-        token::read_token_response(resp, p).await
+        token::read_token_response(resp, p, &self.egress).await
     }
 }
 

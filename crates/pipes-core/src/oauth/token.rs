@@ -3,18 +3,18 @@ use std::time::Duration;
 
 use super::ResolvedProvider;
 use crate::catalog::TokenExpiry;
+use crate::egress::{Egress, EgressError};
 use crate::secret::SecretString;
 
 /// Why a token request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OAuthError {
-    /// The provider answered with an OAuth error (`invalid_grant`, `invalid_client`…).
+    /// The provider answered with an OAuth error (`invalid_grant`, `invalid_client`…). Only
+    /// the code is kept: the provider's own words go to the log, never back to a caller.
     #[error("provider rejected the request: {error}")]
     Rejected {
-        /// The `error` value.
+        /// The `error` value, when it reads as an OAuth error code; `http_<status>` otherwise.
         error: String,
-        /// The `error_description`, if any.
-        description: Option<String>,
     },
     /// Worth retrying later: timeout, network failure, 5xx, 429.
     #[error("provider unavailable: {reason}")]
@@ -24,6 +24,10 @@ pub enum OAuthError {
         /// The provider's `Retry-After`, if it sent one.
         retry_after: Option<Duration>,
     },
+    /// The egress policy refused the endpoint's address: the operator's setting, not the
+    /// provider's state.
+    #[error("{0}")]
+    Blocked(String),
     /// The answer was not a token response.
     #[error("unexpected response from the provider: {0}")]
     Malformed(String),
@@ -46,6 +50,7 @@ impl OAuthError {
         match self {
             Self::Rejected { error, .. } => error.clone(),
             Self::Transient { reason, .. } => format!("provider_{reason}"),
+            Self::Blocked(_) => "egress_refused".into(),
             Self::Malformed(_) => "unexpected_response_format".into(),
         }
     }
@@ -85,9 +90,25 @@ fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
     raw.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
+/// An `error` value as a caller may see it: an OAuth error code (RFC 6749 §5.2 codes are
+/// short ASCII words), or `provider_error` for anything else a provider wrote there.
+fn error_code(raw: &str) -> String {
+    let plain = !raw.is_empty()
+        && raw.len() <= 64
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if plain {
+        raw.to_owned()
+    } else {
+        "provider_error".to_owned()
+    }
+}
+
 pub(super) async fn read_token_response(
     resp: reqwest::Response,
     p: &ResolvedProvider,
+    egress: &Egress,
 ) -> Result<TokenResponse, OAuthError> {
     let status = resp.status();
     if status.is_server_error() || status.as_u16() == 429 {
@@ -101,9 +122,12 @@ pub(super) async fn read_token_response(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded") || v.starts_with("text/plain"));
-    let bytes = resp.bytes().await.map_err(|_| OAuthError::Transient {
-        reason: "unreadable_response".into(),
-        retry_after: None,
+    let bytes = egress.read_body(resp).await.map_err(|e| match e {
+        EgressError::TooLarge { .. } => OAuthError::Malformed(e.code().into()),
+        _ => OAuthError::Transient {
+            reason: "unreadable_response".into(),
+            retry_after: None,
+        },
     })?;
     let body: serde_json::Map<String, serde_json::Value> = if is_form {
         serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
@@ -120,7 +144,6 @@ pub(super) async fn read_token_response(
             _ if !status.is_success() => {
                 return Err(OAuthError::Rejected {
                     error: format!("http_{}", status.as_u16()),
-                    description: None,
                 })
             }
             _ => return Err(OAuthError::Malformed("the token response is not a JSON object".into())),
@@ -131,15 +154,17 @@ pub(super) async fn read_token_response(
     if let Some(error) = text("error").filter(|_| {
         !status.is_success() || p.errors_in_success_body || !body.contains_key("access_token") || slack_style_failure
     }) {
+        if let Some(description) = text("error_description") {
+            let shown: String = description.chars().filter(|c| !c.is_control()).take(200).collect();
+            tracing::info!(provider = %p.slug, error = %error_code(&error), description = %shown, "token endpoint refused");
+        }
         return Err(OAuthError::Rejected {
-            error,
-            description: text("error_description"),
+            error: error_code(&error),
         });
     }
     if !status.is_success() {
         return Err(OAuthError::Rejected {
             error: format!("http_{}", status.as_u16()),
-            description: None,
         });
     }
     let access_token = text("access_token")
@@ -190,10 +215,7 @@ mod tests {
 
     #[test]
     fn only_grant_errors_are_dead_grants() {
-        let rejected = |e: &str| OAuthError::Rejected {
-            error: e.into(),
-            description: None,
-        };
+        let rejected = |e: &str| OAuthError::Rejected { error: e.into() };
         assert!(rejected("invalid_grant").is_dead_grant());
         assert!(!rejected("invalid_client").is_dead_grant());
         assert!(!OAuthError::Transient {
@@ -201,5 +223,16 @@ mod tests {
             retry_after: None
         }
         .is_dead_grant());
+    }
+
+    #[test]
+    fn a_provider_error_reaches_callers_only_as_a_code() {
+        assert_eq!(error_code("invalid_grant"), "invalid_grant");
+        assert_eq!(error_code("urn:ietf:params:oauth:error"), "provider_error");
+        assert_eq!(
+            error_code("<html>Connection refused by 10.0.0.5:22</html>"),
+            "provider_error"
+        );
+        assert_eq!(error_code(&"a".repeat(65)), "provider_error");
     }
 }

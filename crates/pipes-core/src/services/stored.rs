@@ -323,12 +323,14 @@ impl StoredCredentials {
                     message: "The provider could not be reached to check the client credentials; retry shortly.".into(),
                     retry_after: retry_after.map_or(5, |d| d.as_secs().max(1)),
                 },
-                OAuthError::Rejected { error, description } => ServiceError::Invalid {
+                OAuthError::Blocked(why) => ServiceError::Invalid {
                     code: "invalid_client_credentials",
-                    message: format!(
-                        "The provider rejected the client credentials ({error}{}).",
-                        description.map(|d| format!(": {d}")).unwrap_or_default()
-                    ),
+                    message: format!("The provider's token endpoint cannot be called: {why}."),
+                    errors: vec![],
+                },
+                OAuthError::Rejected { error } => ServiceError::Invalid {
+                    code: "invalid_client_credentials",
+                    message: format!("The provider rejected the client credentials ({error})."),
                     errors: vec![],
                 },
                 OAuthError::Malformed(m) => ServiceError::Invalid {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use rand::distributions::{Alphanumeric, DistString};
 
 use crate::domain::{Delivery, DeliveryAttempt, DeliveryState, EndpointStatus, Environment, WebhookEndpoint};
+use crate::egress::Egress;
 use crate::error::{FieldError, ServiceError};
 use crate::events::EventType;
 use crate::ids::{EventId, WebhookEndpointId};
@@ -79,6 +80,7 @@ pub struct OpenedEndpoint {
 pub struct Webhooks {
     store: Arc<dyn Store>,
     vault: Vault,
+    egress: Egress,
 }
 
 impl std::fmt::Debug for Webhooks {
@@ -161,8 +163,8 @@ fn check_events(raw: &[String]) -> Result<Vec<EventType>, ServiceError> {
 
 impl Webhooks {
     /// Over a store and the vault.
-    pub fn new(store: Arc<dyn Store>, vault: Vault) -> Self {
-        Self { store, vault }
+    pub fn new(store: Arc<dyn Store>, vault: Vault, egress: Egress) -> Self {
+        Self { store, vault, egress }
     }
 
     /// Opens an endpoint's secret.
@@ -181,6 +183,7 @@ impl Webhooks {
     /// Registers an endpoint with a fresh secret.
     pub async fn create(&self, env: &Environment, req: CreateWebhookEndpoint) -> Result<OpenedEndpoint, ServiceError> {
         let CreateWebhookEndpoint { endpoint_url, events } = req;
+        self.egress.policy().check_saved("endpoint_url", &endpoint_url)?;
         let id = WebhookEndpointId::new();
         let secret = SecretString::new(format!(
             "whsec_{}",
@@ -251,6 +254,7 @@ impl Webhooks {
     ) -> Result<OpenedEndpoint, ServiceError> {
         let mut endpoint = self.get(env, id).await?;
         if let Some(url) = req.endpoint_url {
+            self.egress.policy().check_saved("endpoint_url", &url)?;
             endpoint.endpoint_url = url;
         }
         if let Some(status) = req.status {

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use pipes_core::egress::EgressError;
 use pipes_core::ids::WebhookEndpointId;
 use pipes_core::secret::SecretString;
 use pipes_core::time::{now_ms, Millis};
@@ -21,6 +22,8 @@ use tokio::sync::{watch, Semaphore};
 use super::{holder_name, sleep_or_stop};
 use crate::state::App;
 
+const USER_AGENT: &str = concat!("Pipes-Webhooks/", env!("CARGO_PKG_VERSION"));
+
 /// How long a draining worker trusts its copy of the endpoint (URL, secret, status).
 const ENDPOINT_REREAD: Duration = Duration::from_secs(2);
 
@@ -28,7 +31,6 @@ struct Worker {
     app: App,
     policy: DeliveryPolicy,
     holder: String,
-    http: reqwest::Client,
     /// Endpoints this process is delivering to now.
     active: Mutex<HashSet<WebhookEndpointId>>,
     wake: Arc<tokio::sync::Notify>,
@@ -36,23 +38,10 @@ struct Worker {
 
 pub(super) async fn run(app: App, mut stop: watch::Receiver<bool>) {
     let policy = app.delivery.clone();
-    let http = match reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(policy.timeout)
-        .user_agent(concat!("Pipes-Webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "webhook delivery cannot start");
-            return;
-        }
-    };
     let worker = Arc::new(Worker {
         wake: app.store.events_appended(),
         app,
         holder: holder_name("delivery"),
-        http,
         active: Mutex::new(HashSet::new()),
         policy,
     });
@@ -232,14 +221,15 @@ impl Worker {
         let started_at: Millis = now_ms();
         let clock = Instant::now();
         let signature = signature_header(secret, started_at, &d.body);
-        let result = self
-            .http
-            .post(url)
+        let egress = &self.app.egress;
+        let request = egress
+            .request(reqwest::Method::POST, url)
+            .timeout(self.policy.timeout)
+            .header(reqwest::header::USER_AGENT, USER_AGENT)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(SIGNATURE_HEADER, signature)
-            .body(d.body.clone())
-            .send()
-            .await;
+            .body(d.body.clone());
+        let result = egress.send(request).await;
         let (status, error) = match result {
             Ok(mut resp) => {
                 let status = resp.status();
@@ -273,14 +263,12 @@ impl Worker {
 }
 
 /// A transport failure in words, without the URL (it may carry a token in its query).
-fn describe(e: &reqwest::Error, timeout: Duration) -> String {
-    if e.is_timeout() {
-        format!("timed out after {} ms", timeout.as_millis())
-    } else if e.is_connect() {
-        "could not connect".into()
-    } else if e.is_request() || e.is_body() {
-        "the request could not be sent".into()
-    } else {
-        "the connection failed".into()
+fn describe(e: &EgressError, timeout: Duration) -> String {
+    match e {
+        EgressError::Timeout => format!("timed out after {} ms", timeout.as_millis()),
+        EgressError::Refused { reason, .. } => {
+            format!("refused: the endpoint is a {reason} address (PIPES_EGRESS_ALLOW_CIDRS can allow it)")
+        }
+        other => other.to_string(),
     }
 }

@@ -6,6 +6,7 @@ use crate::domain::{
     AuthMethod, AuthenticateVia, CredentialsType, CustomProvider, CustomProviderDefinition, DataIntegration,
     Environment, IntegrationCredentials, IntegrationState, Ownership, TokenBodyContentType,
 };
+use crate::egress::Egress;
 use crate::error::{FieldError, ServiceError};
 use crate::events::{account_events, AccountChange, Actor};
 use crate::ids::{CustomProviderId, DataIntegrationId, DikId};
@@ -48,6 +49,7 @@ pub struct Integrations {
     store: Arc<dyn Store>,
     vault: Vault,
     catalog: &'static Catalog,
+    egress: Egress,
 }
 
 impl std::fmt::Debug for Integrations {
@@ -62,8 +64,34 @@ fn not_found_slug() -> ServiceError {
 
 impl Integrations {
     /// The service.
-    pub fn new(store: Arc<dyn Store>, vault: Vault, catalog: &'static Catalog) -> Self {
-        Self { store, vault, catalog }
+    pub fn new(store: Arc<dyn Store>, vault: Vault, catalog: &'static Catalog, egress: Egress) -> Self {
+        Self {
+            store,
+            vault,
+            catalog,
+            egress,
+        }
+    }
+
+    /// A custom provider's definition, checked whole, and its server-side endpoints checked
+    /// against the egress policy (they are checked again at every call).
+    fn checked_definition(
+        &self,
+        input: CustomProviderInput,
+        current: Option<&CustomProviderDefinition>,
+        method: AuthMethod,
+    ) -> Result<CustomProviderDefinition, ServiceError> {
+        let definition = custom_definition(input, current, method)?;
+        let called = [
+            ("custom_provider.token_url", &definition.token_url),
+            ("custom_provider.refresh_token_url", &definition.refresh_token_url),
+        ];
+        for (field, url) in called {
+            if let Some(url) = url {
+                self.egress.policy().check_saved(field, url)?;
+            }
+        }
+        Ok(definition)
     }
 
     /// The catalog this service validates against.
@@ -185,7 +213,7 @@ impl Integrations {
             }
             (Some(input), None, None) => {
                 let method = requested_method.unwrap_or(AuthMethod::Oauth);
-                let definition = custom_definition(input, None, method)?;
+                let definition = self.checked_definition(input, None, method)?;
                 let cp = CustomProvider {
                     id: CustomProviderId::new(),
                     environment_id: env.id,
@@ -269,7 +297,7 @@ impl Integrations {
                     ),
                 )),
                 Some(cp) => {
-                    cp.definition = custom_definition(input, Some(&cp.definition), cp.auth_method)?;
+                    cp.definition = self.checked_definition(input, Some(&cp.definition), cp.auth_method)?;
                     cp.updated_at = now_ms();
                 }
             }
