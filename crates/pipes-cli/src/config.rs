@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use pipes_core::egress::{parse_cidrs, EgressPolicy};
+use pipes_server::{Rate, ServerLimits};
 use serde::Deserialize;
 
 /// Every setting: (environment variable, `pipes.toml` key, meaning). The README lists the same.
@@ -98,6 +99,41 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "largest answer read from a provider's token endpoint (default 1024)",
     ),
     (
+        "PIPES_MAX_CONNECTIONS",
+        "max_connections",
+        "client connections served at once; more wait to be accepted (default 0: the open-file limit, raised to its maximum at start-up, less 256)",
+    ),
+    (
+        "PIPES_HEADER_TIMEOUT_SECONDS",
+        "header_timeout_seconds",
+        "time a client has to send a request's headers, and longest a kept-alive connection stays idle (default 10)",
+    ),
+    (
+        "PIPES_REQUEST_TIMEOUT_SECONDS",
+        "request_timeout_seconds",
+        "time from a request's headers to its answer, body upload included; later ones get 503 request_timeout (default 30)",
+    ),
+    (
+        "PIPES_MAX_BODY_KB",
+        "max_body_kb",
+        "largest request body; larger ones get 413 (default 1024)",
+    ),
+    (
+        "PIPES_RATE_LIMIT_PER_KEY",
+        "rate_limit_per_key",
+        "requests per second per API key or widget token, bursts of twice that; 0 turns it off (default 1000)",
+    ),
+    (
+        "PIPES_RATE_LIMIT_PER_ADDRESS",
+        "rate_limit_per_address",
+        "requests per second per client address for requests without a key (hosted pages, provider callbacks), bursts of twice that; 0 turns it off (default 50)",
+    ),
+    (
+        "PIPES_TRUSTED_PROXY_CIDRS",
+        "trusted_proxy_cidrs",
+        "reverse proxies whose X-Forwarded-For names the client address for rate limits (default none)",
+    ),
+    (
         "PIPES_LOG",
         "log",
         "log filter, e.g. info or pipes_server=debug (default info)",
@@ -138,6 +174,13 @@ struct FileConfig {
     egress_allow_cidrs: Option<String>,
     egress_timeout_seconds: Option<u64>,
     egress_max_response_kb: Option<u64>,
+    max_connections: Option<u64>,
+    header_timeout_seconds: Option<u64>,
+    request_timeout_seconds: Option<u64>,
+    max_body_kb: Option<u64>,
+    rate_limit_per_key: Option<u64>,
+    rate_limit_per_address: Option<u64>,
+    trusted_proxy_cidrs: Option<String>,
 }
 
 /// How log lines are written.
@@ -185,6 +228,8 @@ pub struct Config {
     pub worker_poll: Duration,
     /// Where outbound requests may go.
     pub egress: EgressPolicy,
+    /// Limits of incoming requests.
+    pub limits: ServerLimits,
 }
 
 impl std::fmt::Debug for Config {
@@ -274,6 +319,7 @@ impl Config {
             max_response_bytes: usize::try_from(egress_kb * 1024).unwrap_or(1024 * 1024),
             ..EgressPolicy::default()
         };
+        let limits = Self::limits(f)?;
         let listen_raw = env("PIPES_LISTEN")
             .or(from_file.listen)
             .unwrap_or_else(|| "127.0.0.1:8080".into());
@@ -309,12 +355,51 @@ impl Config {
             webhook_concurrency: usize::try_from(concurrency).unwrap_or(64),
             worker_poll: Duration::from_millis(poll_ms),
             egress,
+            limits,
             listen,
             database_url,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             vault_keys: env("PIPES_VAULT_KEYS").or(from_file.vault_keys),
             log: env("PIPES_LOG").or(from_file.log).unwrap_or_else(|| "info".into()),
             log_format,
+        })
+    }
+
+    fn limits(f: &FileConfig) -> anyhow::Result<ServerLimits> {
+        let per_second = |var, file, default| -> anyhow::Result<Rate> {
+            Ok(Rate::per_second(u32::try_from(number(
+                var,
+                file,
+                default,
+                0..=1_000_000,
+            )?)?))
+        };
+        let kb = |var, file, default, range| -> anyhow::Result<usize> {
+            Ok(usize::try_from(number(var, file, default, range)? * 1024)?)
+        };
+        let trusted_proxies = match env("PIPES_TRUSTED_PROXY_CIDRS").or_else(|| f.trusted_proxy_cidrs.clone()) {
+            Some(raw) => parse_cidrs(&raw).map_err(|e| anyhow::anyhow!("PIPES_TRUSTED_PROXY_CIDRS: {e}"))?,
+            None => vec![],
+        };
+        Ok(ServerLimits {
+            max_connections: usize::try_from(number("PIPES_MAX_CONNECTIONS", f.max_connections, 0, 0..=1_000_000)?)?,
+            header_timeout: Duration::from_secs(number(
+                "PIPES_HEADER_TIMEOUT_SECONDS",
+                f.header_timeout_seconds,
+                10,
+                1..=600,
+            )?),
+            request_timeout: Duration::from_secs(number(
+                "PIPES_REQUEST_TIMEOUT_SECONDS",
+                f.request_timeout_seconds,
+                30,
+                5..=3600,
+            )?),
+            max_body_bytes: kb("PIPES_MAX_BODY_KB", f.max_body_kb, 1024, 16..=1_048_576)?,
+            per_key: per_second("PIPES_RATE_LIMIT_PER_KEY", f.rate_limit_per_key, 1000)?,
+            per_address: per_second("PIPES_RATE_LIMIT_PER_ADDRESS", f.rate_limit_per_address, 50)?,
+            trusted_proxies,
+            ..ServerLimits::default()
         })
     }
 

@@ -219,13 +219,16 @@ pub async fn run_server(
             ..Default::default()
         },
         egress: config.egress.clone(),
+        limits: config.limits.clone(),
     };
     let app = App::with_settings(store.clone(), vault, catalog()?, public_url, settings);
     let local = listener.local_addr()?;
+    let open_files = pipes_server::raise_descriptor_limit();
     tracing::info!(
         listen = %local,
         public_url = %public_url,
         database = store.backend(),
+        open_files,
         version = env!("CARGO_PKG_VERSION"),
         "pipes is serving"
     );

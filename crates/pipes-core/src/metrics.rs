@@ -59,6 +59,9 @@ pub struct Metrics {
     refresh_lease_takeovers: AtomicU64,
     webhook_lease_takeovers: AtomicU64,
     webhook_attempts: Mutex<BTreeMap<&'static str, u64>>,
+    connections_open: AtomicI64,
+    rate_limited: Mutex<BTreeMap<&'static str, u64>>,
+    requests_timed_out: AtomicU64,
 }
 
 impl Metrics {
@@ -102,6 +105,26 @@ impl Metrics {
             .unwrap_or_else(|p| p.into_inner())
             .entry(key)
             .or_default() += 1;
+    }
+
+    /// A client connection opened (`1`) or closed (`-1`).
+    pub fn connection(&self, delta: i64) {
+        self.connections_open.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// A request refused by the rate limit `by` (`key` or `address`).
+    pub fn rate_limited(&self, by: &'static str) {
+        *self
+            .rate_limited
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(by)
+            .or_default() += 1;
+    }
+
+    /// A request that ran out of time.
+    pub fn request_timed_out(&self) {
+        self.requests_timed_out.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition.
@@ -178,6 +201,28 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE pipes_webhook_attempts_total counter");
         for (result, n) in self.webhook_attempts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = writeln!(out, "pipes_webhook_attempts_total{{result=\"{result}\"}} {n}");
+        }
+        gauge(
+            &mut out,
+            "pipes_http_connections_open",
+            "Client connections being served.",
+            "gauge",
+            self.connections_open.load(Ordering::Relaxed).to_string(),
+        );
+        gauge(
+            &mut out,
+            "pipes_http_requests_timed_out_total",
+            "Requests answered 503 because they ran past the request timeout.",
+            "counter",
+            self.requests_timed_out.load(Ordering::Relaxed).to_string(),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP pipes_http_rate_limited_total Requests refused with 429, by the limit that refused them."
+        );
+        let _ = writeln!(out, "# TYPE pipes_http_rate_limited_total counter");
+        for (by, n) in self.rate_limited.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "pipes_http_rate_limited_total{{by=\"{by}\"}} {n}");
         }
         out
     }

@@ -29,6 +29,9 @@ struct Body<'a> {
     message: &'a str,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     errors: &'a [FieldError],
+    /// Seconds to wait, in 429 bodies (as the contract gives them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
 }
 
 /// The logged cause of a 5xx, carried to the access log as a response extension.
@@ -66,6 +69,27 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "service_unavailable",
                 "The service is temporarily unavailable.",
+            )
+        }
+    }
+
+    /// 413 `payload_too_large` for a body over `limit` bytes.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("The request body is larger than {limit} bytes."),
+        )
+    }
+
+    /// 429 `rate_limit_exceeded`: try again after `secs`.
+    pub fn rate_limited(secs: u64) -> Self {
+        Self {
+            retry_after: Some(secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_exceeded",
+                format!("Too many requests; retry after {secs} s."),
             )
         }
     }
@@ -109,6 +133,9 @@ impl IntoResponse for ApiError {
             code: self.code,
             message: &self.message,
             errors: &self.errors,
+            retry_after: self
+                .retry_after
+                .filter(|_| self.status == StatusCode::TOO_MANY_REQUESTS),
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after {

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use pipes_core::pagination::{Order, PageRequest};
 use pipes_core::services::root_not_found;
 use pipes_core::slug::Slug;
@@ -13,27 +12,31 @@ use pipes_core::{FieldError, ServiceError};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::state::App;
 
-/// Largest request body accepted.
-pub const MAX_BODY: usize = 1024 * 1024;
+/// The whole body, up to `limit` bytes.
+pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::payload_too_large(limit)
+        } else {
+            ApiError::bad_request("The request body could not be read.")
+        }
+    })
+}
 
 /// A JSON object body. Malformed JSON, anything but an object, and wrong types answer 400
 /// `bad_request`; a missing required field answers 422 `invalid_request_parameters`; bodies
-/// over 1 MiB answer 413.
+/// over the server's limit answer 413.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+impl<T: DeserializeOwned> FromRequest<App> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
-        let bytes: Bytes = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "The request body is larger than 1 MiB.",
-            )
-        })?;
+    async fn from_request(req: Request, app: &App) -> Result<Self, ApiError> {
+        let bytes = read_body(req, app.limits.max_body_bytes).await?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {

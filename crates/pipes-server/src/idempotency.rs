@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::EnvAuth;
 use crate::error::ApiError;
-use crate::extract::MAX_BODY;
+use crate::extract::read_body;
 use crate::state::App;
 
 const RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
@@ -41,13 +41,9 @@ pub async fn idempotent(State(app): State<App>, req: Request, next: Next) -> Res
         Ok(env) => env,
         Err(e) => return e.into_response(),
     };
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "The request body is larger than 1 MiB.",
-        )
-        .into_response();
+    let bytes = match read_body(Request::new(body), app.limits.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(e) => return e.into_response(),
     };
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str());

@@ -8,19 +8,20 @@ mod extract;
 mod hosted;
 mod idempotency;
 pub mod jobs;
+mod limits;
+mod listen;
 mod middleware;
 mod settings;
 mod state;
 mod widgets;
 
-use std::future::Future;
-
 use axum::routing::get;
 use axum::Router;
-use tokio::net::TcpListener;
 
 pub use auth::EnvAuth;
 pub use error::ApiError;
+pub use limits::{Rate, ServerLimits};
+pub use listen::{raise_descriptor_limit, serve};
 pub use settings::{JanitorPolicy, RefreshAheadPolicy, Settings};
 pub use state::App;
 
@@ -38,24 +39,9 @@ pub fn router(app: App) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             middleware::panic_response,
         ))
-        .layer(axum::middleware::from_fn(middleware::edge))
+        .layer(axum::extract::DefaultBodyLimit::max(app.limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::edge))
         .with_state(app)
-}
-
-/// Serves, with the background workers, until `shutdown` resolves; then finishes in-flight
-/// requests and lets deliveries in flight record their outcome.
-pub async fn serve(
-    app: App,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let jobs = jobs::Jobs::start(&app);
-    let grace = app.delivery.timeout + std::time::Duration::from_secs(1);
-    let served = axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await;
-    jobs.stop(grace).await;
-    served
 }
 
 async fn healthz() -> axum::Json<serde_json::Value> {

@@ -2,24 +2,50 @@
 
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use pipes_core::ids::RequestId;
 
 use crate::error::{ApiError, InternalCause};
+use crate::state::App;
 
-/// The edge of every request: an `X-Request-ID` on every response, the contract's JSON body on
-/// every error the framework produced without one, and one log line per request. Only the path
-/// is logged, never the query string (provider callbacks carry codes there) or any header.
-pub async fn edge(mut req: Request, next: Next) -> Response {
+/// The edge of every request: admission (sizes and rate limits) and the request timeout, an
+/// `X-Request-ID` on every response, the contract's JSON body on every error the framework
+/// produced without one, and one log line per request. Only the path is logged, never the
+/// query string (provider callbacks carry codes there) or any header.
+pub async fn edge(State(app): State<App>, mut req: Request, next: Next) -> Response {
     let id = RequestId::new().to_string();
     let started = Instant::now();
     let method = req.method().clone();
     let path = loggable(req.uri().path());
     req.extensions_mut().insert(id.clone());
-    let mut response = json_errors(next.run(req).await);
+    let mut response = match app.admission.admit(&req, &app.metrics) {
+        Err(refused) => refused.into_response(),
+        Ok(()) => match tokio::time::timeout(app.limits.request_timeout, next.run(req)).await {
+            Ok(response) => json_errors(response),
+            Err(_) => {
+                app.metrics.request_timed_out();
+                let mut late = ApiError {
+                    retry_after: Some(1),
+                    ..ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "request_timeout",
+                        format!(
+                            "The request did not complete within {} s.",
+                            app.limits.request_timeout.as_secs()
+                        ),
+                    )
+                }
+                .into_response();
+                // The body may be half read: this connection cannot carry another request.
+                late.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                late
+            }
+        },
+    };
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }

@@ -7,6 +7,8 @@ use pipes_core::egress::EgressPolicy;
 use pipes_core::services::RefreshPolicy;
 use pipes_core::webhooks::DeliveryPolicy;
 
+use crate::limits::ServerLimits;
+
 /// Tunables of an [`App`]; `Default` is what `pipes serve` uses without configuration.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
@@ -20,6 +22,8 @@ pub struct Settings {
     pub refresh_ahead: RefreshAheadPolicy,
     /// Where outbound requests may go.
     pub egress: EgressPolicy,
+    /// Timeouts, sizes, connections and rate limits of incoming requests.
+    pub limits: ServerLimits,
 }
 
 /// What the janitor keeps.

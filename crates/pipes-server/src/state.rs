@@ -11,6 +11,7 @@ use pipes_core::webhooks::{DeliveryPolicy, Webhooks};
 
 use pipes_core::metrics::Metrics;
 
+use crate::limits::{Admission, ServerLimits};
 use crate::settings::{JanitorPolicy, RefreshAheadPolicy, Settings};
 use pipes_core::store::Store;
 use pipes_core::vault::Vault;
@@ -64,6 +65,10 @@ pub struct AppParts {
     pub public_url: Arc<str>,
     /// The client for every outbound request.
     pub egress: Egress,
+    /// Limits of incoming requests.
+    pub limits: ServerLimits,
+    /// The checks before routing.
+    pub admission: Admission,
 }
 
 impl std::fmt::Debug for AppParts {
@@ -127,6 +132,8 @@ impl App {
             store,
             public_url: Arc::from(public_url.trim_end_matches('/')),
             egress,
+            admission: Admission::new(&settings.limits),
+            limits: settings.limits,
         }))
     }
 }
