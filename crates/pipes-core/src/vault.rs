@@ -60,6 +60,8 @@ pub enum SealedColumn {
     PkceVerifier,
     /// `authorizations.held_tokens`: tokens awaiting `finish`.
     HeldTokens,
+    /// `idempotency_keys.body`: an answer replayed to a retried request.
+    IdempotentAnswer,
 }
 
 impl SealedColumn {
@@ -73,6 +75,7 @@ impl SealedColumn {
         SealedColumn::AccountSecret,
         SealedColumn::PkceVerifier,
         SealedColumn::HeldTokens,
+        SealedColumn::IdempotentAnswer,
     ];
 
     /// The purpose named in the associated data: `table.column`, as the store names them.
@@ -86,6 +89,7 @@ impl SealedColumn {
             Self::AccountSecret => "connected_accounts.secret",
             Self::PkceVerifier => "authorizations.pkce_verifier",
             Self::HeldTokens => "authorizations.held_tokens",
+            Self::IdempotentAnswer => "idempotency_keys.body",
         }
     }
 

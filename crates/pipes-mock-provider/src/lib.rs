@@ -103,6 +103,25 @@ pub struct MockProvider {
     state: Arc<Mutex<MockState>>,
 }
 
+/// Every token the mock providers of this process issued (the first 100 000), so that test
+/// suites can check none of them was kept in plaintext anywhere.
+static ISSUED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// The tokens issued so far by every mock provider in this process.
+pub fn issued_tokens() -> Vec<String> {
+    ISSUED.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// A new token with `prefix`, remembered in [`issued_tokens`].
+fn new_token(prefix: &str) -> String {
+    let t = format!("{prefix}_{}", random(24));
+    let mut issued = ISSUED.lock().unwrap_or_else(|p| p.into_inner());
+    if issued.len() < 100_000 {
+        issued.push(t.clone());
+    }
+    t
+}
+
 fn random(n: usize) -> String {
     rand::thread_rng()
         .sample_iter(&Alphanumeric)
@@ -214,7 +233,7 @@ impl MockProvider {
         self.with(|s| {
             let grant = s.next_grant;
             s.next_grant += 1;
-            let (access, refresh) = (format!("at_{}", random(24)), format!("rt_{}", random(24)));
+            let (access, refresh) = (new_token("at"), new_token("rt"));
             s.refresh_tokens
                 .insert(refresh.clone(), Refresh { grant, used_at: None });
             (access, refresh)
@@ -357,7 +376,7 @@ async fn answer_token(
             s.counters.code_exchanges += 1;
             let grant = s.next_grant;
             s.next_grant += 1;
-            let refresh = format!("rt_{}", random(24));
+            let refresh = new_token("rt");
             s.refresh_tokens
                 .insert(refresh.clone(), Refresh { grant, used_at: None });
             return issue(&s, Some(refresh), &code.scope);
@@ -392,7 +411,7 @@ async fn answer_token(
                 if let Some(r) = s.refresh_tokens.get_mut(&presented) {
                     r.used_at.get_or_insert_with(std::time::Instant::now);
                 }
-                let next = format!("rt_{}", random(24));
+                let next = new_token("rt");
                 s.refresh_tokens.insert(next.clone(), Refresh { grant, used_at: None });
                 return issue(&s, Some(next), "");
             }
@@ -403,7 +422,7 @@ async fn answer_token(
             // no expires_in (sessions end by the org's policy).
             s.counters.client_credentials += 1;
             return Json(json!({
-                "access_token": format!("at_{}", random(24)),
+                "access_token": new_token("at"),
                 "token_type": "Bearer",
                 "instance_url": s.base_url,
                 "id": format!("{}/id/00D000000000001/005000000000001", s.base_url),
@@ -419,7 +438,7 @@ async fn answer_token(
 
 fn issue(s: &MockState, refresh: Option<String>, scope: &str) -> Response {
     let mut body = json!({
-        "access_token": format!("at_{}", random(24)),
+        "access_token": new_token("at"),
         "token_type": "Bearer",
         "expires_in": s.lifetime_secs,
     });

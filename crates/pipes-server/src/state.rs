@@ -65,6 +65,8 @@ pub struct AppParts {
     pub public_url: Arc<str>,
     /// The client for every outbound request.
     pub egress: Egress,
+    /// Seals what the server itself keeps (replayed answers).
+    pub vault: Vault,
     /// Limits of incoming requests.
     pub limits: ServerLimits,
     /// The checks before routing.
@@ -122,7 +124,8 @@ impl App {
             stored: StoredCredentials::new(deps.clone()),
             connect: Connect::new(deps.clone(), public_url),
             events: Events::new(store.clone()),
-            webhooks: Webhooks::new(store.clone(), vault, egress.clone()),
+            webhooks: Webhooks::new(store.clone(), vault.clone(), egress.clone()),
+            vault,
             credentials: Credentials::new(deps, settings.refresh, metrics.clone()),
             organizations,
             delivery: settings.delivery,

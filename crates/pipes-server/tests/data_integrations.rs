@@ -558,7 +558,7 @@ async fn client_secrets_are_sealed_at_rest(app: TestApp) {
     let rotated =
         json!({"credentials": {"type": "custom", "client_id": "x", "client_secret": "rotated-canary-0b1d2e"}});
     let (_, _) = app.put("/data-integrations/github", rotated).await;
-    let dump = database_bytes(&app.db).await;
+    let dump = app.db.bytes();
     assert!(!dump.is_empty());
     for needle in [secret, "rotated-canary-0b1d2e", &app.key] {
         assert!(
@@ -574,35 +574,6 @@ async fn client_secrets_are_sealed_at_rest(app: TestApp) {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Every byte the database holds: the SQLite file and its WAL, or a pg_dump.
-async fn database_bytes(db: &TestDatabase) -> Vec<u8> {
-    if let Some(path) = db.url.strip_prefix("sqlite://") {
-        let mut out = vec![];
-        for suffix in ["", "-wal", "-shm"] {
-            if let Ok(bytes) = std::fs::read(format!("{path}{suffix}")) {
-                out.extend(bytes);
-            }
-        }
-        return out;
-    }
-    let pg_dump = ["/usr/lib/postgresql/15/bin/pg_dump", "pg_dump"]
-        .into_iter()
-        .find(|p| std::process::Command::new(p).arg("--version").output().is_ok())
-        .expect("pg_dump is installed with PostgreSQL");
-    let out = tokio::process::Command::new(pg_dump)
-        .arg("--data-only")
-        .arg(&db.url)
-        .output()
-        .await
-        .expect("pg_dump");
-    assert!(
-        out.status.success(),
-        "pg_dump failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 mod idempotency {

@@ -17,6 +17,7 @@ pipes_testkit::on_both_backends!(
     events_filter_and_page,
     deleting_an_integration_announces_each_connection,
     webhook_endpoints_are_managed_per_environment,
+    a_retried_create_replays_the_secret_without_keeping_it_in_plaintext,
     deliveries_are_signed_compact_and_in_order,
     a_failing_receiver_gets_every_event_later_in_order,
     a_slow_endpoint_does_not_delay_the_others,
@@ -194,6 +195,29 @@ async fn create_endpoint(app: &TestApp, url: &str, events: &[&str]) -> Value {
         .await;
     assert_eq!(status, 201, "{body}");
     body
+}
+
+async fn a_retried_create_replays_the_secret_without_keeping_it_in_plaintext(app: TestApp) {
+    let create = || async {
+        let resp = app
+            .request(Method::POST, "/webhook_endpoints")
+            .header("idempotency-key", "create-hook-1")
+            .json(&json!({"endpoint_url": "https://hooks.example.com/retry", "events": [CONNECTED]}))
+            .send()
+            .await
+            .unwrap();
+        let replayed = resp.headers().contains_key("idempotent-replayed");
+        let (status, body) = pipes_testkit::read(resp).await;
+        (status, body, replayed)
+    };
+    let (status, first, replayed) = create().await;
+    assert_eq!((status, replayed), (201, false), "{first}");
+    let (status, again, replayed) = create().await;
+    assert_eq!((status, replayed), (201, true), "{again}");
+    assert_eq!(again, first, "the same endpoint and the same secret");
+    // The recorded answer holds the secret: the secrets canary (when `app` is dropped) checks
+    // that the database never holds it in plaintext.
+    assert!(first["secret"].as_str().unwrap().starts_with("whsec_"));
 }
 
 async fn webhook_endpoints_are_managed_per_environment(app: TestApp) {

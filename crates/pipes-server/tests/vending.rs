@@ -425,30 +425,13 @@ async fn tokens_are_sealed_at_rest(app: TestApp) {
     .await;
     let (_, t) = app.vend("mock", "user_1").await;
     let fresh = t["access_token"]["access_token"].as_str().unwrap().to_owned();
-    let bytes = database_bytes(&app).await;
+    let bytes = app.db.bytes();
     for needle in [access, refresh.as_str(), fresh.as_str()] {
         assert!(
             !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
             "{needle} stored in plaintext"
         );
     }
-}
-
-async fn database_bytes(app: &TestApp) -> Vec<u8> {
-    if let Some(path) = app.db.url.strip_prefix("sqlite://") {
-        let mut out = vec![];
-        for suffix in ["", "-wal"] {
-            out.extend(std::fs::read(format!("{path}{suffix}")).unwrap_or_default());
-        }
-        return out;
-    }
-    let out = tokio::process::Command::new("/usr/lib/postgresql/15/bin/pg_dump")
-        .arg("--data-only")
-        .arg(&app.db.url)
-        .output()
-        .await
-        .expect("pg_dump");
-    out.stdout
 }
 
 async fn futures_join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {

@@ -32,6 +32,7 @@ migrations!(
     8 "0008" "widgets",
     9 "0009" "connect_sessions",
     10 "0010" "browser_binding",
+    11 "0011" "sealed_idempotency",
 );
 
 /// Arbitrary constant for PostgreSQL's advisory lock, so concurrent `pipes serve` processes do

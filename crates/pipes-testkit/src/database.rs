@@ -52,4 +52,31 @@ impl TestDatabase {
             _dir: None,
         })
     }
+
+    /// Every byte the database holds: the SQLite file with its WAL and shared memory, or a
+    /// `pg_dump` of the PostgreSQL database.
+    pub fn bytes(&self) -> Vec<u8> {
+        if let Some(path) = self.url.strip_prefix("sqlite://") {
+            let mut out = vec![];
+            for suffix in ["", "-wal", "-shm"] {
+                out.extend(std::fs::read(format!("{path}{suffix}")).unwrap_or_default());
+            }
+            return out;
+        }
+        let pg_dump = ["/usr/lib/postgresql/15/bin/pg_dump", "pg_dump"]
+            .into_iter()
+            .find(|p| std::process::Command::new(p).arg("--version").output().is_ok())
+            .expect("pg_dump is installed with PostgreSQL");
+        let out = std::process::Command::new(pg_dump)
+            .arg("--data-only")
+            .arg(&self.url)
+            .output()
+            .expect("pg_dump");
+        assert!(
+            out.status.success(),
+            "pg_dump failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
 }

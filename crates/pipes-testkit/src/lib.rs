@@ -5,6 +5,7 @@
 pub use pipes_mock_provider as mock_provider;
 pub use pipes_server::Settings;
 
+pub mod canary;
 mod database;
 pub mod receiver;
 
@@ -57,6 +58,9 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        if !std::thread::panicking() {
+            canary::check(&self.db);
         }
     }
 }
@@ -116,6 +120,7 @@ pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
 
 /// Like [`spawn_app_on`] with explicit settings (short retry delays, …).
 pub async fn spawn_app_with(db: TestDatabase, settings: Settings) -> TestApp {
+    canary::capture_logs();
     let vault_spec = Vault::generate_key_spec("test");
     let (store, base_url, addr, shutdown) = start_server(&db.url, &vault_spec, settings.clone()).await;
     let environments = Environments::new(store.clone());
@@ -226,6 +231,7 @@ impl TestApp {
     ) -> (u16, serde_json::Value) {
         let mut req = self.request(method, path);
         if let Some(b) = body {
+            canary::remember_fields(&b);
             req = req.json(&b);
         }
         read(req.send().await.expect("request")).await
@@ -285,6 +291,7 @@ impl TestApp {
 async fn tenant(environments: &Environments, name: &str) -> (Environment, String) {
     let env = environments.create(name, false).await.expect("environment");
     let key = environments.create_key(&env).await.expect("key");
+    canary::remember(key.secret.expose());
     (env, key.secret.expose().to_owned())
 }
 
@@ -317,6 +324,7 @@ pub async fn read(resp: reqwest::Response) -> (u16, serde_json::Value) {
         "non-JSON body on {status}: {content_type}"
     );
     let body = serde_json::from_slice(&bytes).expect("JSON body");
+    canary::remember_fields(&body);
     if status >= 400 {
         let obj: &serde_json::Value = &body;
         assert!(obj["message"].is_string(), "error without message: {obj}");

@@ -16,30 +16,43 @@ pub enum IdempotencyBegin {
     Mismatch,
     /// The key's request completed: replay its answer.
     Completed {
+        /// The record's id (the sealed answer's associated data).
+        record_id: String,
         /// HTTP status.
         status: u16,
-        /// Response body.
+        /// The response body, as the caller stored it (sealed).
         body: Vec<u8>,
     },
+}
+
+/// A request's claim on an idempotency key.
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencyClaim<'a> {
+    /// The environment the key belongs to.
+    pub env: EnvironmentId,
+    /// The `Idempotency-Key` value.
+    pub key: &'a str,
+    /// A fresh id for the record, should this claim create it.
+    pub record_id: &'a str,
+    /// The digest of the request.
+    pub fingerprint: &'a str,
+    /// Now.
+    pub now: i64,
+    /// Records created before this are forgotten.
+    pub expired_before: i64,
+    /// Unfinished records created before this are taken over (their request died).
+    pub stale_before: i64,
 }
 
 /// Idempotency records, per environment and key.
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync + 'static {
-    /// Claims `key` for a request with `fingerprint`, or reports what already holds it. Records
-    /// created before `expired_before` are forgotten; unfinished ones created before
-    /// `stale_before` are taken over (their request died).
-    async fn idempotency_begin(
-        &self,
-        env: EnvironmentId,
-        key: &str,
-        fingerprint: &str,
-        now: i64,
-        expired_before: i64,
-        stale_before: i64,
-    ) -> StoreResult<IdempotencyBegin>;
-    /// Stores the answer of the request that owns `key`.
+    /// Claims a key for a request, or reports what already holds it.
+    async fn idempotency_begin(&self, claim: &IdempotencyClaim<'_>) -> StoreResult<IdempotencyBegin>;
+    /// Stores the answer (sealed by the caller) of the request that owns `key`.
     async fn idempotency_complete(&self, env: EnvironmentId, key: &str, status: u16, body: &[u8]) -> StoreResult<()>;
+    /// Forgets records created before `before`; returns how many.
+    async fn purge_idempotency(&self, before: i64) -> StoreResult<u64>;
     /// Releases `key` without an answer (the request failed in a way a retry may fix).
     async fn idempotency_release(&self, env: EnvironmentId, key: &str) -> StoreResult<()>;
 }

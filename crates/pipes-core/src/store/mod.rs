@@ -20,7 +20,7 @@ pub use accounts::{AccountStore, VendRead};
 pub use authorizations::AuthorizationStore;
 pub use environments::EnvironmentStore;
 pub use events::{EventFilter, EventStore, StoredEvent};
-pub use idempotency::{IdempotencyBegin, IdempotencyStore};
+pub use idempotency::{IdempotencyBegin, IdempotencyClaim, IdempotencyStore};
 pub use integrations::IntegrationStore;
 pub use maintenance::{MaintenanceStore, SealedRow};
 pub use organizations::OrganizationStore;

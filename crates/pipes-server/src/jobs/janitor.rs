@@ -1,5 +1,5 @@
-//! The janitor: forgets events past their retention (with their deliveries) and
-//! authorizations long expired.
+//! The janitor: forgets events past their retention (with their deliveries), authorizations
+//! long expired, and idempotency keys past their 24 hours.
 
 use std::time::Duration;
 
@@ -48,5 +48,14 @@ async fn sweep(app: &App, policy: &JanitorPolicy) {
         Ok(0) => {}
         Ok(n) => tracing::info!(purged = n, "janitor: expired authorizations deleted"),
         Err(e) => tracing::warn!(error = %e, "janitor: could not purge authorizations"),
+    }
+    match app
+        .store
+        .purge_idempotency(now_ms() - crate::idempotency::RETENTION_MS)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(purged = n, "janitor: expired idempotency keys deleted"),
+        Err(e) => tracing::warn!(error = %e, "janitor: could not purge idempotency keys"),
     }
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use pipes_core::ids::EnvironmentId;
-use pipes_core::store::{IdempotencyBegin, IdempotencyStore, StoreResult};
+use pipes_core::store::{IdempotencyBegin, IdempotencyClaim, IdempotencyStore, StoreResult};
 
 use super::SqlStore;
 use crate::backend_err;
@@ -10,32 +10,25 @@ use crate::rows::get;
 
 #[async_trait]
 impl IdempotencyStore for SqlStore {
-    async fn idempotency_begin(
-        &self,
-        env: EnvironmentId,
-        key: &str,
-        fingerprint: &str,
-        now: i64,
-        expired_before: i64,
-        stale_before: i64,
-    ) -> StoreResult<IdempotencyBegin> {
-        let env = env.to_string();
+    async fn idempotency_begin(&self, c: &IdempotencyClaim<'_>) -> StoreResult<IdempotencyBegin> {
+        let env = c.env.to_string();
+        let key = c.key;
         self.write(q!(
             "DELETE FROM idempotency_keys WHERE environment_id = $1 AND idempotency_key = $2 \
              AND (created_at < $3 OR (status = 0 AND created_at < $4))",
             &env,
             key,
-            expired_before,
-            stale_before
+            c.expired_before,
+            c.stale_before
         ))
         .await?;
-        let inserted = self.write(q!("INSERT INTO idempotency_keys (environment_id, idempotency_key, fingerprint, status, body, created_at) \
-             VALUES ($1, $2, $3, 0, NULL, $4) ON CONFLICT DO NOTHING", &env, key, fingerprint, now)).await?;
+        let inserted = self.write(q!("INSERT INTO idempotency_keys (id, environment_id, idempotency_key, fingerprint, status, body, created_at) \
+             VALUES ($1, $2, $3, $4, 0, NULL, $5) ON CONFLICT DO NOTHING", c.record_id, &env, key, c.fingerprint, c.now)).await?;
         if inserted == 1 {
             return Ok(IdempotencyBegin::Started);
         }
         let row = sqlx::query(
-            "SELECT fingerprint, status, body FROM idempotency_keys WHERE environment_id = $1 AND idempotency_key = $2",
+            "SELECT id, fingerprint, status, body FROM idempotency_keys WHERE environment_id = $1 AND idempotency_key = $2",
         )
         .bind(&env)
         .bind(key)
@@ -46,12 +39,13 @@ impl IdempotencyStore for SqlStore {
             // Released between our insert and read: the caller may simply retry.
             return Ok(IdempotencyBegin::InFlight);
         };
-        if get::<String>(&row, "fingerprint")? != fingerprint {
+        if get::<String>(&row, "fingerprint")? != c.fingerprint {
             return Ok(IdempotencyBegin::Mismatch);
         }
         match get::<i64>(&row, "status")? {
             0 => Ok(IdempotencyBegin::InFlight),
             status => Ok(IdempotencyBegin::Completed {
+                record_id: get(&row, "id")?,
                 status: u16::try_from(status).unwrap_or(500),
                 body: get::<Option<Vec<u8>>>(&row, "body")?.unwrap_or_default(),
             }),
@@ -68,6 +62,11 @@ impl IdempotencyStore for SqlStore {
         ))
         .await?;
         Ok(())
+    }
+
+    async fn purge_idempotency(&self, before: i64) -> StoreResult<u64> {
+        self.write(q!("DELETE FROM idempotency_keys WHERE created_at < $1", before))
+            .await
     }
 
     async fn idempotency_release(&self, env: EnvironmentId, key: &str) -> StoreResult<()> {

@@ -12,9 +12,18 @@ async fn idempotency_keys_replay_conflict_and_expire(db: &TestDatabase) {
     let begin = |env: EnvironmentId, key: &'static str, fp: &'static str, now: i64| {
         let s = s.clone();
         async move {
-            s.idempotency_begin(env, key, fp, now, now - 1000, now - 100)
-                .await
-                .unwrap()
+            let record_id = format!("rec_{now}_{fp}_{}", env);
+            s.idempotency_begin(&IdempotencyClaim {
+                env,
+                key,
+                record_id: &record_id,
+                fingerprint: fp,
+                now,
+                expired_before: now - 1000,
+                stale_before: now - 100,
+            })
+            .await
+            .unwrap()
         }
     };
     assert_eq!(begin(a.id, "k1", "f1", 10_000).await, IdempotencyBegin::Started);
@@ -29,6 +38,7 @@ async fn idempotency_keys_replay_conflict_and_expire(db: &TestDatabase) {
     assert_eq!(
         begin(a.id, "k1", "f1", 10_002).await,
         IdempotencyBegin::Completed {
+            record_id: format!("rec_10000_f1_{}", a.id),
             status: 201,
             body: b"{\"id\":1}".to_vec()
         }
@@ -49,5 +59,11 @@ async fn idempotency_keys_replay_conflict_and_expire(db: &TestDatabase) {
         begin(a.id, "k2", "f1", 30_500).await,
         IdempotencyBegin::Started,
         "a stale in-flight claim is taken over"
+    );
+    assert_eq!(s.purge_idempotency(30_500).await.unwrap(), 2, "k1 and b's k1 are past");
+    assert_eq!(
+        begin(a.id, "k2", "f1", 30_501).await,
+        IdempotencyBegin::InFlight,
+        "k2 is kept"
     );
 }

@@ -21,8 +21,9 @@ use pipes_core::pagination::{Order, PageRequest};
 use pipes_core::services::{rotate_vault, RotationProgress};
 use pipes_core::slug::Slug;
 use pipes_core::store::{
-    AccountStore, AuthorizationStore, EnvironmentStore, EventFilter, EventStore, IdempotencyBegin, IdempotencyStore,
-    IntegrationStore, KeepAlive, MaintenanceStore, OrganizationStore, RefreshStore, StoreError, WebhookStore,
+    AccountStore, AuthorizationStore, EnvironmentStore, EventFilter, EventStore, IdempotencyBegin, IdempotencyClaim,
+    IdempotencyStore, IntegrationStore, KeepAlive, MaintenanceStore, OrganizationStore, RefreshStore, StoreError,
+    WebhookStore,
 };
 use pipes_core::vault::{Sealed, SealedColumn, Vault};
 use pipes_testkit::TestDatabase;

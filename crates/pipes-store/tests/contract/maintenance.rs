@@ -98,6 +98,18 @@ async fn rotation_reseals_every_sealed_column(db: &TestDatabase) {
     auth.pkce_verifier = Some(seal(SealedColumn::PkceVerifier, &auth.id));
     auth.held_tokens = Some(seal(SealedColumn::HeldTokens, &auth.id));
     s.insert_authorization(&auth).await.unwrap();
+    let claim = IdempotencyClaim {
+        env: e.id,
+        key: "retry-1",
+        record_id: "idem_1",
+        fingerprint: "f",
+        now: 1,
+        expired_before: 0,
+        stale_before: 0,
+    };
+    s.idempotency_begin(&claim).await.unwrap();
+    let answer = seal(SealedColumn::IdempotentAnswer, "idem_1");
+    s.idempotency_complete(e.id, "retry-1", 201, &answer.0).await.unwrap();
 
     for &column in SealedColumn::ALL {
         assert_eq!(s.count_sealed(column).await.unwrap(), 1, "{column:?} has no fixture");
