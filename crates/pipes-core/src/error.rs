@@ -48,6 +48,10 @@ pub enum ServiceError {
     /// 503: a dependency (a provider) is temporarily unavailable; the caller may retry.
     #[error("{message}")]
     Unavailable { message: String, retry_after: u64 },
+    /// 503: the database refuses work for now (down, restarting, full); the caller may retry.
+    /// The detail goes to the log.
+    #[error("storage unavailable: {0}")]
+    StorageUnavailable(String),
     /// 5xx: a real fault. The detail goes to the log, never to the caller.
     #[error("internal error: {0}")]
     Internal(String),
@@ -102,6 +106,7 @@ impl From<crate::store::StoreError> for ServiceError {
                 code: "user_not_member_of_organization",
                 message: "The user is not an active member of the organization.".into(),
             },
+            crate::store::StoreError::Unavailable(cause) => Self::StorageUnavailable(cause),
             other => Self::Internal(other.to_string()),
         }
     }

@@ -122,6 +122,10 @@ impl From<ServiceError> for ApiError {
                 retry_after: Some(retry_after),
                 ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable", message)
             },
+            ServiceError::StorageUnavailable(cause) => Self {
+                retry_after: Some(1),
+                ..Self::unavailable(cause)
+            },
             ServiceError::Internal(cause) => Self::internal(cause),
         }
     }

@@ -58,8 +58,25 @@ pub fn redact_url(url: &str) -> String {
 fn backend_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_owned()),
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| is_transient_code(&c)) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+            StoreError::Unavailable(e.to_string())
+        }
         _ => StoreError::Backend(e.to_string()),
     }
+}
+
+/// Error codes that say "not now" rather than "never": PostgreSQL's connection exceptions
+/// (08…), insufficient resources such as a full disk (53…) and shutdowns (57P01–57P03);
+/// SQLite's busy, locked, I/O error and full (primary codes 5, 6, 10, 13, under any extended
+/// code).
+fn is_transient_code(code: &str) -> bool {
+    if let Ok(sqlite) = code.parse::<i64>() {
+        return matches!(sqlite & 0xff, 5 | 6 | 10 | 13);
+    }
+    code.starts_with("08") || code.starts_with("53") || matches!(code, "57P01" | "57P02" | "57P03")
 }
 
 /// Opens the database a URL names, creating a SQLite file (and its directory) when missing.
@@ -74,16 +91,13 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
     let options = AnyConnectOptions::from_str(&url)
         .map_err(|e| StoreError::Backend(format!("invalid database URL {}: {e}", redact_url(&url))))?;
     let sqlite_pool = |max: u32| {
-        AnyPoolOptions::new()
-            .acquire_timeout(Duration::from_secs(10))
-            .max_connections(max)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
-                        .await?;
-                    Ok(())
-                })
+        pool_options().max_connections(max).after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+                    .await?;
+                Ok(())
             })
+        })
     };
     let cannot_open = |e: sqlx::Error| StoreError::Backend(format!("cannot open {}: {e}", redact_url(&url)));
     let (pool, writer) = match backend {
@@ -104,8 +118,7 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
             (pool, writer)
         }
         Backend::Postgres => {
-            let pool: AnyPool = AnyPoolOptions::new()
-                .acquire_timeout(Duration::from_secs(10))
+            let pool: AnyPool = pool_options()
                 .max_connections(16)
                 .connect_with(options)
                 .await
@@ -114,6 +127,27 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
         }
     };
     Ok(SqlStore::new(pool, writer, backend))
+}
+
+/// Pool settings for both backends. A connection still inside a transaction when it is taken
+/// from the pool is closed instead of used: when a COMMIT fails (a full disk, a server going
+/// away) the database may already have ended the transaction, the ROLLBACK that follows then
+/// fails too, and the driver would otherwise refuse every later BEGIN on that connection.
+fn pool_options() -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(10))
+        .before_acquire(|conn, _| {
+            Box::pin(async move {
+                let depth = |c: &sqlx::AnyConnection| {
+                    <<sqlx::Any as sqlx::Database>::TransactionManager as sqlx::TransactionManager>::get_transaction_depth(c)
+                };
+                if depth(conn) > 0 {
+                    // A rollback queued by a dropped transaction runs before the ping.
+                    let _ = sqlx::Connection::ping(conn).await;
+                }
+                Ok(depth(conn) == 0)
+            })
+        })
 }
 
 /// Held by a server for as long as it serves a SQLite database (see [`lock_for_server`]).

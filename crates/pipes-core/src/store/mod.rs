@@ -37,7 +37,11 @@ pub enum StoreError {
     /// and that user is not an active member (checked inside the write's transaction).
     #[error("the establishing user is not an active member of the organization")]
     NotMember,
-    /// Anything else: connection loss, corrupt rows, I/O.
+    /// The database cannot take work now but may soon: connection lost or refused, server
+    /// restarting, disk full, pool exhausted.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: corrupt rows, a failed statement.
     #[error("storage error: {0}")]
     Backend(String),
 }

@@ -61,7 +61,7 @@ fn expired() -> Response {
 
 fn failed(e: &ServiceError) -> String {
     match e {
-        ServiceError::Internal(cause) => {
+        ServiceError::Internal(cause) | ServiceError::StorageUnavailable(cause) => {
             tracing::error!(error = %cause, "connect page failed");
             "Something went wrong. Try again in a moment.".to_owned()
         }

@@ -95,6 +95,7 @@ fn render(ending: Ending, action: &str, secure: bool) -> Response {
 fn internal(e: pipes_core::ServiceError) -> Response {
     let status = match e {
         pipes_core::ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        pipes_core::ServiceError::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
     tracing::error!(error = %e, "hosted page failed");

@@ -81,15 +81,21 @@ impl RefreshStore for SqlStore {
                 .set("metadata", metadata)
                 .set("last_refreshed_at", now)
                 .set("updated_at", now);
+            // The generation alone decides: tokens a provider issued for the generation we read
+            // are the newest there are, even when our lease ran out meanwhile (a database outage
+            // longer than the lease); another holder's refresh of the same generation then finds
+            // the generation moved and uses these. A lease is released only by its holder.
+            let holder = p.push(holder);
             let sql = format!(
                 "UPDATE connected_accounts SET {}, refresh_generation = refresh_generation + 1, \
                  last_refresh_error = NULL, last_refresh_error_at = NULL, refresh_failures = 0, \
-                 refresh_retry_at = NULL, refresh_lease_owner = NULL, refresh_lease_until = NULL \
-                 WHERE id = {} AND refresh_generation = {} AND refresh_lease_owner = {}",
+                 refresh_retry_at = NULL, \
+                 refresh_lease_until = CASE WHEN refresh_lease_owner = {holder} THEN NULL ELSE refresh_lease_until END, \
+                 refresh_lease_owner = CASE WHEN refresh_lease_owner = {holder} THEN NULL ELSE refresh_lease_owner END \
+                 WHERE id = {} AND refresh_generation = {}",
                 p.assignments(),
                 p.push(id.to_string()),
                 p.push(generation),
-                p.push(holder),
             );
             let done = self.write(p.query(&sql)?).await?;
             Ok(done == 1)

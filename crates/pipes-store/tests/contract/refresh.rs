@@ -28,12 +28,6 @@ async fn refresh_leases_and_generations_serialise_refreshes(db: &TestDatabase) {
         refresh_token: Some(Sealed(vec![2])),
     };
     assert!(
-        !s.store_refreshed_tokens(a.id, "p2", 0, &fresh, &[], "{}", 160)
-            .await
-            .unwrap(),
-        "not the holder"
-    );
-    assert!(
         !s.store_refreshed_tokens(a.id, "p1", 5, &fresh, &[], "{}", 160)
             .await
             .unwrap(),
@@ -52,6 +46,31 @@ async fn refresh_leases_and_generations_serialise_refreshes(db: &TestDatabase) {
         s.take_refresh_lease(a.id, "p2", 170, 300).await.unwrap().is_some(),
         "storing released the lease"
     );
+    // Tokens of the current generation are kept even from a process that lost its lease (a
+    // database outage outlasted it); the holder's lease stays, and its own result is refused.
+    let later = TokenSet {
+        access_token: Some(Sealed(vec![3])),
+        expires_at: Some(9_500),
+        refresh_token: Some(Sealed(vec![4])),
+    };
+    assert!(s
+        .store_refreshed_tokens(a.id, "p1", 1, &later, &["repo".into()], "{}", 180)
+        .await
+        .unwrap());
+    assert!(
+        s.take_refresh_lease(a.id, "p3", 190, 320).await.unwrap().is_none(),
+        "p2 still holds its lease"
+    );
+    assert!(
+        !s.store_refreshed_tokens(a.id, "p2", 1, &fresh, &[], "{}", 200)
+            .await
+            .unwrap(),
+        "p2's generation is gone"
+    );
+    assert!(
+        s.take_refresh_lease(a.id, "p2", 210, 300).await.unwrap().is_some(),
+        "and p2 keeps its lease until it lets go"
+    );
     let err = RefreshError {
         code: "invalid_grant".into(),
         at: 180,
@@ -62,7 +81,7 @@ async fn refresh_leases_and_generations_serialise_refreshes(db: &TestDatabase) {
         !s.record_refresh_failure(a.id, "p2", 0, &err, true, &[]).await.unwrap(),
         "generation moved on"
     );
-    assert!(s.record_refresh_failure(a.id, "p2", 1, &err, true, &[]).await.unwrap());
+    assert!(s.record_refresh_failure(a.id, "p2", 2, &err, true, &[]).await.unwrap());
     let now = s.connected_account(e.id, a.id).await.unwrap().unwrap();
     assert_eq!(now.state, AccountState::NeedsReauthorization);
     assert_eq!(now.last_refresh_error, Some(err));

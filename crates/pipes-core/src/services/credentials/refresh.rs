@@ -17,9 +17,12 @@ use crate::metrics::RefreshOutcome;
 use crate::oauth::{random_token, ClientApp, OAuthError, ResolvedProvider};
 use crate::services::resolve::{resolve_oauth, resolve_provider};
 use crate::services::stored::stored_client_app;
-use crate::store::RefreshStore;
+use crate::store::{RefreshStore, StoreError};
 use crate::time::{millis, now_ms};
 
+/// How long refreshed tokens are retried into a database that refuses writes before they are
+/// given up (and the connection with them, for providers that rotate refresh tokens).
+const SAVE_PERSISTENCE: Duration = Duration::from_secs(600);
 /// How long the refresh worker leaves a connection alone after `failures` transient failures in
 /// a row: 30 s doubling to 1 h, ±20 % jitter. Callers that need the token still try at once.
 pub fn refresh_backoff(failures: i64) -> Duration {
@@ -59,6 +62,17 @@ pub(super) enum RefreshFailure {
 
 fn internal(e: impl std::fmt::Display) -> RefreshFailure {
     RefreshFailure::Internal(e.to_string())
+}
+
+/// A store error: the database being unavailable is worth a retry, anything else is ours.
+fn stored(e: StoreError) -> RefreshFailure {
+    match e {
+        StoreError::Unavailable(cause) => {
+            tracing::warn!(error = %cause, "refresh: the database is unavailable");
+            RefreshFailure::Unavailable { retry_after: Some(1) }
+        }
+        other => internal(other),
+    }
 }
 
 /// A connection's refresh lease, held in the database. Dropping it gives the lease back (on a
@@ -176,7 +190,7 @@ impl Credentials {
             .store
             .connected_account(a.environment_id, a.id)
             .await
-            .map_err(internal)?
+            .map_err(stored)?
             .ok_or(RefreshFailure::NeedsReauthorization)
     }
 
@@ -190,7 +204,7 @@ impl Credentials {
             .store
             .take_refresh_lease(id, holder, now, until)
             .await
-            .map_err(internal)?;
+            .map_err(stored)?;
         if taken == Some(true) {
             inner.metrics.refresh_lease_takeover();
             tracing::info!(account.id = %id, "took over a refresh lease whose holder stopped");
@@ -249,7 +263,7 @@ impl Credentials {
                 .store
                 .organization_settings(root.id, org)
                 .await
-                .map_err(internal)?,
+                .map_err(stored)?,
             _ => None,
         };
         if a.auth_method == AuthMethod::ClientCredentials {
@@ -325,23 +339,38 @@ impl Credentials {
         let mut fresh = current.clone();
         fresh.mark_refreshed(tokens, scopes, resp.metadata.clone(), started);
         let metadata_json = serde_json::to_string(&fresh.metadata).unwrap_or_else(|_| "{}".into());
-        let stored = inner
-            .deps
-            .store
-            .store_refreshed_tokens(
-                current.id,
-                &lease.holder,
-                current.refresh_generation,
-                &fresh.tokens,
-                &fresh.scopes,
-                &metadata_json,
-                started,
-            )
-            .await
-            .map_err(|e| {
-                tracing::error!(account.id = %current.id, error = %e, "refreshed tokens could not be stored");
-                internal(e)
-            })?;
+        // The provider may have retired the refresh token we sent: these tokens are now the
+        // only ones, so a database that is down or full is waited for, not given up on. This
+        // runs on the flight's own task; callers that stop waiting do not stop it.
+        let mut delay = Duration::from_millis(100);
+        let give_up = std::time::Instant::now() + SAVE_PERSISTENCE;
+        let stored = loop {
+            let attempt = inner
+                .deps
+                .store
+                .store_refreshed_tokens(
+                    current.id,
+                    &lease.holder,
+                    current.refresh_generation,
+                    &fresh.tokens,
+                    &fresh.scopes,
+                    &metadata_json,
+                    started,
+                )
+                .await;
+            match attempt {
+                Ok(stored) => break stored,
+                Err(StoreError::Unavailable(e)) if std::time::Instant::now() < give_up => {
+                    tracing::warn!(account.id = %current.id, error = %e, retry_in_ms = delay.as_millis() as u64, "refreshed tokens not stored yet; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    tracing::error!(account.id = %current.id, error = %e, "refreshed tokens could not be stored");
+                    return Err(internal(e));
+                }
+            }
+        };
         if !stored {
             // Our lease expired and someone else refreshed: their tokens are the live ones.
             tracing::error!(account.id = %current.id, "refresh result could not be stored: lease lost");
