@@ -17,10 +17,12 @@ use crate::state::App;
 
 /// Raises the soft limit on open files to the hard limit; returns the limit in force.
 pub fn raise_descriptor_limit() -> u64 {
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(n) => n,
-        Err(_) => rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft),
-    }
+    rlimit::increase_nofile_limit(u64::MAX).unwrap_or_else(|_| open_file_limit())
+}
+
+/// The soft limit on open files.
+fn open_file_limit() -> u64 {
+    rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
 }
 
 /// Serves, with the background workers, until `shutdown` resolves; then finishes in-flight
@@ -34,7 +36,7 @@ pub async fn serve(
     let jobs = crate::jobs::Jobs::start(&app);
     let limits = app.limits.clone();
     let max_connections = match limits.max_connections {
-        0 => default_max_connections(rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)),
+        0 => default_max_connections(open_file_limit()),
         n => n,
     };
     tracing::debug!(max_connections, "accepting connections");

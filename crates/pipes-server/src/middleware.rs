@@ -22,7 +22,12 @@ pub async fn edge(State(app): State<App>, mut req: Request, next: Next) -> Respo
     let path = loggable(req.uri().path());
     req.extensions_mut().insert(id.clone());
     let mut response = match app.admission.admit(&req, &app.metrics) {
-        Err(refused) => refused.into_response(),
+        Err(refused) => {
+            if refused.status == StatusCode::PAYLOAD_TOO_LARGE {
+                drain(req, app.limits.request_timeout).await;
+            }
+            refused.into_response()
+        }
         Ok(()) => match tokio::time::timeout(app.limits.request_timeout, next.run(req)).await {
             Ok(response) => json_errors(response),
             Err(_) => {
@@ -71,6 +76,27 @@ pub async fn edge(State(app): State<App>, mut req: Request, next: Next) -> Respo
         None => tracing::info!(request_id = %id, %method, %path, status, latency_ms, "request"),
     }
     response
+}
+
+/// Bodies refused for their declared size are still read (and dropped) while they keep
+/// arriving, up to this much, so that a client still sending sees the 413 rather than a reset
+/// connection; larger or stalled ones are cut.
+const DRAIN_MAX: usize = 16 * 1024 * 1024;
+
+async fn drain(req: Request, within: std::time::Duration) {
+    use http_body_util::BodyExt;
+    let stalled = std::time::Duration::from_millis(500);
+    let mut body = req.into_body();
+    let mut read = 0usize;
+    let _ = tokio::time::timeout(within, async {
+        while let Ok(Some(Ok(frame))) = tokio::time::timeout(stalled, body.frame()).await {
+            read += frame.data_ref().map_or(0, |d| d.len());
+            if read > DRAIN_MAX {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// The path as the access log may show it: an authorize link's id is the link's secret.
