@@ -1,6 +1,9 @@
+from pathlib import Path
+
 import pytest
 from workos import WorkOSClient
 
+import canary
 import pipes_harness
 
 
@@ -14,13 +17,21 @@ def server():
             "PIPES_WORKER_POLL_MS": "100",
         }
     )
+    canary.remember(s.api_key)
     yield s
     s.stop()
+    canary.check(Path(s.env["PIPES_DATABASE_URL"].removeprefix("sqlite://")), s.log_path)
 
 
 @pytest.fixture(scope="session")
 def client(server):
-    return WorkOSClient(api_key=server.api_key, client_id=server.client_id, base_url=server.base_url, max_retries=0)
+    return WorkOSClient(
+        api_key=server.api_key,
+        client_id=server.client_id,
+        base_url=server.base_url,
+        max_retries=0,
+        http_client=canary.http_client(),
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -357,7 +357,13 @@ async fn failures_return_to_the_app_with_an_error_and_save_nothing() {
     assert_eq!(f.mock.counters().code_exchanges, 0, "the code was never exchanged");
     let ok = f.come_back(&callback).await;
     assert_eq!(ok.status().as_u16(), 200, "no return_to: a page says it worked");
-    assert!(ok.text().await.unwrap().contains("Mock Cloud is connected"));
+    let ok_page = ok.text().await.unwrap();
+    assert!(ok_page.contains("Mock Cloud is connected"));
+    let state = out["state"].as_str().unwrap();
+    assert!(
+        !ok_page.contains(state),
+        "the page tells an opener of any origin nothing but success: {ok_page}"
+    );
     let replay = f.come_back(&callback).await;
     assert_eq!(replay.status().as_u16(), 400);
     assert_eq!(

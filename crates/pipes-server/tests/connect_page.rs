@@ -103,6 +103,15 @@ async fn a_user_connects_through_the_hosted_page(app: TestApp) {
     assert_eq!(status, 200);
     assert!(html.contains("Mock") && html.contains("Keyed"), "{html}");
     assert!(!html.contains("Hidden"), "only the session's providers");
+    // A crafted link cannot put its own words on the page.
+    let (_, crafted) = p
+        .get(
+            &cookie,
+            "/pipes/connect?error=access_denied&error_description=Your+account+is+locked.+Call+555-0100",
+        )
+        .await;
+    assert!(crafted.contains("The connection was cancelled."), "{crafted}");
+    assert!(!crafted.contains("555-0100"), "{crafted}");
 
     // A form without the page's token changes nothing.
     let forged = p

@@ -399,6 +399,18 @@ async fn import_validates_token_combinations(app: TestApp) {
     assert_eq!(p["connected_account"]["userland_user_id"], "user_1");
     assert_eq!(p["connected_account"]["userlandUserId"], "user_1");
     assert_eq!(p["connected_accounts"].as_array().unwrap().len(), 1);
+    // The deprecated camelCase duplicates the official specification still requires.
+    assert_eq!(
+        (p["integrationType"].as_str(), p["credentialsType"].as_str()),
+        (Some("mock"), Some("oauth2"))
+    );
+    assert_eq!((&p["createdAt"], &p["updatedAt"]), (&p["created_at"], &p["updated_at"]));
+    let listed = &p["connected_account"];
+    assert_eq!(listed["organizationId"], Value::Null);
+    assert_eq!(
+        (&listed["createdAt"], &listed["updatedAt"]),
+        (&listed["created_at"], &listed["updated_at"])
+    );
     let (_, empty) = app.get("/user_management/users/user_9/data_providers").await;
     assert_eq!(
         (

@@ -322,8 +322,19 @@ pub struct ListedAccountView {
     #[serde(flatten)]
     account: ConnectedAccountView,
     userland_user_id: Option<String>,
-    #[serde(rename = "userlandUserId")]
-    userland_user_id_camel: Option<String>,
+    #[serde(flatten)]
+    deprecated: DeprecatedAccountKeys,
+}
+
+/// The camelCase duplicates the official OpenAPI specification still lists as required in
+/// `data_providers` accounts (older SDK generations read them; current ones ignore them).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeprecatedAccountKeys {
+    userland_user_id: Option<String>,
+    organization_id: Option<String>,
+    created_at: String,
+    updated_at: String,
 }
 
 impl ListedAccountView {
@@ -331,7 +342,12 @@ impl ListedAccountView {
         Self {
             account: ConnectedAccountView::new(a),
             userland_user_id: a.owner.user_id.clone(),
-            userland_user_id_camel: a.owner.user_id.clone(),
+            deprecated: DeprecatedAccountKeys {
+                userland_user_id: a.owner.user_id.clone(),
+                organization_id: a.owner.organization_id.clone(),
+                created_at: format_ms(a.created_at),
+                updated_at: format_ms(a.updated_at),
+            },
         }
     }
 }
@@ -354,12 +370,29 @@ pub struct DataProviderView {
     updated_at: String,
     connected_account: Option<ListedAccountView>,
     connected_accounts: Vec<ListedAccountView>,
+    #[serde(flatten)]
+    deprecated: DeprecatedProviderKeys,
+}
+
+/// The camelCase duplicates the official OpenAPI specification still lists as required on a
+/// data provider.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeprecatedProviderKeys {
+    integration_type: String,
+    credentials_type: &'static str,
+    created_at: String,
+    updated_at: String,
 }
 
 impl DataProviderView {
     /// The view of one listing.
     pub fn new(l: &ProviderListing) -> Self {
         let root = &l.root;
+        let credentials_type = match root.auth_method {
+            AuthMethod::ApiKey => "api_key",
+            _ => "oauth2",
+        };
         Self {
             object: "data_provider",
             id: root.id.to_string(),
@@ -367,10 +400,7 @@ impl DataProviderView {
             description: root.description.clone(),
             slug: root.slug.to_string(),
             integration_type: root.slug.to_string(),
-            credentials_type: match root.auth_method {
-                AuthMethod::ApiKey => "api_key",
-                _ => "oauth2",
-            },
+            credentials_type,
             scopes: l.effective.scopes.clone(),
             auth_methods: [root.auth_method.as_str()],
             connection_owner: root.ownership.as_str(),
@@ -382,6 +412,12 @@ impl DataProviderView {
             updated_at: format_ms(root.updated_at),
             connected_account: l.compatibility.as_ref().map(ListedAccountView::new),
             connected_accounts: l.listed.iter().map(ListedAccountView::new).collect(),
+            deprecated: DeprecatedProviderKeys {
+                integration_type: root.slug.to_string(),
+                credentials_type,
+                created_at: format_ms(root.created_at),
+                updated_at: format_ms(root.updated_at),
+            },
         }
     }
 }

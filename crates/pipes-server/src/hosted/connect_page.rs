@@ -41,8 +41,6 @@ pub fn routes() -> Router<App> {
 struct PageQuery {
     code: Option<String>,
     error: Option<String>,
-    error_description: Option<String>,
-    state: Option<String>,
 }
 
 fn see_other(to: &str) -> Response {
@@ -108,12 +106,20 @@ async fn show(State(app): State<App>, headers: HeaderMap, Query(q): Query<PageQu
             Err(e) => notice_page(&app, &headers, Some(failed(&e))).await,
         };
     }
-    let banner = match (q.error, q.error_description, q.state) {
-        (Some(_), Some(description), _) => Some(description),
-        (Some(error), None, _) => Some(format!("The connection failed ({error}).")),
-        _ => None,
-    };
+    // The banner is Pipes' own words for the error code: free text from the URL would let
+    // anyone put their words on this page with a crafted link.
+    let banner = q.error.as_deref().map(connection_failed);
     notice_page(&app, &headers, banner).await
+}
+
+/// What the page says about a failed connection, by error code.
+fn connection_failed(code: &str) -> String {
+    let plain = !code.is_empty() && code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    match code {
+        "access_denied" => "The connection was cancelled.".to_owned(),
+        _ if plain => format!("The connection failed ({code}). Try again."),
+        _ => "The connection failed. Try again.".to_owned(),
+    }
 }
 
 /// The page, with a message when the last action failed.

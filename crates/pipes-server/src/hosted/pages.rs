@@ -15,8 +15,6 @@ pub struct Page {
     pub title: String,
     /// What happened and what to do.
     pub message: String,
-    /// The caller-facing state (for `postMessage`).
-    pub state: Option<String>,
     /// Error code, on failure.
     pub error: Option<String>,
 }
@@ -29,7 +27,6 @@ impl Page {
             success: false,
             title: title.to_owned(),
             message: message.to_owned(),
-            state: None,
             error: Some(error.to_owned()),
         }
     }
@@ -39,25 +36,23 @@ impl Page {
 impl From<PageOutcome> for Page {
     fn from(o: PageOutcome) -> Self {
         match o {
-            PageOutcome::Connected { provider, state } => Self {
+            PageOutcome::Connected { provider, .. } => Self {
                 status: StatusCode::OK,
                 success: true,
                 title: format!("{provider} is connected"),
                 message: "You can close this window and return to the application.".into(),
-                state: Some(state),
                 error: None,
             },
             PageOutcome::Failed {
                 provider,
                 code,
                 description,
-                state,
+                ..
             } => Self {
                 status: StatusCode::BAD_REQUEST,
                 success: false,
                 title: format!("Could not connect {provider}"),
                 message: format!("{description} Close this window and try connecting again from the application."),
-                state: Some(state),
                 error: Some(code.to_owned()),
             },
             PageOutcome::Unverified => Self::failure(
@@ -237,7 +232,9 @@ pub fn redirecting() -> Response {
     Html(page("One moment", body)).into_response()
 }
 
-/// A page that ends the flow; tells an opener window (popup flows) how it ended.
+/// A page that ends the flow; tells an opener window (popup flows) whether it succeeded. The
+/// opener's origin is unknown here, so the message says nothing an unrelated page that opened
+/// the link may not learn: not the application's `state`, not the error.
 pub fn outcome(p: &Page) -> Response {
     let mark = if p.success {
         "<div class=\"mark ok\" aria-hidden=\"true\">&#10003;</div>"
@@ -246,9 +243,7 @@ pub fn outcome(p: &Page) -> Response {
     };
     let message = serde_json::json!({
         "type": "pipes:complete",
-        "state": p.state,
         "status": if p.success { "success" } else { "error" },
-        "error": p.error,
     });
     // JSON inside a script: escape '<' so the payload can never close the tag.
     let script = format!(
