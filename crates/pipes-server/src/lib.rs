@@ -29,7 +29,9 @@ pub use state::App;
 pub fn router(app: App) -> Router {
     Router::new()
         .merge(api::routes(&app))
-        .merge(hosted::routes())
+        // The API's JSON bodies are read with the limit by `ApiJson`; the hosted pages' forms
+        // by axum's extractors, which take it from this layer.
+        .merge(hosted::routes().layer(axum::extract::DefaultBodyLimit::max(app.limits.max_body_bytes)))
         .merge(widgets::routes(&app))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -39,7 +41,6 @@ pub fn router(app: App) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             middleware::panic_response,
         ))
-        .layer(axum::extract::DefaultBodyLimit::max(app.limits.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::edge))
         .with_state(app)
 }

@@ -3,7 +3,7 @@
 //! (or widget token) and per client address.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -32,7 +32,8 @@ pub struct ServerLimits {
     pub max_uri_bytes: usize,
     /// Largest request head (all header names and values).
     pub max_header_bytes: usize,
-    /// Most headers in one request.
+    /// Most headers in one request (the HTTP layer itself refuses more than 100, without a
+    /// JSON body).
     pub max_headers: usize,
     /// Requests per second per API key or widget token; `0` = unlimited.
     pub per_key: Rate,
@@ -52,7 +53,7 @@ impl Default for ServerLimits {
             max_body_bytes: 1024 * 1024,
             max_uri_bytes: 8 * 1024,
             max_header_bytes: 16 * 1024,
-            max_headers: 100,
+            max_headers: 64,
             per_key: Rate::per_second(1000),
             per_address: Rate::per_second(50),
             trusted_proxies: vec![],
@@ -84,12 +85,12 @@ pub fn default_max_connections(nofile: u64) -> usize {
     usize::try_from(nofile.saturating_sub(256).clamp(64, 100_000)).unwrap_or(1024)
 }
 
-/// Token buckets by key, in shards so that concurrent requests rarely wait on one lock.
+/// Token buckets by key, in shards so that concurrent requests rarely wait on one lock. Keys
+/// are already keyed hashes ([`KeyHasher`]): they pick the shard and index the map as they are.
 #[derive(Debug)]
-pub struct RateLimiter<K> {
+pub struct RateLimiter {
     rate: Rate,
-    shards: Vec<Mutex<HashMap<K, Bucket>>>,
-    hasher: std::collections::hash_map::RandomState,
+    shards: Vec<Mutex<HashMap<u64, Bucket, BuildHasherDefault<Prehashed>>>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -100,33 +101,33 @@ struct Bucket {
 
 /// Buckets kept per shard before full ones are dropped.
 const SHARD_CAPACITY: usize = 4096;
+const SHARDS: u64 = 16;
 
-impl<K: Hash + Eq + Clone> RateLimiter<K> {
+impl RateLimiter {
     /// A limiter at `rate`.
     pub fn new(rate: Rate) -> Self {
         Self {
             rate,
-            shards: (0..16).map(|_| Mutex::new(HashMap::new())).collect(),
-            hasher: std::collections::hash_map::RandomState::new(),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::default())).collect(),
         }
     }
 
     /// Takes one request's token for `key`: `Ok` when there was one, else how long until
     /// there is.
-    pub fn take(&self, key: &K) -> Result<(), Duration> {
+    pub fn take(&self, key: u64) -> Result<(), Duration> {
         if self.rate.per_second == 0 {
             return Ok(());
         }
         let now = Instant::now();
         let per_second = f64::from(self.rate.per_second);
         let burst = self.rate.burst();
-        let shard = usize::try_from(self.hasher.hash_one(key) % self.shards.len() as u64).unwrap_or(0);
+        let shard = usize::try_from(key % SHARDS).unwrap_or(0);
         let mut buckets = self.shards[shard].lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() >= SHARD_CAPACITY && !buckets.contains_key(key) {
+        if buckets.len() >= SHARD_CAPACITY && !buckets.contains_key(&key) {
             // Forget keys whose bucket has refilled: they are as if never seen.
             buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * per_second < burst);
         }
-        let bucket = buckets.entry(key.clone()).or_insert(Bucket { tokens: burst, at: now });
+        let bucket = buckets.entry(key).or_insert(Bucket { tokens: burst, at: now });
         bucket.tokens = (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * per_second).min(burst);
         bucket.at = now;
         if bucket.tokens >= 1.0 {
@@ -138,15 +139,61 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     }
 }
 
+/// A map hasher for keys that are hashes already.
+#[derive(Debug, Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Turns API keys and addresses into limiter keys: a multiply-xorshift mix over the bytes, eight
+/// at a time, from a random start per process, so keys are never kept as presented and cannot
+/// be aimed at one bucket. Cheap: this runs on every request.
+#[derive(Debug)]
+pub struct KeyHasher(u64);
+
+impl KeyHasher {
+    fn new() -> Self {
+        Self(std::collections::hash_map::RandomState::new().hash_one(0u64))
+    }
+
+    fn hash(&self, bytes: &[u8]) -> u64 {
+        let mix = |h: u64, word: u64| {
+            let h = (h ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            h ^ (h >> 31)
+        };
+        let mut h = self.0 ^ bytes.len() as u64;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            h = mix(h, u64::from_le_bytes(word));
+        }
+        let mut last = [0u8; 8];
+        last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        mix(mix(h, u64::from_le_bytes(last)), self.0)
+    }
+}
+
 /// The checks made on every request before it is routed: the size of its head and declared
 /// body, and its rate limit.
 #[derive(Debug)]
 pub struct Admission {
     limits: ServerLimits,
-    keys: RateLimiter<u64>,
-    addresses: RateLimiter<IpAddr>,
-    /// Keys are remembered by a keyed hash, never as presented.
-    key_hasher: std::collections::hash_map::RandomState,
+    keys: RateLimiter,
+    addresses: RateLimiter,
+    hasher: KeyHasher,
 }
 
 /// Paths monitoring polls: never rate limited.
@@ -159,7 +206,7 @@ impl Admission {
             keys: RateLimiter::new(limits.per_key),
             addresses: RateLimiter::new(limits.per_address),
             limits: limits.clone(),
-            key_hasher: std::collections::hash_map::RandomState::new(),
+            hasher: KeyHasher::new(),
         }
     }
 
@@ -174,8 +221,17 @@ impl Admission {
                 format!("The request target is longer than {} bytes.", l.max_uri_bytes),
             ));
         }
+        // One pass over the headers: their size, and the two this needs.
         let headers = req.headers();
-        let head_bytes: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+        let (mut head_bytes, mut declared, mut authorization) = (0usize, None, None);
+        for (name, value) in headers {
+            head_bytes += name.as_str().len() + value.len() + 4;
+            if name == header::CONTENT_LENGTH {
+                declared = Some(value);
+            } else if name == header::AUTHORIZATION {
+                authorization = Some(value);
+            }
+        }
         if headers.len() > l.max_headers || head_bytes > l.max_header_bytes {
             return Err(ApiError::new(
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -186,10 +242,7 @@ impl Admission {
                 ),
             ));
         }
-        let declared = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let declared = declared.and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if declared.is_some_and(|n| n > l.max_body_bytes as u64) {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -200,20 +253,23 @@ impl Admission {
         if MONITORING.contains(&req.uri().path()) {
             return Ok(());
         }
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.get(7..).filter(|_| v[..7].eq_ignore_ascii_case("bearer ")));
+        let bearer = authorization
+            .map(|v| v.as_bytes())
+            .filter(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer "))
+            .map(|v| v[7..].trim_ascii());
         let (wait, by) = match bearer {
-            Some(key) => (self.keys.take(&self.key_hasher.hash_one(key.trim())), "key"),
+            Some(key) => (self.keys.take(self.hasher.hash(key)), "key"),
             None => {
                 let peer = req
                     .extensions()
                     .get::<ConnectInfo<SocketAddr>>()
                     .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
                 let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-                let client = client_address(peer, forwarded, &l.trusted_proxies);
-                (self.addresses.take(&client), "address")
+                let client = match client_address(peer, forwarded, &l.trusted_proxies) {
+                    IpAddr::V4(ip) => self.hasher.hash(&ip.octets()),
+                    IpAddr::V6(ip) => self.hasher.hash(&ip.octets()),
+                };
+                (self.addresses.take(client), "address")
             }
         };
         wait.map_err(|wait| {
@@ -245,18 +301,18 @@ mod tests {
     #[test]
     fn a_bucket_allows_its_burst_then_refills_at_the_rate() {
         let limiter = RateLimiter::new(Rate::per_second(5));
+        let hasher = KeyHasher::new();
+        let (k, other) = (hasher.hash(b"sk_test_a"), hasher.hash(b"sk_test_b"));
+        assert_ne!(k, other);
         for _ in 0..10 {
-            assert!(limiter.take(&"k").is_ok());
+            assert!(limiter.take(k).is_ok());
         }
-        let wait = limiter.take(&"k").expect_err("burst spent");
+        let wait = limiter.take(k).expect_err("burst spent");
         assert!(wait <= Duration::from_millis(200) && wait > Duration::ZERO, "{wait:?}");
-        assert!(limiter.take(&"other").is_ok(), "keys are independent");
+        assert!(limiter.take(other).is_ok(), "keys are independent");
         std::thread::sleep(Duration::from_millis(250));
-        assert!(limiter.take(&"k").is_ok(), "one token back after 1/5 s");
-        assert!(
-            RateLimiter::new(Rate::per_second(0)).take(&"k").is_ok(),
-            "0 = unlimited"
-        );
+        assert!(limiter.take(k).is_ok(), "one token back after 1/5 s");
+        assert!(RateLimiter::new(Rate::per_second(0)).take(k).is_ok(), "0 = unlimited");
     }
 
     #[test]
