@@ -1,7 +1,7 @@
 // Starts a real `pipes serve` for the conformance suite: temp SQLite database, a vault key,
 // an environment and an API key made with the CLI, exactly as an operator would.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, createWriteStream, readFileSync } from 'node:fs';
+import { mkdtempSync, createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,8 +10,63 @@ import { createInterface } from 'node:readline';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const pipesBin = process.env.PIPES_BIN ?? join(root, 'target', 'debug', 'pipes');
 
+// The secrets canary: every secret and token that crosses `fetch` as a JSON field (API keys,
+// provider tokens, client and webhook secrets, widget tokens) is remembered; when a server
+// stops, its database file, WAL, shared memory and log must hold none of them in plaintext.
+const SECRET_FIELDS = new Set(['access_token', 'refresh_token', 'client_secret', 'secret', 'api_key', 'token']);
+const known = new Set();
+
+export function remember(value) {
+  if (typeof value === 'string' && value.length >= 10) known.add(value);
+}
+
+function rememberFields(value) {
+  if (Array.isArray(value)) value.forEach(rememberFields);
+  else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (SECRET_FIELDS.has(k) && typeof v === 'string') remember(v);
+      else rememberFields(v);
+    }
+  }
+}
+
+function rememberJson(text) {
+  try {
+    rememberFields(JSON.parse(text));
+  } catch {
+    // not JSON
+  }
+}
+
+let watching = false;
+function watchFetch() {
+  if (watching) return;
+  watching = true;
+  const original = globalThis.fetch;
+  globalThis.fetch = async (input, init) => {
+    if (typeof init?.body === 'string') rememberJson(init.body);
+    const response = await original(input, init);
+    response.clone().text().then(rememberJson, () => {});
+    return response;
+  };
+}
+
+function checkCanary(databaseFile, logPath) {
+  const read = (path) => (existsSync(path) ? readFileSync(path) : Buffer.alloc(0));
+  const database = Buffer.concat(['', '-wal', '-shm'].map((suffix) => read(`${databaseFile}${suffix}`)));
+  const log = read(logPath);
+  const found = [];
+  for (const secret of known) {
+    if (database.includes(secret)) found.push(`${secret.slice(0, 6)}… in the database`);
+    if (log.includes(secret)) found.push(`${secret.slice(0, 6)}… in the log`);
+  }
+  if (found.length) throw new Error(`secrets canary: ${found.length} of ${known.size} secrets in plaintext: ${found.join(', ')}`);
+  if (!known.size) throw new Error('the canary saw no secret at all: it is not watching');
+}
+
 // `settings`: extra PIPES_* variables (short webhook retries, …).
 export async function startPipes(settings = {}) {
+  watchFetch();
   const dir = mkdtempSync(join(tmpdir(), 'pipes-conformance-node-'));
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PIPES_')));
   Object.assign(env, {
@@ -32,6 +87,7 @@ export async function startPipes(settings = {}) {
   const created = cli('env', 'create', 'sandbox');
   const clientId = created.split('\n').find((l) => l.startsWith('client id')).split(/\s+/).pop();
   const apiKey = cli('keys', 'create', '--env', 'sandbox').trim().split('\n').pop();
+  remember(apiKey);
 
   const logPath = join(dir, 'server.log');
   const log = createWriteStream(logPath);
@@ -71,7 +127,10 @@ export async function startPipes(settings = {}) {
     clientId,
     env,
     logs: () => readFileSync(logPath, 'utf8'),
-    stop: () => ended(running.child, 'SIGTERM'),
+    stop: async () => {
+      await ended(running.child, 'SIGTERM');
+      checkCanary(join(dir, 'pipes.db'), logPath);
+    },
     // A crash: no shutdown, no lease released.
     kill: () => ended(running.child, 'SIGKILL'),
     // Serves the same database again (on a new port, reflected in host/port/baseUrl).
