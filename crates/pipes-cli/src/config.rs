@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use pipes_core::egress::{parse_cidrs, EgressPolicy};
+use pipes_core::egress::{parse_cidrs, EgressPolicy, IpNet};
 use pipes_server::{Rate, ServerLimits};
 use serde::Deserialize;
 
@@ -262,6 +262,14 @@ fn number(var: &str, file: Option<u64>, default: u64, range: RangeInclusive<u64>
     Ok(value)
 }
 
+/// A list of CIDRs: the variable, else the file, else none.
+fn cidrs(var: &str, file: Option<&str>) -> anyhow::Result<Vec<IpNet>> {
+    match env(var).as_deref().or(file) {
+        Some(raw) => parse_cidrs(raw).map_err(|e| anyhow::anyhow!("{var}: {e}")),
+        None => Ok(vec![]),
+    }
+}
+
 impl Config {
     /// Loads the configuration; `file` overrides `PIPES_CONFIG` and `./pipes.toml`.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
@@ -309,12 +317,8 @@ impl Config {
             1024,
             16..=65_536,
         )?;
-        let allow = match env("PIPES_EGRESS_ALLOW_CIDRS").or_else(|| f.egress_allow_cidrs.clone()) {
-            Some(raw) => parse_cidrs(&raw).map_err(|e| anyhow::anyhow!("PIPES_EGRESS_ALLOW_CIDRS: {e}"))?,
-            None => vec![],
-        };
         let egress = EgressPolicy {
-            allow,
+            allow: cidrs("PIPES_EGRESS_ALLOW_CIDRS", f.egress_allow_cidrs.as_deref())?,
             timeout: Duration::from_secs(egress_timeout),
             max_response_bytes: usize::try_from(egress_kb * 1024).unwrap_or(1024 * 1024),
             ..EgressPolicy::default()
@@ -377,10 +381,6 @@ impl Config {
         let kb = |var, file, default, range| -> anyhow::Result<usize> {
             Ok(usize::try_from(number(var, file, default, range)? * 1024)?)
         };
-        let trusted_proxies = match env("PIPES_TRUSTED_PROXY_CIDRS").or_else(|| f.trusted_proxy_cidrs.clone()) {
-            Some(raw) => parse_cidrs(&raw).map_err(|e| anyhow::anyhow!("PIPES_TRUSTED_PROXY_CIDRS: {e}"))?,
-            None => vec![],
-        };
         Ok(ServerLimits {
             max_connections: usize::try_from(number("PIPES_MAX_CONNECTIONS", f.max_connections, 0, 0..=1_000_000)?)?,
             header_timeout: Duration::from_secs(number(
@@ -398,7 +398,7 @@ impl Config {
             max_body_bytes: kb("PIPES_MAX_BODY_KB", f.max_body_kb, 1024, 16..=1_048_576)?,
             per_key: per_second("PIPES_RATE_LIMIT_PER_KEY", f.rate_limit_per_key, 1000)?,
             per_address: per_second("PIPES_RATE_LIMIT_PER_ADDRESS", f.rate_limit_per_address, 50)?,
-            trusted_proxies,
+            trusted_proxies: cidrs("PIPES_TRUSTED_PROXY_CIDRS", f.trusted_proxy_cidrs.as_deref())?,
             ..ServerLimits::default()
         })
     }

@@ -91,6 +91,11 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
+    /// Whether browsers reach this server over https (cookies are then `Secure`).
+    pub fn is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
     /// Wires the services over a store and a vault.
     pub fn new(store: Arc<dyn Store>, vault: Vault, catalog: &'static Catalog, public_url: &str) -> Self {
         Self::with_settings(store, vault, catalog, public_url, Settings::default())

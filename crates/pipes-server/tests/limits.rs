@@ -75,16 +75,9 @@ async fn connections_beyond_the_cap_wait_and_the_server_stays_reachable() {
         idle.push(TcpStream::connect(app.addr).await.unwrap());
     }
     let started = Instant::now();
-    let metrics = tokio::time::timeout(
-        Duration::from_secs(15),
-        app.http.get(format!("{}/metrics", app.base_url)).send(),
-    )
-    .await
-    .expect("answered while idle connections come and go")
-    .unwrap()
-    .text()
-    .await
-    .unwrap();
+    let metrics = tokio::time::timeout(Duration::from_secs(15), app.metrics())
+        .await
+        .expect("answered while idle connections come and go");
     let open: i64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("pipes_http_connections_open "))
@@ -103,43 +96,23 @@ async fn oversized_heads_and_bodies_get_json_errors() {
     })
     .await;
     let wait = Duration::from_secs(5);
+    // A GET whose target or extra header lines are too much: (status, error code).
+    let get = |target: String, extra: String| {
+        let app = &app;
+        async move {
+            let head = format!("GET {target} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n");
+            let (status, body, _) = raw(app, &head, b"", wait).await;
+            (status, body["code"].as_str().map(str::to_owned))
+        }
+    };
+    let too_large = |code: &str| Some(code.to_owned());
     let long_path = format!("/data-integrations?x={}", "a".repeat(10_000));
-    let (status, body, _) = raw(
-        &app,
-        &format!("GET {long_path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
-        b"",
-        wait,
-    )
-    .await;
-    assert_eq!((status, body["code"].as_str()), (414, Some("uri_too_long")), "{body}");
-
+    assert_eq!(get(long_path, String::new()).await, (414, too_large("uri_too_long")));
     let big_header = format!("X-Padding: {}\r\n", "b".repeat(20_000));
-    let (status, body, _) = raw(
-        &app,
-        &format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{big_header}Connection: close\r\n\r\n"),
-        b"",
-        wait,
-    )
-    .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (431, Some("request_header_fields_too_large")),
-        "{body}"
-    );
-
+    let fields = too_large("request_header_fields_too_large");
+    assert_eq!(get("/healthz".into(), big_header).await, (431, fields.clone()));
     let many: String = (0..80).map(|i| format!("X-H{i}: v\r\n")).collect();
-    let (status, body, _) = raw(
-        &app,
-        &format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}Connection: close\r\n\r\n"),
-        b"",
-        wait,
-    )
-    .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (431, Some("request_header_fields_too_large")),
-        "{body}"
-    );
+    assert_eq!(get("/healthz".into(), many).await, (431, fields));
 
     // Declared too large: refused before a byte of the body is read.
     let head = format!(
@@ -246,15 +219,7 @@ async fn floods_get_429_with_retry_after_per_key_and_per_address() {
     }
     assert!(statuses.len() >= 3, "the burst passes: {statuses:?}");
 
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for by in ["key", "address"] {
         let count: u64 = metrics
             .lines()

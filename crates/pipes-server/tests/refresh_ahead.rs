@@ -55,17 +55,6 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     }
 }
 
-async fn metrics(app: &TestApp) -> String {
-    app.http
-        .get(format!("{}/metrics", app.base_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 async fn tokens_are_refreshed_before_anyone_asks(app: TestApp) {
     let mock = setup(&app).await;
     for user in ["user_1", "user_2", "user_3"] {
@@ -93,7 +82,7 @@ async fn tokens_are_refreshed_before_anyone_asks(app: TestApp) {
     assert_eq!(vended["active"], true);
     assert_eq!(mock.counters().refreshes, 3);
 
-    let m = metrics(&app).await;
+    let m = app.metrics().await;
     assert!(
         m.contains("pipes_refreshes_total{provider=\"mock\",outcome=\"success\"} 3"),
         "{m}"
@@ -125,7 +114,7 @@ async fn a_provider_outage_backs_off_and_kills_nothing(app: TestApp) {
     let next = pipes_core::time::parse_rfc3339(e["next_attempt_at"].as_str().unwrap()).unwrap();
     assert!(next > pipes_core::time::now_ms() + 20_000, "next try in about 30 s");
     assert!(!a.to_string().contains(&refresh), "no token in the account view");
-    let m = metrics(&app).await;
+    let m = app.metrics().await;
     assert!(
         m.contains("pipes_refreshes_total{provider=\"mock\",outcome=\"transient_failure\"} 1"),
         "{m}"
@@ -155,6 +144,6 @@ async fn a_dead_grant_is_marked_once_with_its_event(app: TestApp) {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["context"]["actor"]["source"], "system");
     assert_eq!(events[0]["data"]["state_reason"], "invalid_grant");
-    let m = metrics(&app).await;
+    let m = app.metrics().await;
     assert!(m.contains("outcome=\"permanent_failure\"} 1"), "{m}");
 }

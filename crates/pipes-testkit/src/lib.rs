@@ -272,6 +272,17 @@ impl TestApp {
         account
     }
 
+    /// `GET /metrics`, as text.
+    pub async fn metrics(&self) -> String {
+        let resp = self
+            .http
+            .get(format!("{}/metrics", self.base_url))
+            .send()
+            .await
+            .expect("metrics");
+        resp.text().await.expect("metrics text")
+    }
+
     /// Starts another server on the same database and vault.
     pub async fn sibling(&self) -> Sibling {
         let (_, base_url, _, shutdown) = start_server(&self.db.url, &self.vault_spec, self.settings.clone()).await;

@@ -105,6 +105,26 @@ fn error_code(raw: &str) -> String {
     }
 }
 
+/// A provider's `error_description` as the log may keep it: some providers quote the token they
+/// were given, so every run of 16 or more token characters is cut out; no control characters;
+/// at most 200 characters.
+fn loggable(description: &str) -> String {
+    let tokenish = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
+    let mut out = String::new();
+    let mut run = String::new();
+    for c in description.chars().filter(|c| !c.is_control()) {
+        if tokenish(c) {
+            run.push(c);
+            continue;
+        }
+        out.push_str(if run.len() >= 16 { "[…]" } else { &run });
+        run.clear();
+        out.push(c);
+    }
+    out.push_str(if run.len() >= 16 { "[…]" } else { &run });
+    out.chars().take(200).collect()
+}
+
 pub(super) async fn read_token_response(
     resp: reqwest::Response,
     p: &ResolvedProvider,
@@ -155,7 +175,7 @@ pub(super) async fn read_token_response(
         !status.is_success() || p.errors_in_success_body || !body.contains_key("access_token") || slack_style_failure
     }) {
         if let Some(description) = text("error_description") {
-            let shown: String = description.chars().filter(|c| !c.is_control()).take(200).collect();
+            let shown = loggable(&description);
             tracing::info!(provider = %p.slug, error = %error_code(&error), description = %shown, "token endpoint refused");
         }
         return Err(OAuthError::Rejected {
@@ -234,5 +254,14 @@ mod tests {
             "provider_error"
         );
         assert_eq!(error_code(&"a".repeat(65)), "provider_error");
+    }
+
+    #[test]
+    fn descriptions_reach_the_log_without_the_tokens_they_quote() {
+        assert_eq!(
+            loggable("Refresh token rt_Zk3vQ9secret1234abcd is invalid.\n"),
+            "Refresh token […] is invalid."
+        );
+        assert_eq!(loggable("Invalid client secret"), "Invalid client secret");
     }
 }

@@ -86,11 +86,7 @@ async fn show(State(app): State<App>, headers: HeaderMap, Query(q): Query<PageQu
         // The first visit: trade the code for the cookie and drop the code from the address.
         return match app.connect.open_session(code).await {
             Ok(Some(cookie)) => {
-                let secure = if app.public_url.starts_with("https://") {
-                    "; Secure"
-                } else {
-                    ""
-                };
+                let secure = if app.is_https() { "; Secure" } else { "" };
                 let mut r = see_other(CONNECT_PAGE);
                 let value = format!(
                     "{COOKIE}={}; Path={CONNECT_PAGE}; HttpOnly; SameSite=Lax; Max-Age=1800{secure}",
@@ -358,7 +354,7 @@ async fn act(
                 Ok(out) => {
                     let token = out.handoff_token.map(|t| t.expose().to_owned()).unwrap_or_default();
                     return match app.connect.confirm(&out.id, &token, false).await {
-                        Ok(ending) => render(ending, "", app.public_url.starts_with("https://")),
+                        Ok(ending) => render(ending, "", app.is_https()),
                         Err(e) => notice_page(&app, &headers, Some(failed(&e))).await,
                     };
                 }

@@ -115,7 +115,7 @@ async fn land(State(app): State<App>, Path(id): Path<String>) -> Response {
         Ok(ending) => render(
             ending,
             &format!("/data-integrations/{id}/authorize-redirect"),
-            app.public_url.starts_with("https://"),
+            app.is_https(),
         ),
         Err(e) => internal(e),
     }
@@ -158,7 +158,7 @@ async fn confirm(
         Ok(ending) => render(
             ending,
             &format!("/data-integrations/{id}/authorize-redirect"),
-            app.public_url.starts_with("https://"),
+            app.is_https(),
         ),
         Err(e) => internal(e),
     }

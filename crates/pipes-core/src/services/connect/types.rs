@@ -148,12 +148,12 @@ pub enum PageOutcome {
     },
     /// The confirmation form did not come from the confirmation page.
     Unverified,
-    /// The provider sent the browser back with a state no live authorization has.
     /// The provider sent back a browser other than the one the flow was sent from.
     WrongBrowser {
         /// Provider display name.
         provider: String,
     },
+    /// The provider sent the browser back with a state no live authorization has.
     Unmatched,
     /// The link expired or was already used.
     Expired,

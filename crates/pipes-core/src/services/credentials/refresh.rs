@@ -23,6 +23,7 @@ use crate::time::{millis, now_ms};
 /// How long refreshed tokens are retried into a database that refuses writes before they are
 /// given up (and the connection with them, for providers that rotate refresh tokens).
 const SAVE_PERSISTENCE: Duration = Duration::from_secs(600);
+
 /// How long the refresh worker leaves a connection alone after `failures` transient failures in
 /// a row: 30 s doubling to 1 h, ±20 % jitter. Callers that need the token still try at once.
 pub fn refresh_backoff(failures: i64) -> Duration {
@@ -372,8 +373,8 @@ impl Credentials {
             }
         };
         if !stored {
-            // Our lease expired and someone else refreshed: their tokens are the live ones.
-            tracing::error!(account.id = %current.id, "refresh result could not be stored: lease lost");
+            // Another process stored newer tokens meanwhile (our lease ran out): theirs are live.
+            tracing::error!(account.id = %current.id, "refresh result not stored: a newer generation exists");
             return self.reread(&current).await.map(Arc::new);
         }
         lease.settled();
